@@ -1,0 +1,146 @@
+// Command redisgate serves the Upstash Redis REST API in front of Redis, multiplexing
+// many short HTTP requests onto a few persistent, pipelined connections.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/redisgate/redisgate/config"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/proxy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run starts the gateway and serves until ctx ends; it returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "redisgate: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+
+	var embedded *miniredis.Miniredis
+	if cfg.Embedded() {
+		if embedded, err = startEmbedded(&cfg); err != nil {
+			fmt.Fprintf(stderr, "redisgate: %v\n", err)
+			return 1
+		}
+		defer embedded.Close()
+	}
+
+	var dbs []proxy.Database
+	for _, d := range cfg.Databases {
+		opts, err := pool.ParseURL(d.Upstream)
+		if err != nil {
+			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
+			return 2
+		}
+		opts.Size = d.PoolSize
+		opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
+		opts.Logger = log.With("database", d.Name)
+		p := pool.New(opts)
+		defer p.Close()
+		dbs = append(dbs, proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens})
+	}
+
+	srv, err := proxy.New(proxy.Options{
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		MaxPipeline:    cfg.Limits.MaxPipeline,
+		MaxArgs:        cfg.Limits.MaxArgs,
+		CommandTimeout: cfg.Limits.CommandTimeout,
+		ReadTimeout:    cfg.Limits.ReadTimeout,
+		WriteTimeout:   cfg.Limits.WriteTimeout,
+		IdleTimeout:    cfg.Limits.IdleTimeout,
+		CORSOrigin:     cfg.CORSOrigin,
+		Logger:         log,
+	}, dbs)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisgate: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisgate: %v\n", err)
+		return 1
+	}
+	url := "http://" + ln.Addr().String()
+	if embedded != nil {
+		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
+		fmt.Fprintf(stdout, "backend: embedded in-memory Redis (no --upstream given): data is NOT persisted and is lost when redisgate stops\n")
+		fmt.Fprintf(stdout, "token:   %s\n", cfg.Databases[0].Tokens[0])
+		fmt.Fprintf(stdout, "try:     curl -H \"Authorization: Bearer %s\" %s/set/hello/world\n", cfg.Databases[0].Tokens[0], url)
+	} else {
+		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
+	}
+	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	<-served
+	return 0
+}
+
+// startEmbedded starts an in-memory Redis on a loopback port and points cfg at it,
+// generating a token when none was given.
+func startEmbedded(cfg *config.Config) (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("embedded backend: %w", err)
+	}
+	token := cfg.Token
+	if token == "" {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("generate token: %w", err)
+		}
+		token = hex.EncodeToString(b[:])
+	}
+	cfg.Databases = []config.Database{{Name: "embedded", Upstream: "redis://" + m.Addr(), Tokens: []string{token}, PoolSize: cfg.PoolSize}}
+	return m, nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,359 @@
+// Package config loads redisgate's configuration from flags, environment variables and an optional YAML file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/redisgate/redisgate/pool"
+)
+
+// MinTokenLength is the shortest token accepted.
+const MinTokenLength = 16
+
+// Config is everything redisgate can be told. Precedence: flags, then environment, then file, then defaults.
+type Config struct {
+	// Listen is the address of the public HTTP listener.
+	Listen string `yaml:"listen"`
+	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
+	Upstream      string `yaml:"upstream"`
+	Token         string `yaml:"token"`
+	ReadOnlyToken string `yaml:"read_only_token"`
+	// PoolSize is the number of Redis connections per database unless the database sets its own.
+	PoolSize int `yaml:"pool_size"`
+	// Databases lists the databases served, each reached by its own tokens.
+	Databases []Database `yaml:"databases"`
+	// Limits bound what one request may cost.
+	Limits Limits `yaml:"limits"`
+	// CORSOrigin is sent as Access-Control-Allow-Origin.
+	CORSOrigin string `yaml:"cors_origin"`
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+	// File is the config file that was read, if any.
+	File string `yaml:"-"`
+}
+
+// Database is one upstream Redis and the tokens that reach it.
+type Database struct {
+	Name           string   `yaml:"name"`
+	Upstream       string   `yaml:"upstream"`
+	Tokens         []string `yaml:"tokens"`
+	ReadOnlyTokens []string `yaml:"read_only_tokens"`
+	PoolSize       int      `yaml:"pool_size"`
+}
+
+// Limits bound the size and duration of requests.
+type Limits struct {
+	MaxBodyBytes   int           `yaml:"max_body_bytes"`
+	MaxPipeline    int           `yaml:"max_pipeline"`
+	MaxArgs        int           `yaml:"max_args"`
+	CommandTimeout time.Duration `yaml:"command_timeout"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen:     "127.0.0.1:8079",
+		PoolSize:   4,
+		CORSOrigin: "*",
+		LogLevel:   "info",
+		LogFormat:  "text",
+		Limits: Limits{
+			MaxBodyBytes:   10 << 20,
+			MaxPipeline:    10000,
+			MaxArgs:        1000000,
+			CommandTimeout: 10 * time.Second,
+			ReadTimeout:    30 * time.Second,
+			WriteTimeout:   30 * time.Second,
+			IdleTimeout:    120 * time.Second,
+		},
+	}
+}
+
+// option is one setting reachable by flag and environment variable.
+type option struct {
+	flag, env, usage string
+	set              func(c *Config, v string) error
+	get              func(c *Config) string
+}
+
+func options() []option {
+	str := func(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+	}
+	num := func(p func(*Config) *int, parse func(string) (int, error)) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				n, err := parse(v)
+				*p(c) = n
+				return err
+			}, func(c *Config) string {
+				return strconv.Itoa(*p(c))
+			}
+	}
+	dur := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				*p(c) = d
+				return err
+			}, func(c *Config) string {
+				return p(c).String()
+			}
+	}
+	opt := func(flag, usage string, set func(*Config, string) error, get func(*Config) string) option {
+		return option{flag: flag, env: "REDISGATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_")), usage: usage, set: set, get: get}
+	}
+	var o []option
+	add := func(flag, usage string, f func(*Config, string) error, g func(*Config) string) {
+		o = append(o, opt(flag, usage, f, g))
+	}
+	s, g := str(func(c *Config) *string { return &c.Listen })
+	add("listen", "address of the HTTP listener", s, g)
+	s, g = str(func(c *Config) *string { return &c.Upstream })
+	add("upstream", "Redis URL (redis://[user:password@]host:port[/db] or rediss:// for TLS); none: an embedded in-memory backend", s, g)
+	s, g = str(func(c *Config) *string { return &c.Token })
+	add("token", "read-write token of the single database (at least 16 characters; generated for the embedded backend)", s, g)
+	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
+	add("read-only-token", "read-only token of the single database", s, g)
+	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
+	add("pool-size", "Redis connections per database", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
+	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
+	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, strconv.Atoi)
+	add("max-args", "most arguments in one command", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.CommandTimeout })
+	add("command-timeout", "deadline of one request's Redis work", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.ReadTimeout })
+	add("read-timeout", "time allowed to read one HTTP request, headers and body", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.WriteTimeout })
+	add("write-timeout", "time allowed to write one HTTP response", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.IdleTimeout })
+	add("idle-timeout", "how long an idle keep-alive connection is kept", s, g)
+	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
+	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
+	s, g = str(func(c *Config) *string { return &c.LogLevel })
+	add("log-level", "debug, info, warn or error", s, g)
+	s, g = str(func(c *Config) *string { return &c.LogFormat })
+	add("log-format", "text or json", s, g)
+	return o
+}
+
+// Load reads the configuration from args (without the program name), the environment as getenv
+// reports it, and the YAML file named by --config or REDISGATE_CONFIG. Help goes to out.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	opts := options()
+	fs := flag.NewFlagSet("redisgate", flag.ContinueOnError)
+	fs.SetOutput(out)
+	set := map[string]string{}
+	var file string
+	fs.StringVar(&file, "config", "", "YAML config file (env REDISGATE_CONFIG); flags and env override it")
+	def := Default()
+	for _, o := range opts {
+		fs.Func(o.flag, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.get(&def)), func(v string) error {
+			set[o.flag] = v
+			return nil
+		})
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: redisgate [flags]\n\nredisgate serves the Upstash Redis REST API in front of Redis.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if file == "" {
+		file = getenv("REDISGATE_CONFIG")
+	}
+	c := def
+	if file != "" {
+		if err := readFile(file, &c); err != nil {
+			return Config{}, err
+		}
+		c.File = file
+	}
+	for _, o := range opts {
+		if v := getenv(o.env); v != "" {
+			if err := o.set(&c, v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", o.env, err)
+			}
+		}
+	}
+	for _, o := range opts {
+		if v, ok := set[o.flag]; ok {
+			if err := o.set(&c, v); err != nil {
+				return Config{}, fmt.Errorf("--%s: %w", o.flag, err)
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func readFile(name string, c *Config) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", name, err)
+	}
+	return nil
+}
+
+// Embedded reports whether no upstream is configured, so the embedded backend serves.
+func (c *Config) Embedded() bool {
+	return c.Upstream == "" && len(c.Databases) == 0
+}
+
+// Validate checks the configuration and, for the single-database form, fills Databases.
+// Its errors name the field at fault.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("listen: address required")
+	}
+	if c.PoolSize < 1 || c.PoolSize > 1024 {
+		return fmt.Errorf("pool_size: %d not in 1..1024", c.PoolSize)
+	}
+	l := c.Limits
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}} {
+		if f.v < 1 {
+			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"limits.command_timeout", l.CommandTimeout}, {"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout}, {"limits.idle_timeout", l.IdleTimeout}} {
+		if f.v <= 0 {
+			return fmt.Errorf("%s: must be positive, got %s", f.name, f.v)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format: %q is not text or json", c.LogFormat)
+	}
+	if c.Upstream != "" || c.Token != "" || c.ReadOnlyToken != "" {
+		if len(c.Databases) > 0 {
+			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
+		}
+		if c.Upstream != "" {
+			if c.Token == "" {
+				return errors.New("token: required with upstream (--token or REDISGATE_TOKEN)")
+			}
+			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token}}
+			if c.ReadOnlyToken != "" {
+				db.ReadOnlyTokens = []string{c.ReadOnlyToken}
+			}
+			c.Databases = []Database{db}
+		} else if c.ReadOnlyToken != "" {
+			return errors.New("read_only_token: the embedded backend takes only --token")
+		}
+	}
+	names := map[string]bool{}
+	tokens := map[string]string{}
+	for i := range c.Databases {
+		d := &c.Databases[i]
+		where := fmt.Sprintf("databases[%d]", i)
+		if d.Name == "" {
+			return fmt.Errorf("%s.name: required", where)
+		}
+		if names[d.Name] {
+			return fmt.Errorf("%s.name: %q used twice", where, d.Name)
+		}
+		names[d.Name] = true
+		if d.Upstream == "" {
+			return fmt.Errorf("%s.upstream: required", where)
+		}
+		if _, err := pool.ParseURL(d.Upstream); err != nil {
+			return fmt.Errorf("%s.upstream: %w", where, err)
+		}
+		if d.PoolSize == 0 {
+			d.PoolSize = c.PoolSize
+		}
+		if d.PoolSize < 1 || d.PoolSize > 1024 {
+			return fmt.Errorf("%s.pool_size: %d not in 1..1024", where, d.PoolSize)
+		}
+		if len(d.Tokens)+len(d.ReadOnlyTokens) == 0 {
+			return fmt.Errorf("%s.tokens: at least one token required", where)
+		}
+		for j, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
+			field := []string{"tokens", "read_only_tokens"}[j]
+			for k, t := range list {
+				if err := checkToken(t); err != nil {
+					return fmt.Errorf("%s.%s[%d]: %w", where, field, k, err)
+				}
+				if other, dup := tokens[t]; dup {
+					return fmt.Errorf("%s.%s[%d]: token already used by %s", where, field, k, other)
+				}
+				tokens[t] = d.Name
+			}
+		}
+	}
+	if c.Token != "" && c.Embedded() {
+		if err := checkToken(c.Token); err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkToken(t string) error {
+	if len(t) < MinTokenLength {
+		return fmt.Errorf("token shorter than %d characters", MinTokenLength)
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f {
+			return errors.New("token must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// ParseSize parses a byte count such as 1048576, 512KiB or 10MiB.
+func ParseSize(s string) (int, error) {
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,256 @@
+// Package pool multiplexes concurrent Redis commands onto a few persistent, pipelined connections.
+//
+// Every connection has one writer and one reader goroutine. Batches handed to a
+// connection while its writer is busy are written together with one syscall and
+// their replies are matched in order, so many concurrent callers cost Redis a
+// handful of connections and few round trips.
+package pool
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable reports that no connection to Redis could take the batch; it was not sent.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// ErrBroken reports that the connection failed after the batch was sent; its outcome is unknown.
+var ErrBroken = errors.New("redis connection lost")
+
+// ErrTimeout reports that the batch did not complete before its context ended.
+var ErrTimeout = errors.New("redis did not answer in time")
+
+// ErrClosed reports a batch sent to a closed pool.
+var ErrClosed = errors.New("pool closed")
+
+// Options configures a Pool.
+type Options struct {
+	// Addr is the host:port (or path, with Network "unix") of the Redis server.
+	Addr string
+	// Network is "tcp" (default) or "unix".
+	Network string
+	// Username and Password authenticate each connection when Password is set.
+	Username, Password string
+	// DB is selected on each connection when it is not 0.
+	DB int
+	// TLS, when set, wraps each connection in TLS.
+	TLS *tls.Config
+	// Size is the number of connections kept open (default 4).
+	Size int
+	// MaxPending bounds the batches waiting to be written on one connection (default 10,000);
+	// past it Do fails at once with ErrUnavailable.
+	MaxPending int
+	// DialTimeout bounds connecting and the handshake (default 2 s).
+	DialTimeout time.Duration
+	// ReplyTimeout is how long a connection may owe a reply before it is deemed dead (default 30 s).
+	ReplyTimeout time.Duration
+	// MaxReply bounds the raw size of one reply in bytes (default 512 MiB).
+	MaxReply int
+	// ClientName is set with CLIENT SETNAME on each connection (default "redisgate").
+	ClientName string
+	// Logger receives connection events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// ParseURL returns the options a redis:// or rediss:// (or unix://) URL describes.
+func ParseURL(url string) (Options, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return Options{}, fmt.Errorf("parse redis url: %w", err)
+	}
+	return Options{
+		Addr:     o.Addr,
+		Network:  o.Network,
+		Username: o.Username,
+		Password: o.Password,
+		DB:       o.DB,
+		TLS:      o.TLSConfig,
+	}, nil
+}
+
+func (o *Options) setDefaults() {
+	if o.Network == "" {
+		o.Network = "tcp"
+	}
+	if o.Size <= 0 {
+		o.Size = 4
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 10000
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.ReplyTimeout <= 0 {
+		o.ReplyTimeout = 30 * time.Second
+	}
+	if o.MaxReply <= 0 {
+		o.MaxReply = 512 << 20
+	}
+	if o.ClientName == "" {
+		o.ClientName = "redisgate"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Pool keeps Options.Size pipelined connections to one Redis server and reconnects them when they fail.
+type Pool struct {
+	opts  Options
+	slots []atomic.Pointer[conn]
+	next  atomic.Uint64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// New dials the pool's connections and starts their owners; a server that is down is retried in the background.
+func New(opts Options) *Pool {
+	opts.setDefaults()
+	p := &Pool{opts: opts, slots: make([]atomic.Pointer[conn], opts.Size), stop: make(chan struct{})}
+	ready := make(chan struct{}, opts.Size)
+	for i := range p.slots {
+		p.wg.Add(1)
+		go p.own(i, ready)
+	}
+	for range p.slots {
+		<-ready
+	}
+	return p
+}
+
+// Addr reports the address the pool connects to.
+func (p *Pool) Addr() string { return p.opts.Addr }
+
+// Close closes every connection, fails batches still pending, and waits for the pool's goroutines.
+func (p *Pool) Close() error {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
+	return nil
+}
+
+// Connected reports how many of the pool's connections are up.
+func (p *Pool) Connected() int {
+	n := 0
+	for i := range p.slots {
+		if c := p.slots[i].Load(); c != nil && !c.isClosed() {
+			n++
+		}
+	}
+	return n
+}
+
+// Do sends b on one connection and waits for its replies or for ctx to end.
+// All commands of b are written contiguously on that connection, never interleaved with other batches.
+func (p *Pool) Do(ctx context.Context, b *Batch) error {
+	select {
+	case <-p.stop:
+		return ErrClosed
+	default:
+	}
+	if b.n == 0 {
+		close(b.done)
+		return nil
+	}
+	start := p.next.Add(1)
+	sent := false
+	for i := uint64(0); i < uint64(len(p.slots)); i++ {
+		c := p.slots[(start+i)%uint64(len(p.slots))].Load()
+		if c != nil && c.enqueue(b, p.opts.MaxPending) {
+			sent = true
+			break
+		}
+	}
+	if !sent {
+		return ErrUnavailable
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+// own keeps slot i connected until the pool stops.
+func (p *Pool) own(i int, ready chan<- struct{}) {
+	defer p.wg.Done()
+	backoff := 25 * time.Millisecond
+	first := true
+	for {
+		c, err := p.dial()
+		if first {
+			ready <- struct{}{}
+			first = false
+		}
+		if err != nil {
+			p.opts.Logger.Warn("redis connect failed", "addr", p.opts.Addr, "slot", i, "err", err, "retry_in", backoff)
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 500*time.Millisecond)
+			continue
+		}
+		backoff = 25 * time.Millisecond
+		p.slots[i].Store(c)
+		select {
+		case <-p.stop:
+			c.fail(ErrClosed)
+		case <-c.closed:
+		}
+		p.slots[i].Store(nil)
+		c.wait()
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		p.opts.Logger.Warn("redis connection lost", "addr", p.opts.Addr, "slot", i, "err", c.err)
+	}
+}
+
+// dial opens one connection and runs the handshake.
+func (p *Pool) dial() (*conn, error) {
+	o := &p.opts
+	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	nc, err := d.Dial(o.Network, o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", o.Addr, err)
+	}
+	if o.TLS != nil {
+		tc := tls.Client(nc, o.TLS)
+		nc = tc
+	}
+	hello := NewBatch(3)
+	if o.Password != "" {
+		if o.Username != "" {
+			hello.Add([]byte("AUTH"), []byte(o.Username), []byte(o.Password))
+		} else {
+			hello.Add([]byte("AUTH"), []byte(o.Password))
+		}
+	}
+	if o.DB != 0 {
+		hello.Add([]byte("SELECT"), []byte(strconv.Itoa(o.DB)))
+	}
+	hello.Add([]byte("CLIENT"), []byte("SETNAME"), []byte(o.ClientName))
+	if err := handshake(nc, hello, o.DialTimeout); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
+	c.start()
+	return c, nil
+}

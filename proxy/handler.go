@@ -1,0 +1,369 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/redisgate/redisgate/command"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/resp"
+)
+
+// format is how a request wants its replies.
+type format struct {
+	base64 bool // Upstash-Encoding: base64
+	resp2  bool // Upstash-Response-Format: resp2
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const allowedMethods = "GET, POST, PUT, HEAD, OPTIONS"
+
+// Handle serves one REST request. It keeps nothing of ctx after it returns.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	s.corsHeaders(ctx)
+	ctx.Response.Header.Set("Upstash-Sync-Token", s.nextSyncToken())
+	switch {
+	case ctx.IsOptions():
+		s.preflight(ctx)
+		return
+	case ctx.IsGet(), ctx.IsPost(), ctx.IsPut(), ctx.IsHead():
+	default:
+		ctx.Response.Header.Set("Allow", allowedMethods)
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR method "+string(ctx.Method())+" not allowed")
+		return
+	}
+	g, ok := s.auth(ctx)
+	if !ok {
+		writeError(ctx, fasthttp.StatusUnauthorized, "WRONGPASS invalid or missing auth token")
+		return
+	}
+	f, err := requestFormat(ctx)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	path := ctx.Request.URI().PathOriginal()
+	switch string(path) {
+	case "/pipeline", "/multi-exec":
+		if !ctx.IsPost() && !ctx.IsPut() {
+			ctx.Response.Header.Set("Allow", "POST, PUT, OPTIONS")
+			writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR "+string(path)+" takes POST with a JSON array of commands")
+			return
+		}
+		cmds, err := command.ParseJSONList(ctx.PostBody(), s.opts.MaxPipeline)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
+			return
+		}
+		if string(path) == "/pipeline" {
+			s.pipeline(ctx, g, cmds, f)
+		} else {
+			s.multiExec(ctx, g, cmds, f)
+		}
+	case "/":
+		if len(ctx.PostBody()) == 0 || ctx.IsGet() || ctx.IsHead() {
+			writeError(ctx, fasthttp.StatusBadRequest, "ERR no command: use POST / with a JSON array, or a command in the path")
+			return
+		}
+		args, err := command.ParseJSON(ctx.PostBody())
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
+			return
+		}
+		s.single(ctx, g, args, f)
+	default:
+		var body []byte
+		if ctx.IsPost() || ctx.IsPut() {
+			body = ctx.PostBody()
+		}
+		var query []command.Arg
+		ctx.QueryArgs().VisitAll(func(k, v []byte) {
+			query = append(query, command.Arg{Key: k, Value: v})
+		})
+		args, err := command.FromPath(path, body, len(body) > 0, query, s.opts.MaxArgs)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
+			return
+		}
+		s.single(ctx, g, args, f)
+	}
+}
+
+// auth returns what the request's token opens. A present Authorization header is
+// the only credential looked at; without it, the _token query parameter is.
+func (s *Server) auth(ctx *fasthttp.RequestCtx) (grant, bool) {
+	var tok []byte
+	if h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization); len(h) > 0 {
+		const scheme = "bearer "
+		if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
+			return grant{}, false
+		}
+		tok = bytes.TrimSpace(h[len(scheme):])
+	} else {
+		tok = ctx.QueryArgs().Peek("_token")
+	}
+	if len(tok) == 0 {
+		return grant{}, false
+	}
+	// Looking up the SHA-256 of the token leaks nothing usable about stored tokens through timing.
+	g, ok := s.tokens[sha256.Sum256(tok)]
+	return g, ok
+}
+
+func requestFormat(ctx *fasthttp.RequestCtx) (format, error) {
+	var f format
+	switch enc := ctx.Request.Header.Peek("Upstash-Encoding"); {
+	case len(enc) == 0:
+	case bytes.EqualFold(enc, []byte("base64")):
+		f.base64 = true
+	default:
+		return f, errors.New("ERR unsupported Upstash-Encoding " + strconv.Quote(string(enc)) + ": only base64")
+	}
+	switch rf := ctx.Request.Header.Peek("Upstash-Response-Format"); {
+	case len(rf) == 0, bytes.EqualFold(rf, []byte("json")):
+	case bytes.EqualFold(rf, []byte("resp2")):
+		f.resp2 = true
+	default:
+		return f, errors.New("ERR unsupported Upstash-Response-Format " + strconv.Quote(string(rf)) + ": json or resp2")
+	}
+	if f.base64 && f.resp2 {
+		return f, errors.New("ERR Upstash-Encoding base64 cannot be combined with Upstash-Response-Format resp2")
+	}
+	return f, nil
+}
+
+func (s *Server) corsHeaders(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
+	h.Set("Access-Control-Expose-Headers", "Upstash-Sync-Token")
+	if s.opts.CORSOrigin != "*" {
+		h.Set("Vary", "Origin")
+	}
+}
+
+func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Methods", allowedMethods)
+	if req := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(req) > 0 {
+		h.SetBytesV("Access-Control-Allow-Headers", req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Upstash-Encoding, Upstash-Response-Format, Upstash-Sync-Token, Upstash-Telemetry-Runtime, Upstash-Telemetry-Platform, Upstash-Telemetry-Sdk")
+	}
+	h.Set("Access-Control-Max-Age", "86400")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// run sends b to db's backend under the command deadline; on failure it answers the request and reports false.
+func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch) bool {
+	rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout)
+	err := db.backend.Do(rctx, b)
+	cancel()
+	if err == nil {
+		return true
+	}
+	status := fasthttp.StatusServiceUnavailable
+	switch {
+	case errors.Is(err, pool.ErrBroken):
+		status = fasthttp.StatusBadGateway
+	case errors.Is(err, pool.ErrTimeout):
+		status = fasthttp.StatusGatewayTimeout
+	}
+	s.opts.Logger.Warn("backend error", "database", db.name, "status", status, "err", err)
+	writeError(ctx, status, "ERR backend: "+err.Error())
+	return false
+}
+
+// single runs one command.
+func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f format) {
+	if len(args) > s.opts.MaxArgs {
+		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
+		return
+	}
+	if err := command.Check(args, g.readOnly); err != nil {
+		if f.resp2 {
+			writeRaw(ctx, resp.AppendError(nil, err.Error()))
+			return
+		}
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	loadHash := g.db.scripts.Rewrite(args)
+	b := pool.NewBatch(1)
+	b.Add(args...)
+	if !s.run(ctx, g.db, b) {
+		return
+	}
+	raw := fixLoad(b.Reply(0), loadHash)
+	if f.resp2 {
+		writeRaw(ctx, raw)
+		return
+	}
+	buf := bufPool.Get().(*[]byte)
+	out, isErr, err := appendEntry((*buf)[:0], raw, f.base64)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
+	} else {
+		status := fasthttp.StatusOK
+		if isErr {
+			status = fasthttp.StatusBadRequest
+		}
+		writeJSON(ctx, status, out)
+	}
+	*buf = out
+	bufPool.Put(buf)
+}
+
+// fixLoad answers a successful SCRIPT LOAD of a rewritten script with the original script's hash.
+func fixLoad(raw []byte, loadHash string) []byte {
+	if loadHash == "" || len(raw) == 0 || raw[0] == resp.Error {
+		return raw
+	}
+	return resp.AppendBulk(nil, []byte(loadHash))
+}
+
+// pipeline runs cmds in order, not atomically; refused commands get their error entry without being sent.
+func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f format) {
+	refusals := make([]error, len(cmds))
+	loads := make([]string, len(cmds))
+	b := pool.NewBatch(len(cmds))
+	for i, args := range cmds {
+		if len(args) > s.opts.MaxArgs {
+			refusals[i] = errors.New("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
+			continue
+		}
+		if refusals[i] = command.Check(args, g.readOnly); refusals[i] != nil {
+			continue
+		}
+		loads[i] = g.db.scripts.Rewrite(args)
+		b.Add(args...)
+	}
+	if b.Len() > 0 && !s.run(ctx, g.db, b) {
+		return
+	}
+	buf := bufPool.Get().(*[]byte)
+	out := (*buf)[:0]
+	if !f.resp2 {
+		out = append(out, '[')
+	}
+	next := 0
+	for i := range cmds {
+		var raw []byte
+		if refusals[i] != nil {
+			raw = resp.AppendError(nil, refusals[i].Error())
+		} else {
+			raw = fixLoad(b.Reply(next), loads[i])
+			next++
+		}
+		if f.resp2 {
+			out = append(out, raw...)
+			continue
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		var err error
+		if out, _, err = appendEntry(out, raw, f.base64); err != nil {
+			writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
+			return
+		}
+	}
+	if f.resp2 {
+		writeRaw(ctx, out)
+	} else {
+		writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
+	}
+	*buf = out
+	bufPool.Put(buf)
+}
+
+// multiExec runs cmds as one MULTI … EXEC transaction written contiguously on one connection.
+// A transaction that cannot run as a whole gets one error object, 400.
+func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f format) {
+	loads := make([]string, len(cmds))
+	b := pool.NewBatch(len(cmds) + 2)
+	b.Add([]byte("MULTI"))
+	for i, args := range cmds {
+		if len(args) > s.opts.MaxArgs {
+			writeError(ctx, fasthttp.StatusBadRequest, "ERR command "+strconv.Itoa(i)+": more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
+			return
+		}
+		if err := command.Check(args, g.readOnly); err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, err.Error()+" (command "+strconv.Itoa(i)+"; transaction discarded)")
+			return
+		}
+		loads[i] = g.db.scripts.Rewrite(args)
+		b.Add(args...)
+	}
+	b.Add([]byte("EXEC"))
+	if !s.run(ctx, g.db, b) {
+		return
+	}
+	if r := b.Reply(0); r[0] == resp.Error {
+		writeError(ctx, fasthttp.StatusBadRequest, r[1:len(r)-2])
+		return
+	}
+	exec := b.Reply(len(cmds) + 1)
+	kind, msg, n, rest, err := resp.Next(exec)
+	switch {
+	case err != nil:
+		writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
+		return
+	case kind == resp.Error:
+		// Name the queue-time error that made Redis discard the transaction.
+		for i := range cmds {
+			if q := b.Reply(i + 1); q[0] == resp.Error {
+				writeError(ctx, fasthttp.StatusBadRequest, string(msg)+" (command "+strconv.Itoa(i)+": "+string(q[1:len(q)-2])+")")
+				return
+			}
+		}
+		writeError(ctx, fasthttp.StatusBadRequest, msg)
+		return
+	case kind != resp.Array || n != len(cmds):
+		writeError(ctx, fasthttp.StatusBadRequest, "EXECABORT transaction aborted")
+		return
+	}
+	buf := bufPool.Get().(*[]byte)
+	out := append((*buf)[:0], '[')
+	for i := range n {
+		after, err := resp.Skip(rest)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
+			return
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		if out, _, err = appendEntry(out, fixLoad(rest[:len(rest)-len(after)], loads[i]), f.base64); err != nil {
+			writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
+			return
+		}
+		rest = after
+	}
+	writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
+	*buf = out
+	bufPool.Put(buf)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}
+
+func writeRaw(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/octet-stream")
+	ctx.SetBody(body)
+}
+
+// writeError answers {"error":msg} with status.
+func writeError[T string | []byte](ctx *fasthttp.RequestCtx, status int, msg T) {
+	writeJSON(ctx, status, appendError(nil, msg))
+}

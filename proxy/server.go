@@ -1,0 +1,167 @@
+// Package proxy serves the Upstash Redis REST API over fasthttp and runs each request's
+// commands on the backend of the database its token opens.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/script"
+)
+
+// Backend runs batches of commands against one database's Redis.
+type Backend interface {
+	// Do sends b and waits for its replies or for ctx to end.
+	Do(ctx context.Context, b *pool.Batch) error
+}
+
+// Database is one Redis database served by the gateway and the tokens that open it.
+type Database struct {
+	Name           string
+	Backend        Backend
+	Tokens         []string
+	ReadOnlyTokens []string
+}
+
+// Options configures a Server.
+type Options struct {
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int
+	// MaxPipeline bounds the commands of one /pipeline or /multi-exec request.
+	MaxPipeline int
+	// MaxArgs bounds the arguments of one command.
+	MaxArgs int
+	// CommandTimeout is the deadline of one request's Redis work.
+	CommandTimeout time.Duration
+	// ReadTimeout, WriteTimeout and IdleTimeout bound the HTTP connection.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// CORSOrigin is sent as Access-Control-Allow-Origin ("*" when empty).
+	CORSOrigin string
+	// Logger receives errors; it never sees tokens or values.
+	Logger *slog.Logger
+}
+
+// grant is what a token opens.
+type grant struct {
+	db       *database
+	readOnly bool
+}
+
+type database struct {
+	name    string
+	backend Backend
+	scripts *script.Mapper
+}
+
+// Server is the HTTP side of the gateway.
+type Server struct {
+	opts   Options
+	tokens map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
+	http   *fasthttp.Server
+	base   context.Context
+	cancel context.CancelFunc
+
+	syncPrefix string
+	syncSeq    atomic.Uint64
+}
+
+// New returns a Server for dbs; it fails when a token opens two databases.
+func New(opts Options, dbs []Database) (*Server, error) {
+	if opts.CORSOrigin == "" {
+		opts.CORSOrigin = "*"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxPipeline <= 0 {
+		opts.MaxPipeline = 10000
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 10 * time.Second
+	}
+	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
+	for _, d := range dbs {
+		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000)}
+		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
+			for _, t := range list {
+				h := sha256.Sum256([]byte(t))
+				if _, dup := s.tokens[h]; dup {
+					return nil, fmt.Errorf("database %s: a token is used twice", d.Name)
+				}
+				s.tokens[h] = grant{db: db, readOnly: i == 1}
+			}
+		}
+	}
+	var nonce [6]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("sync token nonce: %w", err)
+	}
+	s.syncPrefix = hex.EncodeToString(nonce[:]) + "-"
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.http = &fasthttp.Server{
+		Handler:                      s.Handle,
+		ErrorHandler:                 s.handleTransportError,
+		Name:                         "redisgate",
+		ReadTimeout:                  opts.ReadTimeout,
+		WriteTimeout:                 opts.WriteTimeout,
+		IdleTimeout:                  opts.IdleTimeout,
+		MaxRequestBodySize:           opts.MaxBodyBytes,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{opts.Logger},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests until ctx ends, and cancels the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.ShutdownWithContext(ctx)
+	s.cancel()
+	return err
+}
+
+// nextSyncToken returns a token no earlier response carried.
+func (s *Server) nextSyncToken() string {
+	return s.syncPrefix + strconv.FormatUint(s.syncSeq.Add(1), 36)
+}
+
+// handleTransportError answers requests fasthttp could not read.
+func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	msg := "ERR malformed HTTP request"
+	var netErr net.Error
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("ERR request body larger than %d bytes", s.opts.MaxBodyBytes)
+	case errors.As(err, &small):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "ERR request headers too large"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, msg = fasthttp.StatusRequestTimeout, "ERR request not received in time"
+	}
+	s.corsHeaders(ctx)
+	writeError(ctx, status, msg)
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

@@ -1,0 +1,132 @@
+// Package script lets Lua scripts written for Upstash run on stock Redis: it strips the
+// shebang flags Redis does not know and maps each original script hash to the stored one.
+package script
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"sync"
+)
+
+// knownFlags are the shebang flags Redis 7 accepts.
+var knownFlags = map[string]bool{
+	"no-writes": true, "allow-oom": true, "allow-stale": true, "no-cluster": true, "allow-cross-slot-keys": true,
+}
+
+// Normalize returns src with the shebang flags Redis does not know removed, keeping the
+// shebang line so line numbers hold, and whether anything changed.
+func Normalize(src []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(src, []byte("#!")) {
+		return src, false
+	}
+	line, rest := src, []byte(nil)
+	if i := bytes.IndexByte(src, '\n'); i >= 0 {
+		line, rest = src[:i], src[i:]
+	}
+	parts := strings.Fields(string(line))
+	if len(parts) == 0 {
+		return src, false
+	}
+	out := []string{parts[0]}
+	changed := false
+	for _, p := range parts[1:] {
+		flags, ok := strings.CutPrefix(p, "flags=")
+		if !ok {
+			out = append(out, p)
+			continue
+		}
+		var keep []string
+		for _, f := range strings.Split(flags, ",") {
+			if knownFlags[f] {
+				keep = append(keep, f)
+			} else {
+				changed = true
+			}
+		}
+		if len(keep) > 0 {
+			out = append(out, "flags="+strings.Join(keep, ","))
+		}
+	}
+	if !changed {
+		return src, false
+	}
+	norm := make([]byte, 0, len(src))
+	norm = append(norm, strings.Join(out, " ")...)
+	return append(norm, rest...), true
+}
+
+// Hash returns the lower-case hex SHA1 of src, as Redis names scripts.
+func Hash(src []byte) string {
+	h := sha1.Sum(src)
+	return hex.EncodeToString(h[:])
+}
+
+// Mapper rewrites script commands of one database so the hashes clients know keep working.
+// It is safe for concurrent use.
+type Mapper struct {
+	mu  sync.RWMutex
+	m   map[string]string // original hash → hash of the normalized script
+	max int
+}
+
+// NewMapper returns a Mapper remembering at most max hashes; when full it forgets them all,
+// which costs clients one NOSCRIPT and a fallback to EVAL.
+func NewMapper(max int) *Mapper {
+	return &Mapper{m: make(map[string]string), max: max}
+}
+
+// Rewrite changes args in place for EVAL, EVAL_RO, EVALSHA, EVALSHA_RO, SCRIPT LOAD and
+// SCRIPT EXISTS. For a SCRIPT LOAD whose script changed, it returns the original
+// hash, which the caller answers instead of Redis's.
+func (m *Mapper) Rewrite(args [][]byte) (loadHash string) {
+	if len(args) < 2 {
+		return ""
+	}
+	switch {
+	case eq(args[0], "EVAL"), eq(args[0], "EVAL_RO"):
+		args[1], _ = m.normalize(args[1])
+	case eq(args[0], "EVALSHA"), eq(args[0], "EVALSHA_RO"):
+		args[1] = m.lookup(args[1])
+	case eq(args[0], "SCRIPT") && eq(args[1], "LOAD") && len(args) >= 3:
+		norm, changed := m.normalize(args[2])
+		if changed {
+			loadHash = Hash(args[2])
+		}
+		args[2] = norm
+	case eq(args[0], "SCRIPT") && eq(args[1], "EXISTS"):
+		for i := 2; i < len(args); i++ {
+			args[i] = m.lookup(args[i])
+		}
+	}
+	return loadHash
+}
+
+// normalize returns src normalized, remembering the hash mapping when it changed.
+func (m *Mapper) normalize(src []byte) ([]byte, bool) {
+	norm, changed := Normalize(src)
+	if !changed {
+		return src, false
+	}
+	orig, stored := Hash(src), Hash(norm)
+	m.mu.Lock()
+	if len(m.m) >= m.max {
+		clear(m.m)
+	}
+	m.m[orig] = stored
+	m.mu.Unlock()
+	return norm, true
+}
+
+func (m *Mapper) lookup(sha []byte) []byte {
+	m.mu.RLock()
+	stored, ok := m.m[strings.ToLower(string(sha))]
+	m.mu.RUnlock()
+	if ok {
+		return []byte(stored)
+	}
+	return sha
+}
+
+func eq(a []byte, upper string) bool { return bytes.EqualFold(a, []byte(upper)) }
