@@ -68,6 +68,9 @@ var ErrTooMany = errors.New("too many")
 // ErrSyntax reports a body that is not the JSON a command needs.
 var ErrSyntax = errors.New("invalid JSON")
 
+// ErrPath reports a request path that does not name a command.
+var ErrPath = errors.New("invalid path")
+
 type jsonParser struct {
 	b []byte
 	i int
@@ -151,6 +154,7 @@ func (p *jsonParser) scalar() ([]byte, error) {
 		if _, err := p.literal("null"); err != nil {
 			return nil, err
 		}
+		p.i -= len("null")
 		return nil, p.errorf("null is not a valid argument")
 	case c == '{' || c == '[':
 		return nil, p.errorf("arguments must be strings, numbers or booleans, not %s", map[byte]string{'{': "objects", '[': "arrays"}[c])

@@ -16,7 +16,7 @@ type Arg struct {
 // It fails when the command would have more than max arguments (max <= 0 means no limit).
 func FromPath(rawPath, body []byte, hasBody bool, query []Arg, max int) ([][]byte, error) {
 	if len(rawPath) == 0 || rawPath[0] != '/' {
-		return nil, fmt.Errorf("%w: path must start with '/'", ErrSyntax)
+		return nil, fmt.Errorf("%w: must start with '/'", ErrPath)
 	}
 	rawPath = rawPath[1:]
 	if len(rawPath) == 0 {
@@ -69,7 +69,7 @@ func Unescape(s []byte) ([]byte, error) {
 			continue
 		}
 		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return nil, fmt.Errorf("%w: invalid percent-encoding in path", ErrSyntax)
+			return nil, fmt.Errorf("%w: bad percent-encoding", ErrPath)
 		}
 		out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
 		i += 2

@@ -1,0 +1,134 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/proxy"
+)
+
+const (
+	rwToken = "test-read-write-token-0123456789"
+	roToken = "test-read-only-token-0123456789"
+)
+
+// gateway is a proxy.Server on a loopback port in front of a real redis-server.
+type gateway struct {
+	t     *testing.T
+	url   string
+	redis *redistest.Server
+	pool  *pool.Pool
+}
+
+type gatewayOption func(*proxy.Options)
+
+func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
+	t.Helper()
+	rs := redistest.Start(t)
+	popts, err := pool.ParseURL(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	popts.Size = 2
+	popts.Logger = slog.New(slog.DiscardHandler)
+	p := pool.New(popts)
+	o := proxy.Options{
+		MaxBodyBytes:   1 << 20,
+		MaxPipeline:    100,
+		MaxArgs:        1000,
+		CommandTimeout: 2 * time.Second,
+		ReadTimeout:    5 * time.Second,
+		WriteTimeout:   5 * time.Second,
+		IdleTimeout:    5 * time.Second,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv, err := proxy.New(o, []proxy.Database{{Name: "test", Backend: p, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		p.Close()
+	})
+	return &gateway{t: t, url: "http://" + ln.Addr().String(), redis: rs, pool: p}
+}
+
+// response is what the gateway answered.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// json decodes the body into v, failing the test if it is not JSON.
+func (r response) json(t *testing.T) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("body is not JSON: %v: %q", err, r.body)
+	}
+	return v
+}
+
+// req sends one request; headers alternate name, value. The token is rwToken unless an
+// "Authorization" header is given or token is set to "".
+func (g *gateway) req(method, path, body string, headers ...string) response {
+	g.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, err := http.NewRequest(method, g.url+path, rd)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer "+rwToken)
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			r.Header.Del(headers[i])
+			continue
+		}
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+// expect checks status and exact body.
+func (r response) expect(t *testing.T, status int, body string) {
+	t.Helper()
+	if r.status != status || r.body != body {
+		t.Errorf("got %d %s, want %d %s", r.status, r.body, status, body)
+	}
+}
