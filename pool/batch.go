@@ -53,3 +53,9 @@ func (b *Batch) complete(err error) {
 	b.err = err
 	close(b.done)
 }
+
+// Wait blocks until the batch has completed and returns its error.
+func (b *Batch) Wait() error {
+	<-b.done
+	return b.err
+}

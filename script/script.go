@@ -25,6 +25,7 @@ func Normalize(src []byte) ([]byte, bool) {
 	if i := bytes.IndexByte(src, '\n'); i >= 0 {
 		line, rest = src[:i], src[i:]
 	}
+	cr := bytes.HasSuffix(line, []byte("\r"))
 	parts := strings.Fields(string(line))
 	if len(parts) == 0 {
 		return src, false
@@ -54,6 +55,9 @@ func Normalize(src []byte) ([]byte, bool) {
 	}
 	norm := make([]byte, 0, len(src))
 	norm = append(norm, strings.Join(out, " ")...)
+	if cr {
+		norm = append(norm, '\r')
+	}
 	return append(norm, rest...), true
 }
 

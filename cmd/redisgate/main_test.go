@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+)
+
+// startRun runs the gateway with args until the test ends; it returns its URL and the lines
+// printed up to the one starting with last.
+func startRun(t *testing.T, last string, args ...string) (url string, lines []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, args, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case c := <-code:
+			if c != 0 {
+				t.Errorf("exit code %d", c)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("gateway did not stop")
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	go func() {
+		<-ctx.Done()
+		io.Copy(io.Discard, pr)
+	}()
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if u, ok := strings.CutPrefix(sc.Text(), "redisgate listening on "); ok {
+			url = u
+		}
+		if strings.HasPrefix(sc.Text(), last) {
+			return url, lines
+		}
+	}
+	t.Fatalf("gateway printed no URL: %q", lines)
+	return "", nil
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestEmbeddedBackend(t *testing.T) {
+	url, lines := startRun(t, "try:", "--listen", "127.0.0.1:0")
+	out := strings.Join(lines, "\n")
+	if !strings.Contains(out, "NOT persisted") {
+		t.Errorf("no warning that data is not persisted: %s", out)
+	}
+	var token string
+	for _, l := range lines {
+		if tok, ok := strings.CutPrefix(l, "token:   "); ok {
+			token = tok
+		}
+	}
+	if len(token) < 16 {
+		t.Fatalf("no generated token printed: %s", out)
+	}
+	if code, body := get(t, url+"/set/hello/world", token); code != 200 || body != `{"result":"OK"}` {
+		t.Errorf("set: %d %s", code, body)
+	}
+	if code, body := get(t, url+"/get/hello", token); code != 200 || body != `{"result":"world"}` {
+		t.Errorf("get: %d %s", code, body)
+	}
+	if code, _ := get(t, url+"/get/hello", "wrong-token-wrong-token"); code != 401 {
+		t.Errorf("wrong token: %d", code)
+	}
+}
+
+func TestUpstream(t *testing.T) {
+	rs := redistest.Start(t)
+	token := "upstream-token-0123456789"
+	url, lines := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--upstream", rs.URL(), "--token", token)
+	if strings.Contains(strings.Join(lines, "\n"), token) {
+		t.Error("the token was printed")
+	}
+	if code, body := get(t, url+"/incr/n", token); code != 200 || body != `{"result":1}` {
+		t.Errorf("incr: %d %s", code, body)
+	}
+}
+
+func TestBadConfigAndHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--upstream", "redis://127.0.0.1:1"}, func(string) string { return "" }, io.Discard, &stderr); code != 2 {
+		t.Errorf("missing token: exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "token: required with upstream") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+		t.Errorf("--help: exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "REDISGATE_UPSTREAM") {
+		t.Errorf("help output %q", stderr.String())
+	}
+}

@@ -1,0 +1,148 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "redisgate.yaml")
+	if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func TestDefaultsAreEmbedded(t *testing.T) {
+	c, err := Load(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded() || c.Listen != "127.0.0.1:8079" || c.Limits.MaxBodyBytes != 10<<20 || c.PoolSize != 4 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, `
+listen: 127.0.0.1:1111
+pool_size: 3
+limits:
+  command_timeout: 3s
+  max_pipeline: 50
+databases:
+  - name: a
+    upstream: redis://127.0.0.1:6379/2
+    tokens: [aaaaaaaaaaaaaaaaaaaa]
+    read_only_tokens: [rrrrrrrrrrrrrrrrrrrr]
+  - name: b
+    upstream: rediss://user:pw@127.0.0.1:6380
+    tokens: [bbbbbbbbbbbbbbbbbbbb]
+    pool_size: 8
+`)
+	c, err := Load([]string{"--config", file, "--listen", "127.0.0.1:3333"}, env(map[string]string{
+		"REDISGATE_LISTEN":          "127.0.0.1:2222",
+		"REDISGATE_COMMAND_TIMEOUT": "4s",
+		"REDISGATE_MAX_BODY":        "2MiB",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:3333" {
+		t.Errorf("flag should win: listen %s", c.Listen)
+	}
+	if c.Limits.CommandTimeout != 4*time.Second {
+		t.Errorf("env should beat file: command timeout %s", c.Limits.CommandTimeout)
+	}
+	if c.Limits.MaxPipeline != 50 || c.Limits.MaxBodyBytes != 2<<20 {
+		t.Errorf("limits %+v", c.Limits)
+	}
+	if len(c.Databases) != 2 || c.Databases[0].PoolSize != 3 || c.Databases[1].PoolSize != 8 || c.Embedded() {
+		t.Errorf("databases %+v", c.Databases)
+	}
+}
+
+func TestSingleDatabaseFromEnv(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"REDISGATE_UPSTREAM": "redis://127.0.0.1:6379", "REDISGATE_TOKEN": "0123456789abcdef0123"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Databases) != 1 || c.Databases[0].Tokens[0] != "0123456789abcdef0123" || c.Databases[0].Upstream != "redis://127.0.0.1:6379" {
+		t.Errorf("databases %+v", c.Databases)
+	}
+}
+
+func TestErrorsNameTheField(t *testing.T) {
+	tok := "--token=0123456789abcdef0123"
+	tests := []struct {
+		name    string
+		args    []string
+		file    string
+		wantErr string
+	}{
+		{"upstream without token", []string{"--upstream", "redis://x:1"}, "", "token: required with upstream"},
+		{"short token", []string{"--upstream", "redis://x:1", "--token", "short"}, "", "databases[0].tokens[0]: token shorter than 16"},
+		{"bad url", []string{"--upstream", "http://x:1", tok}, "", "databases[0].upstream:"},
+		{"bad duration flag", []string{"--command-timeout", "soon"}, "", "--command-timeout"},
+		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: invalid size "lots"`},
+		{"zero pool", []string{"--pool-size", "0"}, "", "pool_size: 0 not in 1..1024"},
+		{"bad log level", []string{"--log-level", "loud"}, "", "log_level"},
+		{"unknown file field", nil, "listen: x\nlisten_port: 3\n", "field listen_port not found"},
+		{"both forms", []string{"--upstream", "redis://x:1", tok}, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "not both"},
+		{"duplicate token", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n  - name: b\n    upstream: redis://x:2\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[1].tokens[0]: token already used by a"},
+		{"no tokens", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n", "databases[0].tokens: at least one token required"},
+		{"missing name", nil, "databases:\n  - upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[0].name: required"},
+		{"negative timeout in file", nil, "limits:\n  read_timeout: -1s\n", "limits.read_timeout: must be positive"},
+		{"stray argument", []string{"serve"}, "", `unexpected argument "serve"`},
+	}
+	for _, tt := range tests {
+		args := tt.args
+		if tt.file != "" {
+			args = append([]string{"--config", writeFile(t, tt.file)}, args...)
+		}
+		_, err := Load(args, env(nil), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagAndEnv(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Load([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help error %v", err)
+	}
+	for _, o := range options() {
+		if !strings.Contains(out.String(), "-"+o.flag) || !strings.Contains(out.String(), o.env) {
+			t.Errorf("help lacks --%s / %s", o.flag, o.env)
+		}
+	}
+	if !strings.Contains(out.String(), "REDISGATE_CONFIG") {
+		t.Error("help lacks --config")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for give, want := range map[string]int{"10": 10, "10MiB": 10 << 20, "512KiB": 512 << 10, "1GB": 1e9, "3 MiB": 3 << 20} {
+		if got, err := ParseSize(give); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", give, got, err, want)
+		}
+	}
+	for _, give := range []string{"", "-1", "ten", "1TiB"} {
+		if _, err := ParseSize(give); err == nil {
+			t.Errorf("ParseSize(%q) accepted", give)
+		}
+	}
+}
