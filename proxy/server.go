@@ -33,6 +33,8 @@ type Database struct {
 	Backend        Backend
 	Tokens         []string
 	ReadOnlyTokens []string
+	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
+	CommentShebang bool
 }
 
 // Options configures a Server.
@@ -93,7 +95,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000)}
+		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000, d.CommentShebang)}
 		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
 			for _, t := range list {
 				h := sha256.Sum256([]byte(t))

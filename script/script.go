@@ -15,6 +15,15 @@ var knownFlags = map[string]bool{
 	"no-writes": true, "allow-oom": true, "allow-stale": true, "no-cluster": true, "allow-cross-slot-keys": true,
 }
 
+// Comment returns src with its shebang line turned into a Lua comment, for servers that do not
+// read shebangs (the embedded backend); line numbers hold. It reports whether anything changed.
+func Comment(src []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(src, []byte("#!")) {
+		return src, false
+	}
+	return append([]byte("--"), src...), true
+}
+
 // Normalize returns src with the shebang flags Redis does not know removed, keeping the
 // shebang line so line numbers hold, and whether anything changed.
 func Normalize(src []byte) ([]byte, bool) {
@@ -70,15 +79,21 @@ func Hash(src []byte) string {
 // Mapper rewrites script commands of one database so the hashes clients know keep working.
 // It is safe for concurrent use.
 type Mapper struct {
-	mu  sync.RWMutex
-	m   map[string]string // original hash → hash of the normalized script
-	max int
+	mu        sync.RWMutex
+	m         map[string]string // original hash → hash of the normalized script
+	max       int
+	normalize func([]byte) ([]byte, bool)
 }
 
 // NewMapper returns a Mapper remembering at most max hashes; when full it forgets them all,
-// which costs clients one NOSCRIPT and a fallback to EVAL.
-func NewMapper(max int) *Mapper {
-	return &Mapper{m: make(map[string]string), max: max}
+// which costs clients one NOSCRIPT and a fallback to EVAL. With commentShebang, shebang
+// lines are commented out (Comment) instead of normalized, for servers without shebang support.
+func NewMapper(max int, commentShebang bool) *Mapper {
+	m := &Mapper{m: make(map[string]string), max: max, normalize: Normalize}
+	if commentShebang {
+		m.normalize = Comment
+	}
+	return m
 }
 
 // Rewrite changes args in place for EVAL, EVAL_RO, EVALSHA, EVALSHA_RO, SCRIPT LOAD and
@@ -90,11 +105,11 @@ func (m *Mapper) Rewrite(args [][]byte) (loadHash string) {
 	}
 	switch {
 	case eq(args[0], "EVAL"), eq(args[0], "EVAL_RO"):
-		args[1], _ = m.normalize(args[1])
+		args[1], _ = m.rewrite(args[1])
 	case eq(args[0], "EVALSHA"), eq(args[0], "EVALSHA_RO"):
 		args[1] = m.lookup(args[1])
 	case eq(args[0], "SCRIPT") && eq(args[1], "LOAD") && len(args) >= 3:
-		norm, changed := m.normalize(args[2])
+		norm, changed := m.rewrite(args[2])
 		if changed {
 			loadHash = Hash(args[2])
 		}
@@ -107,9 +122,9 @@ func (m *Mapper) Rewrite(args [][]byte) (loadHash string) {
 	return loadHash
 }
 
-// normalize returns src normalized, remembering the hash mapping when it changed.
-func (m *Mapper) normalize(src []byte) ([]byte, bool) {
-	norm, changed := Normalize(src)
+// rewrite returns src normalized, remembering the hash mapping when it changed.
+func (m *Mapper) rewrite(src []byte) ([]byte, bool) {
+	norm, changed := m.normalize(src)
 	if !changed {
 		return src, false
 	}

@@ -25,7 +25,7 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestMapper(t *testing.T) {
-	m := NewMapper(2)
+	m := NewMapper(2, false)
 	src := "#!lua flags=allow-key-locking\nreturn 1"
 	orig, stored := Hash([]byte(src)), Hash([]byte("#!lua\nreturn 1"))
 	args := [][]byte{[]byte("EVALSHA"), []byte(orig), []byte("0")}
@@ -63,5 +63,17 @@ func TestMapper(t *testing.T) {
 	m.Rewrite(args)
 	if len(m.m) > 2 {
 		t.Fatalf("mapper holds %d hashes, bound 2", len(m.m))
+	}
+}
+
+func TestComment(t *testing.T) {
+	m := NewMapper(10, true)
+	args := [][]byte{[]byte("EVAL"), []byte("#!lua flags=no-writes\nreturn 1"), []byte("0")}
+	m.Rewrite(args)
+	if string(args[1]) != "--#!lua flags=no-writes\nreturn 1" {
+		t.Errorf("commented script %q", args[1])
+	}
+	if got, changed := Comment([]byte("return 1")); changed || string(got) != "return 1" {
+		t.Errorf("Comment without shebang = %q, %v", got, changed)
 	}
 }

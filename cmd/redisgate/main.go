@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		opts.Logger = log.With("database", d.Name)
 		p := pool.New(opts)
 		defer p.Close()
-		dbs = append(dbs, proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens})
+		dbs = append(dbs, proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil})
 	}
 
 	srv, err := proxy.New(proxy.Options{
