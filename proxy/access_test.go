@@ -248,3 +248,29 @@ func TestBackendDown(t *testing.T) {
 	}
 	g.req("GET", "/get/k", "").expect(t, 200, `{"result":"back"}`)
 }
+
+func TestSlowClientGets408(t *testing.T) {
+	g := startGateway(t, func(o *proxy.Options) { o.ReadTimeout = 300 * time.Millisecond })
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Headers never finished: the slowloris pattern.
+	if _, err := c.Write([]byte("GET /ping HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile a well-behaved client is served at once.
+	g.req("GET", "/ping", "").expect(t, 200, `{"result":"PONG"}`)
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b strings.Builder
+	bufio.NewReader(res.Body).WriteTo(&b)
+	if res.StatusCode != 408 || b.String() != `{"error":"ERR request not received in time"}` {
+		t.Errorf("slow client got %d %s", res.StatusCode, b.String())
+	}
+}
