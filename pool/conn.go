@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ func (c *conn) writeLoop() {
 			return
 		case <-c.wake:
 		}
+		// Let the goroutines that are about to send join this write: batching is what
+		// makes one syscall serve many requests.
+		runtime.Gosched()
 		c.mu.Lock()
 		if c.dead {
 			c.mu.Unlock()

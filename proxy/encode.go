@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/redisgate/redisgate/resp"
@@ -25,10 +26,12 @@ func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
 	case resp.Error:
 		return appendString(dst, data, false), rest, nil
 	case resp.Integer:
-		if !isInteger(data) {
+		// Re-formatting keeps the JSON valid whatever the server sent (leading zeros, "-0").
+		n, err := strconv.ParseInt(string(data), 10, 64)
+		if err != nil {
 			return dst, nil, fmt.Errorf("%w: bad integer %q", resp.ErrProtocol, data)
 		}
-		return append(dst, data...), rest, nil
+		return strconv.AppendInt(dst, n, 10), rest, nil
 	case resp.Bulk:
 		if n < 0 {
 			return append(dst, "null"...), rest, nil
@@ -72,21 +75,6 @@ func appendError[T string | []byte](dst []byte, msg T) []byte {
 	dst = append(dst, `{"error":`...)
 	dst = appendString(dst, []byte(msg), false)
 	return append(dst, '}')
-}
-
-func isInteger(b []byte) bool {
-	if len(b) > 0 && b[0] == '-' {
-		b = b[1:]
-	}
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 const hexDigits = "0123456789abcdef"

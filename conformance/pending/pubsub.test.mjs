@@ -1,0 +1,73 @@
+// Pub/sub through the SDK's SSE subscriber (POST /subscribe/<channel>).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { useStack, uniq, sleep } from "../test/harness.mjs";
+
+const ctx = useStack({ before, after });
+
+/** Resolve on the SDK subscriber's `event`; reject on its "error" event or a timeout. */
+function waitFor(sub, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no "${event}" event within ${ms} ms`)), ms);
+    sub.on(event, (data) => {
+      clearTimeout(t);
+      resolve(data);
+    });
+    sub.on("error", (err) => {
+      clearTimeout(t);
+      reject(new Error(`subscriber error before "${event}": ${err?.message ?? err}`));
+    });
+  });
+}
+
+async function publishUntil(redis, channel, message, wantReceivers, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const n = await redis.publish(channel, message);
+    if (n === wantReceivers || Date.now() > deadline) return n;
+    await sleep(50);
+  }
+}
+
+test("subscribe receives published messages (JSON and plain) and unsubscribe frees the channel", async () => {
+  const { redis } = ctx;
+  const channel = uniq("chan");
+  const sub = redis.subscribe(channel);
+  const errors = [];
+  sub.on("error", (e) => errors.push(e));
+  try {
+    assert.equal(await waitFor(sub, "subscribe"), 1);
+    assert.deepEqual(sub.getSubscribedChannels(), [channel]);
+
+    const messages = [];
+    sub.on("message", (m) => messages.push(m));
+    assert.equal(await redis.publish(channel, { hello: "world", n: 1 }), 1);
+    assert.equal(await redis.publish(channel, "plain text, with commas"), 1);
+    const deadline = Date.now() + 5000;
+    while (messages.length < 2 && Date.now() < deadline) await sleep(20);
+    assert.deepEqual(messages, [
+      { channel, message: { hello: "world", n: 1 } },
+      { channel, message: "plain text, with commas" },
+    ]);
+  } finally {
+    await sub.unsubscribe();
+  }
+  // the aborted request must end the Redis subscription
+  assert.equal(await publishUntil(redis, channel, "gone", 0), 0, "subscription still alive after unsubscribe");
+  assert.deepEqual(errors, []);
+});
+
+test("psubscribe receives pmessage events", async () => {
+  const { redis } = ctx;
+  const base = uniq("pchan");
+  const sub = redis.psubscribe(`${base}:*`);
+  try {
+    assert.equal(await waitFor(sub, "psubscribe"), 1);
+    const got = waitFor(sub, "pmessage");
+    assert.equal(await redis.publish(`${base}:one`, 42), 1);
+    assert.deepEqual(await got, { pattern: `${base}:*`, channel: `${base}:one`, message: 42 });
+  } finally {
+    await sub.unsubscribe();
+  }
+  assert.equal(await publishUntil(redis, `${base}:two`, "x", 0), 0);
+});
