@@ -4,6 +4,8 @@ package command
 import (
 	"bytes"
 	"fmt"
+	"strconv"
+	"time"
 )
 
 // Kind says how the gateway treats a command.
@@ -91,6 +93,33 @@ var reads = map[string]bool{
 	"EVAL_RO": true, "EVALSHA_RO": true, "FCALL_RO": true, "PING": true, "ECHO": true, "TIME": true,
 }
 
+// timeoutArg says where a blocking command takes its timeout.
+type timeoutArg struct {
+	pos int  // index in args; negative counts from the end
+	ms  bool // milliseconds rather than seconds
+}
+
+var timeoutArgs = map[string]timeoutArg{
+	"BLPOP": {-1, false}, "BRPOP": {-1, false}, "BRPOPLPUSH": {-1, false}, "BLMOVE": {-1, false},
+	"BZPOPMIN": {-1, false}, "BZPOPMAX": {-1, false}, "BLMPOP": {1, false}, "BZMPOP": {1, false},
+	"WAIT": {-1, true}, "WAITAOF": {-1, true},
+}
+
+// table describes every command the gateway treats specially; others are Normal.
+var table = func() map[string]Info {
+	t := map[string]Info{}
+	for name := range reads {
+		t[name] = Info{Kind: Normal, Read: true}
+	}
+	for name := range blocking {
+		t[name] = Info{Kind: Blocking, Read: reads[name]}
+	}
+	for name := range refused {
+		t[name] = Info{Kind: Refused}
+	}
+	return t
+}()
+
 // Name returns the upper-case name of the command args names.
 func Name(args [][]byte) string {
 	if len(args) == 0 {
@@ -101,14 +130,29 @@ func Name(args [][]byte) string {
 
 // Lookup describes the command named by args.
 func Lookup(args [][]byte) Info {
-	name := Name(args)
-	if _, ok := refused[name]; ok {
-		return Info{Kind: Refused}
+	if len(args) == 0 {
+		return Info{Kind: Normal}
 	}
-	if blocking[name] || ((name == "XREAD" || name == "XREADGROUP") && hasArg(args[1:], "BLOCK")) {
-		return Info{Kind: Blocking, Read: reads[name]}
+	var buf [24]byte
+	name := args[0]
+	if len(name) > len(buf) {
+		return Info{Kind: Normal}
 	}
-	return Info{Kind: Normal, Read: reads[name]}
+	for i, c := range name {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	upper := buf[:len(name)]
+	info, ok := table[string(upper)]
+	if !ok {
+		info = Info{Kind: Normal}
+	}
+	if (string(upper) == "XREAD" || string(upper) == "XREADGROUP") && hasArg(args[1:], "BLOCK") {
+		info.Kind = Blocking
+	}
+	return info
 }
 
 // hasArg reports whether args holds word, case-insensitively.
@@ -122,16 +166,58 @@ func hasArg(args [][]byte, word string) bool {
 }
 
 // Check returns the error a token may not run args with, or nil if it may.
-func Check(args [][]byte, readOnly bool) error {
+// Blocking commands are refused unless allowBlocking.
+func Check(args [][]byte, readOnly, allowBlocking bool) error {
 	info := Lookup(args)
-	switch info.Kind {
-	case Refused:
+	switch {
+	case info.Kind == Refused:
 		return fmt.Errorf("ERR command '%s' is not supported by redisgate: %s", Name(args), refused[Name(args)])
-	case Blocking:
+	case info.Kind == Blocking && !allowBlocking:
 		return fmt.Errorf("ERR blocking command '%s' is not supported by redisgate: it would stall a shared connection", Name(args))
-	}
-	if readOnly && !info.Read {
+	case readOnly && !info.Read:
 		return fmt.Errorf("NOPERM this token is read-only and cannot run '%s'", Name(args))
 	}
 	return nil
+}
+
+// CapTimeout rewrites, in place, the timeout of the blocking command args so that it
+// waits at most max (a timeout of 0, "forever", becomes max), and returns how long the
+// command may now block. A timeout it cannot parse is left for Redis to reject.
+func CapTimeout(args [][]byte, max time.Duration) time.Duration {
+	name := Name(args)
+	i, ms := -1, false
+	if spec, ok := timeoutArgs[name]; ok {
+		i, ms = spec.pos, spec.ms
+		if i < 0 {
+			i += len(args)
+		}
+	} else if name == "XREAD" || name == "XREADGROUP" {
+		for j := 1; j+1 < len(args); j++ {
+			if bytes.EqualFold(args[j], []byte("BLOCK")) {
+				i, ms = j+1, true
+				break
+			}
+		}
+	}
+	if i < 1 || i >= len(args) {
+		return max
+	}
+	v, err := strconv.ParseFloat(string(args[i]), 64)
+	if err != nil || v < 0 {
+		return max
+	}
+	unit := time.Second
+	if ms {
+		unit = time.Millisecond
+	}
+	d := time.Duration(v * float64(unit))
+	if v == 0 || d > max {
+		d = max
+		if ms {
+			args[i] = strconv.AppendInt(nil, max.Milliseconds(), 10)
+		} else {
+			args[i] = strconv.AppendFloat(nil, max.Seconds(), 'f', -1, 64)
+		}
+	}
+	return d
 }

@@ -30,6 +30,9 @@ type Config struct {
 	ReadOnlyToken string `yaml:"read_only_token"`
 	// PoolSize is the number of Redis connections per database unless the database sets its own.
 	PoolSize int `yaml:"pool_size"`
+	// BlockingConns is the number of dedicated connections per database for blocking
+	// commands unless the database sets its own; 0 refuses blocking commands.
+	BlockingConns int `yaml:"blocking_conns"`
 	// Databases lists the databases served, each reached by its own tokens.
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
@@ -50,6 +53,8 @@ type Database struct {
 	Tokens         []string `yaml:"tokens"`
 	ReadOnlyTokens []string `yaml:"read_only_tokens"`
 	PoolSize       int      `yaml:"pool_size"`
+	// BlockingConns of nil takes the top-level value.
+	BlockingConns *int `yaml:"blocking_conns"`
 }
 
 // Limits bound the size and duration of requests.
@@ -58,6 +63,7 @@ type Limits struct {
 	MaxPipeline    int           `yaml:"max_pipeline"`
 	MaxArgs        int           `yaml:"max_args"`
 	CommandTimeout time.Duration `yaml:"command_timeout"`
+	MaxBlock       time.Duration `yaml:"max_block"`
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
 	WriteTimeout   time.Duration `yaml:"write_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
@@ -66,16 +72,18 @@ type Limits struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Listen:     "127.0.0.1:8079",
-		PoolSize:   4,
-		CORSOrigin: "*",
-		LogLevel:   "info",
-		LogFormat:  "text",
+		Listen:        "127.0.0.1:8079",
+		PoolSize:      4,
+		BlockingConns: 2,
+		CORSOrigin:    "*",
+		LogLevel:      "info",
+		LogFormat:     "text",
 		Limits: Limits{
 			MaxBodyBytes:   10 << 20,
 			MaxPipeline:    10000,
 			MaxArgs:        1000000,
 			CommandTimeout: 10 * time.Second,
+			MaxBlock:       30 * time.Second,
 			ReadTimeout:    30 * time.Second,
 			WriteTimeout:   30 * time.Second,
 			IdleTimeout:    120 * time.Second,
@@ -129,6 +137,8 @@ func options() []option {
 	add("read-only-token", "read-only token of the single database", s, g)
 	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
 	add("pool-size", "Redis connections per database", s, g)
+	s, g = num(func(c *Config) *int { return &c.BlockingConns }, strconv.Atoi)
+	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
@@ -137,6 +147,8 @@ func options() []option {
 	add("max-args", "most arguments in one command", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.CommandTimeout })
 	add("command-timeout", "deadline of one request's Redis work", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.MaxBlock })
+	add("max-block", "longest wait of a blocking command; longer or infinite timeouts are cut to it", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.ReadTimeout })
 	add("read-timeout", "time allowed to read one HTTP request, headers and body", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.WriteTimeout })
@@ -235,6 +247,9 @@ func (c *Config) Validate() error {
 	if c.PoolSize < 1 || c.PoolSize > 1024 {
 		return fmt.Errorf("pool_size: %d not in 1..1024", c.PoolSize)
 	}
+	if c.BlockingConns < 0 || c.BlockingConns > 1024 {
+		return fmt.Errorf("blocking_conns: %d not in 0..1024", c.BlockingConns)
+	}
 	l := c.Limits
 	for _, f := range []struct {
 		name string
@@ -247,7 +262,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"limits.command_timeout", l.CommandTimeout}, {"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout}, {"limits.idle_timeout", l.IdleTimeout}} {
+	}{{"limits.command_timeout", l.CommandTimeout}, {"limits.max_block", l.MaxBlock}, {"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout}, {"limits.idle_timeout", l.IdleTimeout}} {
 		if f.v <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", f.name, f.v)
 		}
@@ -302,6 +317,13 @@ func (c *Config) Validate() error {
 		}
 		if d.PoolSize < 1 || d.PoolSize > 1024 {
 			return fmt.Errorf("%s.pool_size: %d not in 1..1024", where, d.PoolSize)
+		}
+		if d.BlockingConns == nil {
+			n := c.BlockingConns
+			d.BlockingConns = &n
+		}
+		if *d.BlockingConns < 0 || *d.BlockingConns > 1024 {
+			return fmt.Errorf("%s.blocking_conns: %d not in 0..1024", where, *d.BlockingConns)
 		}
 		if len(d.Tokens)+len(d.ReadOnlyTokens) == 0 {
 			return fmt.Errorf("%s.tokens: at least one token required", where)

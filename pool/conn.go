@@ -76,6 +76,19 @@ func (c *conn) enqueue(b *Batch, maxPending int) bool {
 	return true
 }
 
+// withdraw removes b from the batches waiting to be written; it reports false when b was already written.
+func (c *conn) withdraw(b *Batch) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.pending {
+		if p == b {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // fail closes the connection and completes every batch it holds: those not yet
 // written with ErrUnavailable, those written with ErrBroken.
 func (c *conn) fail(err error) {

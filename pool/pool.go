@@ -164,21 +164,23 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		return nil
 	}
 	start := p.next.Add(1)
-	sent := false
+	var c *conn
 	for i := uint64(0); i < uint64(len(p.slots)); i++ {
-		c := p.slots[(start+i)%uint64(len(p.slots))].Load()
-		if c != nil && c.enqueue(b, p.opts.MaxPending) {
-			sent = true
+		if cand := p.slots[(start+i)%uint64(len(p.slots))].Load(); cand != nil && cand.enqueue(b, p.opts.MaxPending) {
+			c = cand
 			break
 		}
 	}
-	if !sent {
+	if c == nil {
 		return ErrUnavailable
 	}
 	select {
 	case <-b.done:
 		return b.err
 	case <-ctx.Done():
+		if c.withdraw(b) {
+			return fmt.Errorf("%w: queued until the deadline, not sent", ErrUnavailable)
+		}
 		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
 }
@@ -189,7 +191,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	backoff := 25 * time.Millisecond
 	first := true
 	for {
-		c, err := p.dial()
+		c, err := dial(&p.opts, p.opts.ClientName)
 		if first {
 			ready <- struct{}{}
 			first = false
@@ -222,9 +224,8 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	}
 }
 
-// dial opens one connection and runs the handshake.
-func (p *Pool) dial() (*conn, error) {
-	o := &p.opts
+// dial opens one connection, runs the handshake and starts the connection's goroutines.
+func dial(o *Options, name string) (*conn, error) {
 	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	nc, err := d.Dial(o.Network, o.Addr)
 	if err != nil {
@@ -245,7 +246,7 @@ func (p *Pool) dial() (*conn, error) {
 	if o.DB != 0 {
 		hello.Add([]byte("SELECT"), []byte(strconv.Itoa(o.DB)))
 	}
-	hello.Add([]byte("CLIENT"), []byte("SETNAME"), []byte(o.ClientName))
+	hello.Add([]byte("CLIENT"), []byte("SETNAME"), []byte(name))
 	if err := handshake(nc, hello, o.DialTimeout); err != nil {
 		nc.Close()
 		return nil, err

@@ -95,7 +95,7 @@ func TestRefusedCommands(t *testing.T) {
 }
 
 func TestHTTPSurface(t *testing.T) {
-	g := startGateway(t, func(o *proxy.Options) { o.MaxBodyBytes = 1024 })
+	g := startGateway(t, withOptions(func(o *proxy.Options) { o.MaxBodyBytes = 1024 }))
 	runSteps(t, g, []step{
 		{name: "DELETE", method: "DELETE", path: "/get/k", wantStatus: 405, wantBody: `{"error":"ERR method DELETE not allowed"}`},
 		{name: "PATCH", method: "PATCH", path: "/get/k", wantStatus: 405, wantBody: `{"error":"ERR method PATCH not allowed"}`},
@@ -250,7 +250,7 @@ func TestBackendDown(t *testing.T) {
 }
 
 func TestSlowClientGets408(t *testing.T) {
-	g := startGateway(t, func(o *proxy.Options) { o.ReadTimeout = 300 * time.Millisecond })
+	g := startGateway(t, withOptions(func(o *proxy.Options) { o.ReadTimeout = 300 * time.Millisecond }))
 	c, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,26 @@ type gateway struct {
 	pool  *pool.Pool
 }
 
-type gatewayOption func(*proxy.Options)
+// gatewayConfig is what startGateway builds from.
+type gatewayConfig struct {
+	opts          proxy.Options
+	blockingConns int
+}
+
+type gatewayOption func(*gatewayConfig)
+
+// withOptions changes the proxy options.
+func withOptions(f func(*proxy.Options)) gatewayOption {
+	return func(c *gatewayConfig) { f(&c.opts) }
+}
+
+// withBlocking gives the gateway n dedicated connections for blocking commands, capped at maxBlock.
+func withBlocking(n int, maxBlock time.Duration) gatewayOption {
+	return func(c *gatewayConfig) {
+		c.opts.MaxBlock = maxBlock
+		c.blockingConns = n
+	}
+}
 
 func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
 	t.Helper()
@@ -41,7 +60,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
 	popts.Size = 2
 	popts.Logger = slog.New(slog.DiscardHandler)
 	p := pool.New(popts)
-	o := proxy.Options{
+	cfg := gatewayConfig{opts: proxy.Options{
 		MaxBodyBytes:   1 << 20,
 		MaxPipeline:    100,
 		MaxArgs:        1000,
@@ -50,11 +69,18 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
 		WriteTimeout:   5 * time.Second,
 		IdleTimeout:    5 * time.Second,
 		Logger:         slog.New(slog.DiscardHandler),
-	}
+	}}
 	for _, f := range opts {
-		f(&o)
+		f(&cfg)
 	}
-	srv, err := proxy.New(o, []proxy.Database{{Name: "test", Backend: p, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}})
+	db := proxy.Database{Name: "test", Backend: p, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+	if cfg.blockingConns > 0 {
+		popts.Size = cfg.blockingConns
+		bp := pool.NewDedicated(popts)
+		t.Cleanup(func() { bp.Close() })
+		db.Blocking = bp
+	}
+	srv, err := proxy.New(cfg.opts, []proxy.Database{db})
 	if err != nil {
 		t.Fatal(err)
 	}

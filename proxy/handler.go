@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -160,10 +161,15 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// run sends b to db's backend under the command deadline; on failure it answers the request and reports false.
-func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch) bool {
-	rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout)
-	err := db.backend.Do(rctx, b)
+// run sends b to db's shared backend, or to its blocking one when block > 0, under the
+// command deadline plus block; on failure it answers the request and reports false.
+func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, blocking bool, block time.Duration) bool {
+	backend := db.backend
+	if blocking {
+		backend = db.blocking
+	}
+	rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+block)
+	err := backend.Do(rctx, b)
 	cancel()
 	if err == nil {
 		return true
@@ -186,7 +192,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 		return
 	}
-	if err := command.Check(args, g.readOnly); err != nil {
+	if err := command.Check(args, g.readOnly, g.db.blocking != nil); err != nil {
 		if f.resp2 {
 			writeRaw(ctx, resp.AppendError(nil, err.Error()))
 			return
@@ -195,9 +201,10 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		return
 	}
 	loadHash := g.db.scripts.Rewrite(args)
+	blocking, block := s.blocking(args)
 	b := pool.NewBatch(1)
 	b.Add(args...)
-	if !s.run(ctx, g.db, b) {
+	if !s.run(ctx, g.db, b, blocking, block) {
 		return
 	}
 	raw := fixLoad(b.Reply(0), loadHash)
@@ -220,6 +227,15 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	bufPool.Put(buf)
 }
 
+// blocking reports whether args blocks its connection and, if so, caps its timeout
+// and returns how long it may block.
+func (s *Server) blocking(args [][]byte) (bool, time.Duration) {
+	if command.Lookup(args).Kind != command.Blocking {
+		return false, 0
+	}
+	return true, command.CapTimeout(args, s.opts.MaxBlock)
+}
+
 // fixLoad answers a successful SCRIPT LOAD of a rewritten script with the original script's hash.
 func fixLoad(raw []byte, loadHash string) []byte {
 	if loadHash == "" || len(raw) == 0 || raw[0] == resp.Error {
@@ -232,19 +248,24 @@ func fixLoad(raw []byte, loadHash string) []byte {
 func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f format) {
 	refusals := make([]error, len(cmds))
 	loads := make([]string, len(cmds))
+	blocking, block := false, time.Duration(0)
 	b := pool.NewBatch(len(cmds))
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
 			refusals[i] = errors.New("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
 			continue
 		}
-		if refusals[i] = command.Check(args, g.readOnly); refusals[i] != nil {
+		if refusals[i] = command.Check(args, g.readOnly, g.db.blocking != nil); refusals[i] != nil {
 			continue
 		}
 		loads[i] = g.db.scripts.Rewrite(args)
+		if bl, d := s.blocking(args); bl {
+			// One blocking command sends the whole pipeline, in order, to a dedicated connection.
+			blocking, block = true, block+d
+		}
 		b.Add(args...)
 	}
-	if b.Len() > 0 && !s.run(ctx, g.db, b) {
+	if b.Len() > 0 && !s.run(ctx, g.db, b, blocking, block) {
 		return
 	}
 	buf := bufPool.Get().(*[]byte)
@@ -294,7 +315,8 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR command "+strconv.Itoa(i)+": more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 			return
 		}
-		if err := command.Check(args, g.readOnly); err != nil {
+		// Inside MULTI nothing blocks: Redis runs blocking commands as their non-blocking forms.
+		if err := command.Check(args, g.readOnly, true); err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, err.Error()+" (command "+strconv.Itoa(i)+"; transaction discarded)")
 			return
 		}
@@ -302,7 +324,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 		b.Add(args...)
 	}
 	b.Add([]byte("EXEC"))
-	if !s.run(ctx, g.db, b) {
+	if !s.run(ctx, g.db, b, false, 0) {
 		return
 	}
 	if r := b.Reply(0); r[0] == resp.Error {

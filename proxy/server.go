@@ -33,6 +33,9 @@ type Database struct {
 	Backend        Backend
 	Tokens         []string
 	ReadOnlyTokens []string
+	// Blocking runs commands that block their connection (BLPOP, XREAD BLOCK, WAIT, …);
+	// when nil they are refused.
+	Blocking Backend
 	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
 	CommentShebang bool
 }
@@ -47,6 +50,8 @@ type Options struct {
 	MaxArgs int
 	// CommandTimeout is the deadline of one request's Redis work.
 	CommandTimeout time.Duration
+	// MaxBlock caps the timeout of blocking commands (0 or longer timeouts become MaxBlock).
+	MaxBlock time.Duration
 	// ReadTimeout, WriteTimeout and IdleTimeout bound the HTTP connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// CORSOrigin is sent as Access-Control-Allow-Origin ("*" when empty).
@@ -62,9 +67,10 @@ type grant struct {
 }
 
 type database struct {
-	name    string
-	backend Backend
-	scripts *script.Mapper
+	name     string
+	backend  Backend
+	blocking Backend // nil: blocking commands are refused
+	scripts  *script.Mapper
 }
 
 // Server is the HTTP side of the gateway.
@@ -93,9 +99,12 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 10 * time.Second
 	}
+	if opts.MaxBlock <= 0 {
+		opts.MaxBlock = 30 * time.Second
+	}
 	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000, d.CommentShebang)}
+		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, scripts: script.NewMapper(10000, d.CommentShebang)}
 		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
 			for _, t := range list {
 				h := sha256.Sum256([]byte(t))

@@ -63,7 +63,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		opts.Logger = log.With("database", d.Name)
 		p := pool.New(opts)
 		defer p.Close()
-		dbs = append(dbs, proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil})
+		db := proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil}
+		if n := *d.BlockingConns; n > 0 {
+			opts.Size = n
+			opts.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
+			bp := pool.NewDedicated(opts)
+			defer bp.Close()
+			db.Blocking = bp
+		}
+		dbs = append(dbs, db)
 	}
 
 	srv, err := proxy.New(proxy.Options{
@@ -71,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxPipeline:    cfg.Limits.MaxPipeline,
 		MaxArgs:        cfg.Limits.MaxArgs,
 		CommandTimeout: cfg.Limits.CommandTimeout,
+		MaxBlock:       cfg.Limits.MaxBlock,
 		ReadTimeout:    cfg.Limits.ReadTimeout,
 		WriteTimeout:   cfg.Limits.WriteTimeout,
 		IdleTimeout:    cfg.Limits.IdleTimeout,
@@ -131,7 +140,8 @@ func startEmbedded(cfg *config.Config) (*miniredis.Miniredis, error) {
 		}
 		token = hex.EncodeToString(b[:])
 	}
-	cfg.Databases = []config.Database{{Name: "embedded", Upstream: "redis://" + m.Addr(), Tokens: []string{token}, PoolSize: cfg.PoolSize}}
+	blocking := cfg.BlockingConns
+	cfg.Databases = []config.Database{{Name: "embedded", Upstream: "redis://" + m.Addr(), Tokens: []string{token}, PoolSize: cfg.PoolSize, BlockingConns: &blocking}}
 	return m, nil
 }
 

@@ -1,0 +1,135 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Dedicated runs batches that may block their connection (BLPOP, XREAD BLOCK, WAIT, …):
+// each batch has a connection to itself, and at most Options.Size connections exist.
+// Connections are dialled on demand and kept for reuse.
+type Dedicated struct {
+	opts  Options
+	slots chan struct{} // one token per connection that may exist
+
+	mu     sync.Mutex
+	idle   []*conn
+	all    map[*conn]struct{}
+	closed bool
+}
+
+// NewDedicated returns a Dedicated pool; it dials nothing until the first batch.
+func NewDedicated(opts Options) *Dedicated {
+	opts.setDefaults()
+	return &Dedicated{opts: opts, slots: make(chan struct{}, opts.Size), all: map[*conn]struct{}{}}
+}
+
+// Do runs b alone on one connection and waits for its replies or for ctx to end.
+// Callers must give blocking commands a timeout shorter than ctx's deadline: a
+// connection whose batch outlives ctx is closed, which cancels the command in Redis.
+func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
+	select {
+	case d.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: all %d blocking connections busy until the deadline", ErrUnavailable, d.opts.Size)
+	}
+	defer func() { <-d.slots }()
+	c, err := d.get()
+	if err != nil {
+		return err
+	}
+	if !c.enqueue(b, 1) {
+		d.drop(c)
+		return ErrUnavailable
+	}
+	select {
+	case <-b.done:
+		if b.err != nil {
+			d.drop(c)
+			return b.err
+		}
+		d.put(c)
+		return nil
+	case <-ctx.Done():
+		d.drop(c)
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+// get returns an idle live connection or dials a new one.
+func (d *Dedicated) get() (*conn, error) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, ErrClosed
+	}
+	for len(d.idle) > 0 {
+		c := d.idle[len(d.idle)-1]
+		d.idle = d.idle[:len(d.idle)-1]
+		if !c.isClosed() {
+			d.mu.Unlock()
+			return c, nil
+		}
+		delete(d.all, c)
+		d.mu.Unlock()
+		c.wait()
+		d.mu.Lock()
+	}
+	d.mu.Unlock()
+	c, err := dial(&d.opts, d.opts.ClientName+"-blocking")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		c.fail(ErrClosed)
+		c.wait()
+		return nil, ErrClosed
+	}
+	d.all[c] = struct{}{}
+	return c, nil
+}
+
+func (d *Dedicated) put(c *conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return // Close fails and waits for it
+	}
+	d.idle = append(d.idle, c)
+}
+
+// drop closes c and waits for its goroutines.
+func (d *Dedicated) drop(c *conn) {
+	c.fail(ErrClosed)
+	c.wait()
+	d.mu.Lock()
+	delete(d.all, c)
+	d.mu.Unlock()
+}
+
+// Open reports how many dedicated connections exist.
+func (d *Dedicated) Open() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.all)
+}
+
+// Close closes every connection, failing batches in progress, and waits for their goroutines.
+func (d *Dedicated) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	conns := make([]*conn, 0, len(d.all))
+	for c := range d.all {
+		conns = append(conns, c)
+	}
+	d.idle = nil
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.fail(ErrClosed)
+		c.wait()
+	}
+	return nil
+}
