@@ -57,10 +57,11 @@ func (c *conn) isClosed() bool {
 	}
 }
 
-// enqueue hands b to the writer; it reports false when the connection is dead or too far behind.
-func (c *conn) enqueue(b *Batch, maxPending int) bool {
+// enqueue hands b to the writer; it reports false when the connection is dead or
+// already holds maxBacklog batches, written or not, that Redis has not answered.
+func (c *conn) enqueue(b *Batch, maxBacklog int) bool {
 	c.mu.Lock()
-	if c.dead || len(c.pending) >= maxPending {
+	if c.dead || len(c.pending)+len(c.inflight) >= maxBacklog {
 		c.mu.Unlock()
 		return false
 	}

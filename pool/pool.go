@@ -47,9 +47,14 @@ type Options struct {
 	TLS *tls.Config
 	// Size is the number of connections kept open (default 4).
 	Size int
-	// MaxPending bounds the batches waiting to be written on one connection (default 10,000);
-	// past it Do fails at once with ErrUnavailable.
-	MaxPending int
+	// SpillAt is the backlog (batches sent or waiting, not yet answered) past which a
+	// connection takes no more work while another is below it (default 256). Work goes to
+	// the first connection that can take it, so batches stay large, which is what makes
+	// one syscall serve many requests; the others share load spikes and slow replies.
+	SpillAt int
+	// MaxBacklog bounds the backlog of one connection (default 10,000); when every
+	// connection is past it Do fails at once with ErrUnavailable.
+	MaxBacklog int
 	// DialTimeout bounds connecting and the handshake (default 2 s).
 	DialTimeout time.Duration
 	// ReplyTimeout is how long a connection may owe a reply before it is deemed dead (default 30 s).
@@ -85,8 +90,11 @@ func (o *Options) setDefaults() {
 	if o.Size <= 0 {
 		o.Size = 4
 	}
-	if o.MaxPending <= 0 {
-		o.MaxPending = 10000
+	if o.SpillAt <= 0 {
+		o.SpillAt = 256
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = 10000
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 2 * time.Second
@@ -109,7 +117,6 @@ func (o *Options) setDefaults() {
 type Pool struct {
 	opts  Options
 	slots []atomic.Pointer[conn]
-	next  atomic.Uint64
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
@@ -163,13 +170,9 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		close(b.done)
 		return nil
 	}
-	start := p.next.Add(1)
-	var c *conn
-	for i := uint64(0); i < uint64(len(p.slots)); i++ {
-		if cand := p.slots[(start+i)%uint64(len(p.slots))].Load(); cand != nil && cand.enqueue(b, p.opts.MaxPending) {
-			c = cand
-			break
-		}
+	c := p.enqueue(b, p.opts.SpillAt)
+	if c == nil {
+		c = p.enqueue(b, p.opts.MaxBacklog)
 	}
 	if c == nil {
 		return ErrUnavailable
@@ -183,6 +186,16 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		}
 		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
+}
+
+// enqueue hands b to the first live connection whose backlog is under limit.
+func (p *Pool) enqueue(b *Batch, limit int) *conn {
+	for i := range p.slots {
+		if c := p.slots[i].Load(); c != nil && c.enqueue(b, limit) {
+			return c
+		}
+	}
+	return nil
 }
 
 // own keeps slot i connected until the pool stops.
