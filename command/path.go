@@ -30,12 +30,17 @@ func FromPath(rawPath, body []byte, hasBody bool, query []Arg, max int) ([][]byt
 		return nil, fmt.Errorf("%w: more than %d arguments", ErrTooMany, max)
 	}
 	args := make([][]byte, 0, n)
-	for _, seg := range bytes.Split(rawPath, []byte{'/'}) {
+	for {
+		seg, rest, more := bytes.Cut(rawPath, []byte{'/'})
 		a, err := Unescape(seg)
 		if err != nil {
 			return nil, err
 		}
 		args = append(args, a)
+		if !more {
+			break
+		}
+		rawPath = rest
 	}
 	if len(args[0]) == 0 {
 		return nil, ErrEmpty

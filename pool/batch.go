@@ -1,36 +1,58 @@
 package pool
 
-import "github.com/redisgate/redisgate/resp"
+import (
+	"slices"
+	"sync"
+
+	"github.com/redisgate/redisgate/resp"
+)
 
 // Batch is a group of commands that travel to Redis together and whose replies come back together.
 //
-// A Batch is sent once. After Do returns, its replies may be read; if Do returned
-// because its context ended, the batch may still be completed later by the pool,
-// so it must not be reused.
+// A Batch is sent once. After Do returns nil, its replies may be read until Release.
+// If Do returned because its context ended, the pool may still complete the batch
+// later: it must not be reused, and Release leaves it alone.
 type Batch struct {
-	buf     []byte
-	n       int
-	replies []byte
-	ends    []int
-	err     error
-	done    chan struct{}
+	buf      []byte
+	n        int
+	replies  []byte
+	ends     []int
+	err      error
+	done     chan struct{} // receives one value when the batch completes
+	finished bool          // the completion was received
 }
+
+var batches = sync.Pool{New: func() any { return &Batch{done: make(chan struct{}, 1)} }}
+
+// maxKept is the largest buffer a released batch keeps for reuse.
+const maxKept = 64 << 10
 
 // NewBatch returns an empty batch with room for about n commands.
 func NewBatch(n int) *Batch {
-	return &Batch{ends: make([]int, 0, n), done: make(chan struct{})}
+	b := batches.Get().(*Batch)
+	b.ends = slices.Grow(b.ends, n)
+	return b
+}
+
+// Release returns a batch whose Do has returned to be reused; its replies must no longer be used.
+// A batch abandoned by Do (its context ended first) is left to the garbage collector.
+func (b *Batch) Release() {
+	if !b.finished {
+		return
+	}
+	if cap(b.buf) > maxKept || cap(b.replies) > maxKept {
+		return
+	}
+	b.buf, b.replies, b.ends = b.buf[:0], b.replies[:0], b.ends[:0]
+	b.n, b.err, b.finished = 0, nil, false
+	batches.Put(b)
 }
 
 // Add appends one command to the batch.
 func (b *Batch) Add(args ...[]byte) {
+	b.buf = slices.Grow(b.buf, resp.CommandSize(args))
 	b.buf = resp.AppendCommand(b.buf, args)
 	b.n++
-}
-
-// AddRaw appends n commands already encoded in RESP to the batch.
-func (b *Batch) AddRaw(encoded []byte, n int) {
-	b.buf = append(b.buf, encoded...)
-	b.n += n
 }
 
 // Len reports the number of commands in the batch.
@@ -51,11 +73,21 @@ func (b *Batch) Replies() []byte { return b.replies }
 // complete records the outcome of the batch and wakes its sender.
 func (b *Batch) complete(err error) {
 	b.err = err
-	close(b.done)
+	b.done <- struct{}{}
 }
 
-// Wait blocks until the batch has completed and returns its error.
-func (b *Batch) Wait() error {
+// wait receives the completion of the batch and returns its error.
+func (b *Batch) wait() error {
 	<-b.done
+	b.finished = true
 	return b.err
+}
+
+// Wait blocks until the batch has completed and returns its error; it is for batches
+// whose Do returned early because its context ended.
+func (b *Batch) Wait() error {
+	if b.finished {
+		return b.err
+	}
+	return b.wait()
 }

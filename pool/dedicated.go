@@ -45,6 +45,7 @@ func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
 	}
 	select {
 	case <-b.done:
+		b.finished = true
 		if b.err != nil {
 			d.drop(c)
 			return b.err

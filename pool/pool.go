@@ -167,7 +167,7 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 	default:
 	}
 	if b.n == 0 {
-		close(b.done)
+		b.finished = true
 		return nil
 	}
 	c := p.enqueue(b, p.opts.SpillAt)
@@ -179,6 +179,7 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 	}
 	select {
 	case <-b.done:
+		b.finished = true
 		return b.err
 	case <-ctx.Done():
 		if c.withdraw(b) {

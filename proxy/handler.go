@@ -29,7 +29,8 @@ const allowedMethods = "GET, POST, PUT, HEAD, OPTIONS"
 // Handle serves one REST request. It keeps nothing of ctx after it returns.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	s.corsHeaders(ctx)
-	ctx.Response.Header.Set("Upstash-Sync-Token", s.nextSyncToken())
+	var tok [32]byte
+	ctx.Response.Header.SetBytesV("Upstash-Sync-Token", s.appendSyncToken(tok[:0]))
 	switch {
 	case ctx.IsOptions():
 		s.preflight(ctx)
@@ -164,13 +165,14 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
 // run sends b to db's shared backend, or to its blocking one when block > 0, under the
 // command deadline plus block; on failure it answers the request and reports false.
 func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, blocking bool, block time.Duration) bool {
-	backend := db.backend
+	var err error
 	if blocking {
-		backend = db.blocking
+		rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+block)
+		err = db.blocking.Do(rctx, b)
+		cancel()
+	} else {
+		err = db.backend.Do(s.deadlines.context(), b)
 	}
-	rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+block)
-	err := backend.Do(rctx, b)
-	cancel()
 	if err == nil {
 		return true
 	}
@@ -207,6 +209,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	if !s.run(ctx, g.db, b, blocking, block) {
 		return
 	}
+	defer b.Release()
 	raw := fixLoad(b.Reply(0), loadHash)
 	if f.resp2 {
 		writeRaw(ctx, raw)
@@ -268,6 +271,7 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 	if b.Len() > 0 && !s.run(ctx, g.db, b, blocking, block) {
 		return
 	}
+	defer b.Release()
 	buf := bufPool.Get().(*[]byte)
 	out := (*buf)[:0]
 	if !f.resp2 {
@@ -327,6 +331,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 	if !s.run(ctx, g.db, b, false, 0) {
 		return
 	}
+	defer b.Release()
 	if r := b.Reply(0); r[0] == resp.Error {
 		writeError(ctx, fasthttp.StatusBadRequest, r[1:len(r)-2])
 		return

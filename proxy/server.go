@@ -78,8 +78,9 @@ type Server struct {
 	opts   Options
 	tokens map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
 	http   *fasthttp.Server
-	base   context.Context
-	cancel context.CancelFunc
+	base      context.Context
+	cancel    context.CancelFunc
+	deadlines *deadlines // of CommandTimeout from now
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
@@ -121,6 +122,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s.syncPrefix = hex.EncodeToString(nonce[:]) + "-"
 	s.base, s.cancel = context.WithCancel(context.Background())
+	s.deadlines = newDeadlines(s.base, opts.CommandTimeout)
 	s.http = &fasthttp.Server{
 		Handler:                      s.Handle,
 		ErrorHandler:                 s.handleTransportError,
@@ -148,9 +150,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// nextSyncToken returns a token no earlier response carried.
-func (s *Server) nextSyncToken() string {
-	return s.syncPrefix + strconv.FormatUint(s.syncSeq.Add(1), 36)
+// appendSyncToken appends a token no earlier response carried.
+func (s *Server) appendSyncToken(dst []byte) []byte {
+	dst = append(dst, s.syncPrefix...)
+	return strconv.AppendUint(dst, s.syncSeq.Add(1), 36)
 }
 
 // handleTransportError answers requests fasthttp could not read.

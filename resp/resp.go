@@ -44,6 +44,24 @@ func AppendCommand(dst []byte, args [][]byte) []byte {
 	return dst
 }
 
+// CommandSize returns how many bytes AppendCommand adds for args.
+func CommandSize(args [][]byte) int {
+	n := 3 + digits(len(args))
+	for _, a := range args {
+		n += 5 + digits(len(a)) + len(a)
+	}
+	return n
+}
+
+func digits(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
 // AppendBulk appends b encoded as a RESP bulk string to dst.
 func AppendBulk(dst, b []byte) []byte {
 	dst = append(dst, '$')

@@ -15,6 +15,11 @@ func TestAppendCommand(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	for _, args := range [][][]byte{{}, {[]byte("PING")}, {[]byte("SET"), []byte("k"), make([]byte, 12345)}, make([][]byte, 10)} {
+		if n, want := CommandSize(args), len(AppendCommand(nil, args)); n != want {
+			t.Errorf("CommandSize = %d, AppendCommand wrote %d", n, want)
+		}
+	}
 	if got := AppendError(nil, "ERR a\r\nb"); string(got) != "-ERR a  b\r\n" {
 		t.Errorf("AppendError = %q", got)
 	}
