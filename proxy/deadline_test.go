@@ -19,15 +19,17 @@ func TestDeadlines(t *testing.T) {
 	if dl.Before(before.Add(50*time.Millisecond)) || dl.After(time.Now().Add(50*time.Millisecond+deadlineSlot)) {
 		t.Errorf("deadline %v from now, want 50ms to 60ms", dl.Sub(before))
 	}
-	// Requests in the same slot share one context; a later slot gets a later one.
-	shared := 0
-	for range 100 {
-		if d.context() == ctx {
-			shared++
+	// Requests in the same slot share one context (two calls can straddle a slot boundary, not three times in a row).
+	shared := false
+	for range 3 {
+		a := d.context()
+		if d.context() == a {
+			shared = true
+			break
 		}
 	}
-	if shared == 0 {
-		t.Error("no request shared the slot's context")
+	if !shared {
+		t.Error("consecutive requests did not share the slot's context")
 	}
 	time.Sleep(2 * deadlineSlot)
 	later := d.context()
