@@ -1,0 +1,248 @@
+package ratelimit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Limiter.
+type Options struct {
+	// Prefix starts every Redis key the limiter writes (default "redisgate:rl:").
+	Prefix string
+	// Timeout bounds one trip to Redis for a decision (default 50 ms).
+	Timeout time.Duration
+	// FailClosed denies requests when Redis cannot decide in time; by default they are allowed (fail-open).
+	FailClosed bool
+	// Lease is how long tokens taken ahead of demand stay usable locally (default 100 ms);
+	// 0 or less takes no tokens ahead, so every request asks Redis.
+	Lease time.Duration
+	// MaxPrefetch caps the tokens taken ahead of demand in one trip (default 1,000).
+	MaxPrefetch int
+	// Logger receives fail-open and fail-closed events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Limiter decides GCRA limits with state in Redis, shared by every process that uses the same store.
+//
+// Each process keeps, per key, tokens it was granted ahead of demand for a short lease and
+// the time until which a key is known to be over its limit, so that requests under the limit
+// cost Redis a trip only now and then, and requests over it cost none. Concurrent requests
+// for one key share one trip. Tokens granted are already charged in Redis, so across every
+// process no more than Burst + Count·t/Period requests pass in t.
+type Limiter struct {
+	store   Store
+	opts    Options
+	buckets sync.Map // string → *bucket
+	quotas  quotaCache
+	stats   Stats
+}
+
+// Stats counts a Limiter's decisions.
+type Stats struct {
+	Allowed, Denied, DeniedLocally, Trips, Errors atomic.Int64
+}
+
+// NewLimiter returns a Limiter keeping its state in store.
+func NewLimiter(store Store, opts Options) *Limiter {
+	if opts.Prefix == "" {
+		opts.Prefix = "redisgate:rl:"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 50 * time.Millisecond
+	}
+	if opts.Lease == 0 {
+		opts.Lease = 100 * time.Millisecond
+	}
+	if opts.MaxPrefetch <= 0 {
+		opts.MaxPrefetch = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Limiter{store: store, opts: opts}
+}
+
+// Stats returns the limiter's counters.
+func (l *Limiter) Stats() *Stats { return &l.stats }
+
+// Decision is the outcome of one check against one limit.
+type Decision struct {
+	// Name labels the limit in headers ("ip", "token").
+	Name string
+	// Rate is the limit checked.
+	Rate Rate
+	// Allowed reports whether the request may run.
+	Allowed bool
+	// Remaining is how many more requests could pass at once.
+	Remaining int
+	// RetryAfter is how long until a request may pass again, when denied.
+	RetryAfter time.Duration
+	// ResetAfter is how long until the limit is back to its full burst.
+	ResetAfter time.Duration
+	// Err is set when Redis could not decide; Allowed then follows the fail-open or fail-closed policy.
+	Err error
+}
+
+type bucket struct {
+	mu       sync.Mutex
+	tokens   int           // granted ahead of demand, not spent
+	expires  time.Time     // tokens are dropped after this
+	blocked  time.Time     // over the limit until this
+	last     grant         // the latest answer from Redis, for headers
+	lastAt   time.Time     // when it came
+	trip     chan struct{} // closed when the trip to Redis under way ends; nil when none
+	waiting  int           // requests waiting for that trip
+	lastUsed atomic.Int64  // unix nanoseconds, for pruning
+}
+
+// Allow reports whether one more event for key may happen under rate.
+func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decision {
+	d := Decision{Name: name, Rate: rate}
+	if rate.IsZero() {
+		d.Allowed = true
+		return d
+	}
+	v, ok := l.buckets.Load(key)
+	if !ok {
+		v, _ = l.buckets.LoadOrStore(key, &bucket{})
+	}
+	b := v.(*bucket)
+	now := time.Now()
+	b.lastUsed.Store(now.UnixNano())
+	b.mu.Lock()
+	for {
+		now = time.Now()
+		if now.Before(b.blocked) {
+			d.RetryAfter = b.blocked.Sub(now)
+			d.ResetAfter = max(d.RetryAfter, micro(b.last.resetAfter)-now.Sub(b.lastAt))
+			b.mu.Unlock()
+			l.stats.Denied.Add(1)
+			l.stats.DeniedLocally.Add(1)
+			return d
+		}
+		if b.tokens > 0 && now.Before(b.expires) {
+			b.tokens--
+			d.Allowed = true
+			d.Remaining = max(0, b.last.remaining+b.tokens)
+			d.ResetAfter = max(0, micro(b.last.resetAfter)-now.Sub(b.lastAt))
+			b.mu.Unlock()
+			l.stats.Allowed.Add(1)
+			return d
+		}
+		if b.trip == nil {
+			break
+		}
+		trip := b.trip
+		b.waiting++
+		b.mu.Unlock()
+		select {
+		case <-trip:
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
+			return l.failed(d, ctx.Err())
+		}
+		b.mu.Lock()
+		b.waiting--
+	}
+	// This request makes the trip for itself and everyone who queues behind it meanwhile.
+	trip := make(chan struct{})
+	b.trip = trip
+	need := 1 + b.waiting
+	extra := l.prefetch(rate)
+	b.mu.Unlock()
+
+	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	g, err := take(rctx, l.store, l.opts.Prefix+key, rate, need, extra)
+	cancel()
+	l.stats.Trips.Add(1)
+
+	b.mu.Lock()
+	b.trip = nil
+	close(trip)
+	if err != nil {
+		b.mu.Unlock()
+		return l.failed(d, err)
+	}
+	now = time.Now()
+	b.last, b.lastAt = g, now
+	if g.granted == 0 {
+		b.blocked = now.Add(micro(g.retryAfter))
+		b.tokens = 0
+		b.mu.Unlock()
+		l.stats.Denied.Add(1)
+		d.RetryAfter = micro(g.retryAfter)
+		d.ResetAfter = micro(g.resetAfter)
+		return d
+	}
+	b.tokens = g.granted - 1
+	b.expires = now.Add(l.opts.Lease)
+	b.mu.Unlock()
+	l.stats.Allowed.Add(1)
+	d.Allowed = true
+	d.Remaining = g.remaining + g.granted - 1
+	d.ResetAfter = micro(g.resetAfter)
+	return d
+}
+
+// prefetch returns how many tokens to take ahead of demand: what the rate yields in one lease.
+func (l *Limiter) prefetch(r Rate) int {
+	if l.opts.Lease <= 0 {
+		return 0
+	}
+	n := int(int64(l.opts.Lease) * int64(r.Count) / int64(r.Period))
+	return min(n, l.opts.MaxPrefetch, r.Burst/4)
+}
+
+// failed applies the failure policy to d.
+func (l *Limiter) failed(d Decision, err error) Decision {
+	l.stats.Errors.Add(1)
+	d.Err = err
+	d.Allowed = !l.opts.FailClosed
+	if d.Allowed {
+		l.opts.Logger.Warn("rate limiter unavailable; allowing (fail-open)", "limit", d.Name, "err", err)
+	} else {
+		l.opts.Logger.Warn("rate limiter unavailable; denying (fail-closed)", "limit", d.Name, "err", err)
+	}
+	return d
+}
+
+// Prune forgets local state of keys unused for longer than idle and of quota windows
+// that have ended; their Redis state is kept.
+func (l *Limiter) Prune(idle time.Duration) {
+	now := time.Now()
+	cutoff := now.Add(-idle).UnixNano()
+	l.buckets.Range(func(k, v any) bool {
+		if v.(*bucket).lastUsed.Load() < cutoff {
+			l.buckets.Delete(k)
+		}
+		return true
+	})
+	l.quotas.mu.Lock()
+	for k, e := range l.quotas.exhausted {
+		if now.After(e.until) {
+			delete(l.quotas.exhausted, k)
+		}
+	}
+	l.quotas.mu.Unlock()
+}
+
+// Run prunes local state every interval until ctx ends.
+func (l *Limiter) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.Prune(interval)
+		}
+	}
+}
+
+func micro(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

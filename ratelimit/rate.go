@@ -1,0 +1,94 @@
+// Package ratelimit decides whether a request may run, by GCRA limits and fixed-window quotas
+// whose state lives in Redis and is shared by every gateway, before any command reaches Redis.
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rate is a GCRA limit: Count events per Period on average, up to Burst at once.
+type Rate struct {
+	Count  int
+	Period time.Duration
+	Burst  int
+}
+
+// PerSecond returns a rate of n events a second with a burst of n.
+func PerSecond(n int) Rate { return Rate{Count: n, Period: time.Second, Burst: n} }
+
+// IsZero reports whether r is the zero Rate, meaning no limit.
+func (r Rate) IsZero() bool { return r == Rate{} }
+
+var units = []struct {
+	name string
+	d    time.Duration
+}{{"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
+
+// ParseRate parses COUNT/UNIT[:BURST] with UNIT one of s, m, h, d: "10/s", "600/m:50", "10000/d".
+// The burst defaults to COUNT.
+func ParseRate(s string) (Rate, error) {
+	spec, burst, hasBurst := strings.Cut(strings.TrimSpace(s), ":")
+	count, unit, ok := strings.Cut(spec, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50", s)
+	}
+	var r Rate
+	var err error
+	if r.Count, err = strconv.Atoi(count); err != nil || r.Count < 1 {
+		return Rate{}, fmt.Errorf("rate %q: count must be a positive integer", s)
+	}
+	for _, u := range units {
+		if unit == u.name {
+			r.Period = u.d
+		}
+	}
+	if r.Period == 0 {
+		return Rate{}, fmt.Errorf("rate %q: unit must be s, m, h or d", s)
+	}
+	r.Burst = r.Count
+	if hasBurst {
+		if r.Burst, err = strconv.Atoi(burst); err != nil || r.Burst < 1 {
+			return Rate{}, fmt.Errorf("rate %q: burst must be a positive integer", s)
+		}
+	}
+	if r.Period.Microseconds() < int64(r.Count) {
+		return Rate{}, fmt.Errorf("rate %q: more than one event per microsecond", s)
+	}
+	return r, nil
+}
+
+// String formats r as ParseRate reads it.
+func (r Rate) String() string {
+	if r.IsZero() {
+		return ""
+	}
+	unit := "s"
+	for _, u := range units {
+		if r.Period == u.d {
+			unit = u.name
+		}
+	}
+	return fmt.Sprintf("%d/%s:%d", r.Count, unit, r.Burst)
+}
+
+// UnmarshalText reads a rate in ParseRate's form, as in a config file.
+func (r *Rate) UnmarshalText(b []byte) error {
+	v, err := ParseRate(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// interval is the GCRA emission interval in microseconds, rounded to the nearest.
+func (r Rate) interval() int64 {
+	return (r.Period.Microseconds() + int64(r.Count)/2) / int64(r.Count)
+}
+
+// ErrUnavailable reports that the limiter's Redis could not decide in time.
+var ErrUnavailable = errors.New("rate limiter unavailable")

@@ -1,0 +1,345 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/ratelimit"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func newStore(t *testing.T, rs *redistest.Server) *pool.Pool {
+	t.Helper()
+	o, err := pool.ParseURL(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Size = 2
+	o.Logger = quiet
+	o.DialTimeout = 200 * time.Millisecond
+	p := pool.New(o)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestParseRate(t *testing.T) {
+	for _, tt := range []struct {
+		give string
+		want ratelimit.Rate
+	}{
+		{"10/s", ratelimit.Rate{Count: 10, Period: time.Second, Burst: 10}},
+		{"600/m:50", ratelimit.Rate{Count: 600, Period: time.Minute, Burst: 50}},
+		{"10000/d", ratelimit.Rate{Count: 10000, Period: 24 * time.Hour, Burst: 10000}},
+		{" 5/h:1 ", ratelimit.Rate{Count: 5, Period: time.Hour, Burst: 1}},
+	} {
+		got, err := ratelimit.ParseRate(tt.give)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseRate(%q) = %+v, %v; want %+v", tt.give, got, err, tt.want)
+		}
+		if again, _ := ratelimit.ParseRate(got.String()); again != got {
+			t.Errorf("String of %+v does not parse back: %q", got, got.String())
+		}
+	}
+	for _, give := range []string{"", "10", "10/x", "0/s", "-1/s", "10/s:0", "10/s:x", "2000000/s", "a/s"} {
+		if _, err := ratelimit.ParseRate(give); err == nil {
+			t.Errorf("ParseRate(%q) accepted", give)
+		}
+	}
+}
+
+// TestRemainingIsExact checks every answer of a 10/s limit: remaining counts down from 9 to 0, then a denial.
+func TestRemainingIsExact(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Lease: -1, Logger: quiet})
+	rate := ratelimit.PerSecond(10)
+	for want := 9; want >= 0; want-- {
+		d := l.Allow(context.Background(), "t", "k", rate)
+		if !d.Allowed || d.Remaining != want || d.Err != nil {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining", 10-want, d, want)
+		}
+	}
+	d := l.Allow(context.Background(), "t", "k", rate)
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 100*time.Millisecond || d.Remaining != 0 {
+		t.Fatalf("11th request: %+v, want denied with 0 < RetryAfter <= 100ms", d)
+	}
+	time.Sleep(d.RetryAfter + 5*time.Millisecond)
+	if d := l.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after RetryAfter: %+v, want allowed with 0 remaining", d)
+	}
+}
+
+// burst fires n concurrent requests for one key and counts the allowed ones.
+func burst(limiters []*ratelimit.Limiter, n int, key string, rate ratelimit.Rate) int64 {
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l := limiters[i%len(limiters)]; l.Allow(context.Background(), "t", key, rate).Allowed {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return allowed.Load()
+}
+
+func TestBurstAdmitsExactlyBurst(t *testing.T) {
+	rs := redistest.Start(t)
+	// Three limiters on three pools stand for three gateway processes sharing one Redis.
+	var ls []*ratelimit.Limiter
+	for range 3 {
+		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet}))
+	}
+	for _, b := range []int{1, 10, 100} {
+		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: b}
+		if got := burst(ls[:1], 10*b, fmt.Sprint("one-", b), rate); got != int64(b) {
+			t.Errorf("one limiter, burst %d: %d of %d admitted", b, got, 10*b)
+		}
+		if got := burst(ls, 10*b, fmt.Sprint("three-", b), rate); got != int64(b) {
+			t.Errorf("three limiters, burst %d: %d of %d admitted", b, got, 10*b)
+		}
+	}
+	for _, l := range ls {
+		if errs := l.Stats().Errors.Load(); errs != 0 {
+			t.Errorf("%d limiter errors", errs)
+		}
+	}
+}
+
+// TestSteadyOverload runs 5 s of overload and checks that B + 5R pass, ±2%.
+func TestSteadyOverload(t *testing.T) {
+	rs := redistest.Start(t)
+	var ls []*ratelimit.Limiter
+	for range 3 {
+		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet}))
+	}
+	rate := ratelimit.Rate{Count: 100, Period: time.Second, Burst: 50}
+	var allowed, denied atomic.Int64
+	start := time.Now()
+	stop := start.Add(5 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := ls[i%len(ls)]
+			for time.Now().Before(stop) {
+				if l.Allow(context.Background(), "t", "steady", rate).Allowed {
+					allowed.Add(1)
+				} else {
+					denied.Add(1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	want := float64(rate.Burst) + time.Since(start).Seconds()*float64(rate.Count)
+	got := float64(allowed.Load())
+	t.Logf("admitted %v of %d, ideal %.1f", got, allowed.Load()+denied.Load(), want)
+	if math.Abs(got-want) > 0.02*want {
+		t.Errorf("admitted %v, want %.1f ± 2%%", got, want)
+	}
+}
+
+func TestOverLimitIsAnsweredLocally(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 2}
+	for range 2 {
+		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
+			t.Fatal("denied within burst")
+		}
+	}
+	if l.Allow(context.Background(), "t", "k", rate).Allowed {
+		t.Fatal("allowed over burst")
+	}
+	trips := l.Stats().Trips.Load()
+	for range 1000 {
+		if d := l.Allow(context.Background(), "t", "k", rate); d.Allowed || d.RetryAfter <= 0 {
+			t.Fatalf("over-limit decision %+v", d)
+		}
+	}
+	if got := l.Stats().Trips.Load(); got != trips {
+		t.Errorf("1000 over-limit requests made %d trips to Redis, want 0", got-trips)
+	}
+	if got := l.Stats().DeniedLocally.Load(); got != 1000 {
+		t.Errorf("denied locally %d, want 1000", got)
+	}
+}
+
+func TestPrefetchSavesTrips(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	rate := ratelimit.Rate{Count: 100000, Period: time.Second, Burst: 100000}
+	for range 1000 {
+		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
+			t.Fatal("denied far below the limit")
+		}
+	}
+	if trips := l.Stats().Trips.Load(); trips > 10 {
+		t.Errorf("1000 requests far below the limit made %d trips, want at most 10", trips)
+	}
+}
+
+func TestFailurePolicy(t *testing.T) {
+	rs := redistest.Start(t)
+	store := newStore(t, rs)
+	open := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1})
+	closed := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1, FailClosed: true})
+	rate := ratelimit.PerSecond(1000)
+	if d := open.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Err != nil {
+		t.Fatalf("before the outage: %+v", d)
+	}
+	rs.Kill()
+	for _, tt := range []struct {
+		l           *ratelimit.Limiter
+		wantAllowed bool
+	}{{open, true}, {closed, false}} {
+		start := time.Now()
+		d := tt.l.Allow(context.Background(), "t", "k2", rate)
+		if d.Err == nil || d.Allowed != tt.wantAllowed {
+			t.Errorf("during the outage: %+v, want allowed=%v with an error", d, tt.wantAllowed)
+		}
+		if took := time.Since(start); took > 200*time.Millisecond {
+			t.Errorf("decision during the outage took %v", took)
+		}
+		if q := tt.l.Charge(context.Background(), "u", ratelimit.Quota{Daily: 10}, 1); q.Err == nil || q.Allowed != tt.wantAllowed {
+			t.Errorf("quota during the outage: %+v, want allowed=%v with an error", q, tt.wantAllowed)
+		}
+	}
+}
+
+func TestQuota(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	q := ratelimit.Quota{Daily: 5, Monthly: 100}
+	for i, tt := range []struct {
+		n             int
+		wantAllowed   bool
+		wantRemaining int64
+	}{{2, true, 3}, {2, true, 1}, {2, false, 1}, {1, true, 0}, {1, false, 0}} {
+		d := l.Charge(context.Background(), "user", q, tt.n)
+		if d.Allowed != tt.wantAllowed || d.Remaining != tt.wantRemaining || d.Err != nil {
+			t.Errorf("charge %d of %d: %+v, want allowed=%v remaining=%d", i, tt.n, d, tt.wantAllowed, tt.wantRemaining)
+		}
+		if !d.Allowed && (d.Window != "daily" || d.RetryAfter <= 0 || d.RetryAfter > 24*time.Hour) {
+			t.Errorf("refusal %+v, want the daily window and a retry within a day", d)
+		}
+	}
+	monthly := ratelimit.Quota{Monthly: 3}
+	if d := l.Charge(context.Background(), "other", monthly, 4); d.Allowed || d.Window != "monthly" {
+		t.Errorf("monthly refusal: %+v", d)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	p, err := ratelimit.ParseProxies("10.0.0.0/8, 192.168.1.1, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, peer, fwd, xff, want string
+	}{
+		{"untrusted peer: header ignored", "203.0.113.9", "", "1.2.3.4", "203.0.113.9"},
+		{"untrusted peer: Forwarded ignored", "203.0.113.9", "for=1.2.3.4", "", "203.0.113.9"},
+		{"trusted peer, one hop", "10.0.0.5", "", "198.51.100.7", "198.51.100.7"},
+		{"spoofed first entry is skipped", "10.0.0.5", "", "1.2.3.4, 198.51.100.7", "198.51.100.7"},
+		{"chain of trusted proxies", "10.0.0.5", "", "198.51.100.7, 192.168.1.1, 10.1.2.3", "198.51.100.7"},
+		{"all hops trusted", "10.0.0.5", "", "10.9.9.9, 10.1.1.1", "10.9.9.9"},
+		{"no header", "10.0.0.5", "", "", "10.0.0.5"},
+		{"malformed header", "10.0.0.5", "", "1.2.3.4, nonsense", "10.0.0.5"},
+		{"Forwarded wins", "10.0.0.5", `for="[2001:db8::1]:4711", for=192.168.1.1`, "9.9.9.9", "2001:db8::1"},
+		{"Forwarded with port", "10.0.0.5", "for=198.51.100.7:1234;proto=https", "", "198.51.100.7"},
+		{"Forwarded unknown", "10.0.0.5", "for=unknown", "", "10.0.0.5"},
+		{"IPv4-mapped peer", "::ffff:10.0.0.5", "", "198.51.100.7", "198.51.100.7"},
+		{"IPv6 loopback proxy", "::1", "", "2001:db8::2", "2001:db8::2"},
+	} {
+		got := p.ClientIP(netip.MustParseAddr(tt.peer), tt.fwd, tt.xff)
+		if got.String() != tt.want {
+			t.Errorf("%s: ClientIP = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	if _, err := ratelimit.ParseProxies("10.0.0.0/33"); err == nil {
+		t.Error("bad CIDR accepted")
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	ip := ratelimit.Decision{Name: "ip", Rate: ratelimit.Rate{Count: 100, Period: time.Minute, Burst: 100}, Allowed: true, Remaining: 50, ResetAfter: 29500 * time.Millisecond}
+	tok := ratelimit.Decision{Name: "token", Rate: ratelimit.Rate{Count: 10, Period: time.Second, Burst: 10}, Remaining: 0, RetryAfter: 1200 * time.Millisecond}
+	got := map[string]string{}
+	for _, h := range ratelimit.Headers(ip, tok) {
+		got[h.Key] = h.Value
+	}
+	want := map[string]string{
+		"RateLimit-Policy":      `"ip";q=100;w=60, "token";q=10;w=1`,
+		"RateLimit":             `"ip";r=50;t=30, "token";r=0;t=2`,
+		"X-RateLimit-Limit":     "10",
+		"X-RateLimit-Remaining": "0",
+		"X-RateLimit-Reset":     "2",
+		"Retry-After":           "2",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("headers %v", got)
+	}
+	if h := ratelimit.Headers(ip); len(h) != 5 {
+		t.Errorf("allowed request got %d headers, want 5 without Retry-After", len(h))
+	}
+}
+
+func TestHTTPMiddleware(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	var proxies ratelimit.Proxies
+	h := ratelimit.HTTP(l, "ip", ratelimit.Rate{Count: 1, Period: 5 * time.Second, Burst: 1}, proxies.HTTPClientIP)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for i, want := range []int{200, 429, 429} {
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("request %d: %d %s, want %d", i, res.StatusCode, body, want)
+		}
+		if res.Header.Get("RateLimit-Policy") != `"ip";q=1;w=5` || res.Header.Get("X-RateLimit-Limit") != "1" {
+			t.Errorf("request %d headers %v", i, res.Header)
+		}
+		if want == 429 {
+			if res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 1/s:1`) && !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit`) {
+				t.Errorf("denied answer %q, headers %v", body, res.Header)
+			}
+		}
+	}
+}
