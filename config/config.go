@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/ratelimit"
 )
 
 // MinTokenLength is the shortest token accepted.
@@ -37,6 +38,8 @@ type Config struct {
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
 	Limits Limits `yaml:"limits"`
+	// RateLimits limit requests per client IP and per user before any command runs.
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// CORSOrigin is sent as Access-Control-Allow-Origin.
 	CORSOrigin string `yaml:"cors_origin"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -44,6 +47,34 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
+}
+
+// RateLimits configures quotas enforced before commands run.
+type RateLimits struct {
+	// IP and Token are GCRA rates (COUNT/UNIT[:BURST]) per client IP and per user; empty: none.
+	IP    string `yaml:"ip"`
+	Token string `yaml:"token"`
+	// Daily and Monthly cap the commands of each user per calendar day and month (UTC); 0: none.
+	Daily   int64 `yaml:"daily"`
+	Monthly int64 `yaml:"monthly"`
+	// TrustedProxies lists the CIDRs whose X-Forwarded-For and Forwarded headers are believed.
+	TrustedProxies string `yaml:"trusted_proxies"`
+	// UserHeader names a header carrying the user id, believed only from trusted proxies;
+	// without it the user is the token.
+	UserHeader string `yaml:"user_header"`
+	// Redis is the URL of the Redis that keeps limiter state (default: the first database's upstream).
+	Redis string `yaml:"redis"`
+	// FailClosed denies requests when the limiter's Redis cannot decide (default: allow them).
+	FailClosed bool `yaml:"fail_closed"`
+	// Timeout bounds one limiter decision's trip to Redis.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// TokenLimit overrides the rate limits of one token.
+type TokenLimit struct {
+	Rate    string `yaml:"rate"`
+	Daily   int64  `yaml:"daily"`
+	Monthly int64  `yaml:"monthly"`
 }
 
 // Database is one upstream Redis and the tokens that reach it.
@@ -55,6 +86,8 @@ type Database struct {
 	PoolSize       int      `yaml:"pool_size"`
 	// BlockingConns of nil takes the top-level value.
 	BlockingConns *int `yaml:"blocking_conns"`
+	// TokenLimits overrides rate limits and quotas per token (keyed by the token).
+	TokenLimits map[string]TokenLimit `yaml:"token_limits"`
 }
 
 // Limits bound the size and duration of requests.
@@ -76,6 +109,7 @@ func Default() Config {
 		PoolSize:      4,
 		BlockingConns: 2,
 		CORSOrigin:    "*",
+		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond},
 		LogLevel:      "info",
 		LogFormat:     "text",
 		Limits: Limits{
@@ -155,6 +189,37 @@ func options() []option {
 	add("write-timeout", "time allowed to write one HTTP response", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.IdleTimeout })
 	add("idle-timeout", "how long an idle keep-alive connection is kept", s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimits.IP })
+	add("limit-ip", "rate limit per client IP, COUNT/UNIT[:BURST] with UNIT s, m, h or d (e.g. 10/s, 600/m:50); empty: none", s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimits.Token })
+	add("limit-token", "rate limit per user (token, or --user-header), COUNT/UNIT[:BURST]; empty: none", s, g)
+	q := func(p func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				*p(c) = n
+				return err
+			}, func(c *Config) string {
+				return strconv.FormatInt(*p(c), 10)
+			}
+	}
+	s, g = q(func(c *Config) *int64 { return &c.RateLimits.Daily })
+	add("quota-daily", "commands per user per UTC day (a pipeline of n costs n); 0: none", s, g)
+	s, g = q(func(c *Config) *int64 { return &c.RateLimits.Monthly })
+	add("quota-monthly", "commands per user per UTC month; 0: none", s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimits.TrustedProxies })
+	add("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client", s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimits.UserHeader })
+	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimits.Redis })
+	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's upstream)", s, g)
+	s, g = func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.RateLimits.FailClosed = b
+		return err
+	}, func(c *Config) string { return strconv.FormatBool(c.RateLimits.FailClosed) }
+	add("limit-fail-closed", "deny requests (503) when the limiter's Redis cannot decide, instead of allowing them", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.RateLimits.Timeout })
+	add("limit-timeout", "deadline of one rate-limit decision's trip to Redis", s, g)
 	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
@@ -294,6 +359,9 @@ func (c *Config) Validate() error {
 			return errors.New("read_only_token: the embedded backend takes only --token")
 		}
 	}
+	if err := c.RateLimits.validate(); err != nil {
+		return err
+	}
 	names := map[string]bool{}
 	tokens := map[string]string{}
 	for i := range c.Databases {
@@ -340,6 +408,19 @@ func (c *Config) Validate() error {
 				tokens[t] = d.Name
 			}
 		}
+		for t, tl := range d.TokenLimits {
+			if _, ok := tokens[t]; !ok || tokens[t] != d.Name {
+				return fmt.Errorf("%s.token_limits: a token that is not one of this database's tokens", where)
+			}
+			if tl.Rate != "" {
+				if _, err := ratelimit.ParseRate(tl.Rate); err != nil {
+					return fmt.Errorf("%s.token_limits[…].rate: %w", where, err)
+				}
+			}
+			if tl.Daily < 0 || tl.Monthly < 0 {
+				return fmt.Errorf("%s.token_limits[…]: quotas must not be negative", where)
+			}
+		}
 	}
 	if c.Token != "" && c.Embedded() {
 		if err := checkToken(c.Token); err != nil {
@@ -347,6 +428,45 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+func (r *RateLimits) validate() error {
+	for _, f := range []struct{ name, v string }{{"rate_limits.ip", r.IP}, {"rate_limits.token", r.Token}} {
+		if f.v != "" {
+			if _, err := ratelimit.ParseRate(f.v); err != nil {
+				return fmt.Errorf("%s: %w", f.name, err)
+			}
+		}
+	}
+	if r.Daily < 0 || r.Monthly < 0 {
+		return errors.New("rate_limits.daily/monthly: quotas must not be negative")
+	}
+	if _, err := ratelimit.ParseProxies(r.TrustedProxies); err != nil {
+		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
+	}
+	if r.Redis != "" {
+		if _, err := pool.ParseURL(r.Redis); err != nil {
+			return fmt.Errorf("rate_limits.redis: %w", err)
+		}
+	}
+	if r.Timeout <= 0 {
+		return fmt.Errorf("rate_limits.timeout: must be positive, got %s", r.Timeout)
+	}
+	return nil
+}
+
+// Limited reports whether any rate limit or quota is configured.
+func (c *Config) Limited() bool {
+	r := c.RateLimits
+	if r.IP != "" || r.Token != "" || r.Daily > 0 || r.Monthly > 0 {
+		return true
+	}
+	for _, d := range c.Databases {
+		if len(d.TokenLimits) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func checkToken(t string) error {

@@ -116,7 +116,7 @@ func TestHTTPSurface(t *testing.T) {
 		"Access-Control-Allow-Origin":   "*",
 		"Access-Control-Allow-Methods":  "GET, POST, PUT, HEAD, OPTIONS",
 		"Access-Control-Allow-Headers":  "authorization,content-type,upstash-encoding,upstash-sync-token",
-		"Access-Control-Expose-Headers": "Upstash-Sync-Token",
+		"Access-Control-Expose-Headers": "Upstash-Sync-Token, RateLimit-Policy, RateLimit, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After",
 	} {
 		if got := pre.header.Get(k); got != want {
 			t.Errorf("preflight %s = %q, want %q", k, got, want)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/ratelimit"
 	"github.com/redisgate/redisgate/resp"
 )
 
@@ -25,6 +26,9 @@ type format struct {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 const allowedMethods = "GET, POST, PUT, HEAD, OPTIONS"
+
+// exposedHeaders are the response headers browsers may show to scripts of other origins.
+const exposedHeaders = "Upstash-Sync-Token, RateLimit-Policy, RateLimit, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After"
 
 // Handle serves one REST request. It keeps nothing of ctx after it returns.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
@@ -41,9 +45,16 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR method "+string(ctx.Method())+" not allowed")
 		return
 	}
+	var limits [2]ratelimit.Decision
+	if !s.limitIP(ctx, &limits[0]) {
+		return
+	}
 	g, ok := s.auth(ctx)
 	if !ok {
 		writeError(ctx, fasthttp.StatusUnauthorized, "WRONGPASS invalid or missing auth token")
+		return
+	}
+	if !s.limitUser(ctx, g, limits[:]) {
 		return
 	}
 	f, err := requestFormat(ctx)
@@ -144,7 +155,7 @@ func requestFormat(ctx *fasthttp.RequestCtx) (format, error) {
 func (s *Server) corsHeaders(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
-	h.Set("Access-Control-Expose-Headers", "Upstash-Sync-Token")
+	h.Set("Access-Control-Expose-Headers", exposedHeaders)
 	if s.opts.CORSOrigin != "*" {
 		h.Set("Vary", "Origin")
 	}
@@ -190,6 +201,9 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, bloc
 
 // single runs one command.
 func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f format) {
+	if !s.charge(ctx, g, 1) {
+		return
+	}
 	if len(args) > s.opts.MaxArgs {
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 		return
@@ -249,6 +263,9 @@ func fixLoad(raw []byte, loadHash string) []byte {
 
 // pipeline runs cmds in order, not atomically; refused commands get their error entry without being sent.
 func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f format) {
+	if !s.charge(ctx, g, len(cmds)) {
+		return
+	}
 	refusals := make([]error, len(cmds))
 	loads := make([]string, len(cmds))
 	blocking, block := false, time.Duration(0)
@@ -311,6 +328,9 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 // multiExec runs cmds as one MULTI … EXEC transaction written contiguously on one connection.
 // A transaction that cannot run as a whole gets one error object, 400.
 func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f format) {
+	if !s.charge(ctx, g, len(cmds)) {
+		return
+	}
 	loads := make([]string, len(cmds))
 	b := pool.NewBatch(len(cmds) + 2)
 	b.Add([]byte("MULTI"))

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/ratelimit"
 	"github.com/redisgate/redisgate/script"
 )
 
@@ -38,6 +39,14 @@ type Database struct {
 	Blocking Backend
 	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
 	CommentShebang bool
+	// TokenLimits overrides Options.TokenRate and Options.Quota for the tokens it names.
+	TokenLimits map[string]TokenLimit
+}
+
+// TokenLimit is the rate limit and quota of one token; zero fields keep the server-wide values.
+type TokenLimit struct {
+	Rate  ratelimit.Rate
+	Quota ratelimit.Quota
 }
 
 // Options configures a Server.
@@ -54,6 +63,16 @@ type Options struct {
 	MaxBlock time.Duration
 	// ReadTimeout, WriteTimeout and IdleTimeout bound the HTTP connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Limiter, when set, enforces IPRate, TokenRate and Quota before any command runs.
+	Limiter *ratelimit.Limiter
+	// IPRate limits requests per client IP, TokenRate per user; zero rates limit nothing.
+	IPRate, TokenRate ratelimit.Rate
+	// Quota caps each user's commands per day and month.
+	Quota ratelimit.Quota
+	// Proxies are the trusted reverse proxies, whose forwarding headers name the client.
+	Proxies ratelimit.Proxies
+	// UserHeader names a header holding the user id, believed from trusted proxies only.
+	UserHeader string
 	// CORSOrigin is sent as Access-Control-Allow-Origin ("*" when empty).
 	CORSOrigin string
 	// Logger receives errors; it never sees tokens or values.
@@ -64,6 +83,9 @@ type Options struct {
 type grant struct {
 	db       *database
 	readOnly bool
+	user     string // the rate-limit key of the token: a prefix of its hash, never the token
+	rate     ratelimit.Rate
+	quota    ratelimit.Quota
 }
 
 type database struct {
@@ -75,9 +97,9 @@ type database struct {
 
 // Server is the HTTP side of the gateway.
 type Server struct {
-	opts   Options
-	tokens map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
-	http   *fasthttp.Server
+	opts      Options
+	tokens    map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
+	http      *fasthttp.Server
 	base      context.Context
 	cancel    context.CancelFunc
 	deadlines *deadlines // of CommandTimeout from now
@@ -112,7 +134,20 @@ func New(opts Options, dbs []Database) (*Server, error) {
 				if _, dup := s.tokens[h]; dup {
 					return nil, fmt.Errorf("database %s: a token is used twice", d.Name)
 				}
-				s.tokens[h] = grant{db: db, readOnly: i == 1}
+				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: opts.TokenRate, quota: opts.Quota}
+				if tl, ok := d.TokenLimits[t]; ok {
+					// Fields an override leaves zero keep the server-wide value.
+					if !tl.Rate.IsZero() {
+						gr.rate = tl.Rate
+					}
+					if tl.Quota.Daily > 0 {
+						gr.quota.Daily = tl.Quota.Daily
+					}
+					if tl.Quota.Monthly > 0 {
+						gr.quota.Monthly = tl.Quota.Monthly
+					}
+				}
+				s.tokens[h] = gr
 			}
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/redisgate/redisgate/config"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/ratelimit"
 )
 
 func main() {
@@ -64,6 +65,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		p := pool.New(opts)
 		defer p.Close()
 		db := proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil}
+		if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
+			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
+			return 2
+		}
 		if n := *d.BlockingConns; n > 0 {
 			opts.Size = n
 			opts.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
@@ -73,6 +78,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		dbs = append(dbs, db)
 	}
+
+	lopts, stopLimiter, err := newLimiter(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisgate: %v\n", err)
+		return 2
+	}
+	defer stopLimiter()
 
 	srv, err := proxy.New(proxy.Options{
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
@@ -85,6 +97,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:    cfg.Limits.IdleTimeout,
 		CORSOrigin:     cfg.CORSOrigin,
 		Logger:         log,
+		Limiter:        lopts.Limiter,
+		IPRate:         lopts.IPRate,
+		TokenRate:      lopts.TokenRate,
+		Quota:          lopts.Quota,
+		Proxies:        lopts.Proxies,
+		UserHeader:     cfg.RateLimits.UserHeader,
 	}, dbs)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
@@ -122,6 +140,80 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	<-served
 	return 0
+}
+
+// limits is the rate-limiting part of proxy.Options.
+type limits struct {
+	Limiter           *ratelimit.Limiter
+	IPRate, TokenRate ratelimit.Rate
+	Quota             ratelimit.Quota
+	Proxies           ratelimit.Proxies
+}
+
+// newLimiter builds the rate limiter cfg asks for, with its own connections to the Redis
+// that keeps its state, and starts pruning its local state; stop closes both.
+func newLimiter(cfg config.Config, log *slog.Logger) (limits, func(), error) {
+	var l limits
+	var err error
+	rl := cfg.RateLimits
+	if l.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+		return l, nil, err
+	}
+	if !cfg.Limited() {
+		return l, func() {}, nil
+	}
+	if rl.IP != "" {
+		if l.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
+			return l, nil, err
+		}
+	}
+	if rl.Token != "" {
+		if l.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
+			return l, nil, err
+		}
+	}
+	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
+	url := rl.Redis
+	if url == "" {
+		url = cfg.Databases[0].Upstream
+	}
+	opts, err := pool.ParseURL(url)
+	if err != nil {
+		return l, nil, fmt.Errorf("rate limiter redis: %w", err)
+	}
+	opts.Size = 2
+	opts.ClientName = "redisgate-limiter"
+	opts.DialTimeout = 500 * time.Millisecond
+	opts.Logger = log.With("component", "ratelimit")
+	store := pool.New(opts)
+	l.Limiter = ratelimit.NewLimiter(store, ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Limiter.Run(ctx, time.Minute)
+	}()
+	return l, func() {
+		cancel()
+		<-done
+		store.Close()
+	}, nil
+}
+
+// tokenLimits turns a database's per-token overrides into the proxy's.
+func tokenLimits(in map[string]config.TokenLimit) (map[string]proxy.TokenLimit, error) {
+	out := map[string]proxy.TokenLimit{}
+	for tok, tl := range in {
+		var r ratelimit.Rate
+		if tl.Rate != "" {
+			var err error
+			if r, err = ratelimit.ParseRate(tl.Rate); err != nil {
+				return nil, err
+			}
+		}
+		out[tok] = proxy.TokenLimit{Rate: r, Quota: ratelimit.Quota{Daily: tl.Daily, Monthly: tl.Monthly}}
+	}
+	return out, nil
 }
 
 // startEmbedded starts an in-memory Redis on a loopback port and points cfg at it,
