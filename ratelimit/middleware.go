@@ -74,12 +74,13 @@ func FastHTTP(l *Limiter, name string, rate Rate, key func(*fasthttp.RequestCtx)
 
 // Respond sets the rate-limit headers of ds on ctx's response and, when one of ds denies the
 // request, answers it (429, or 503 when the limiter failed closed) and reports false.
+// Zero Decisions, of limits not checked, are skipped.
 func Respond(ctx *fasthttp.RequestCtx, ds ...Decision) bool {
 	for _, h := range Headers(ds...) {
 		ctx.Response.Header.Set(h.Key, h.Value)
 	}
 	for _, d := range ds {
-		if d.Allowed {
+		if d.Allowed || (d.Rate.IsZero() && d.Err == nil) {
 			continue
 		}
 		ctx.SetContentType("application/json")
