@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"strconv"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // seconds rounds d up to whole seconds, at least 0.
@@ -16,49 +18,92 @@ func seconds(d time.Duration) int64 {
 // Header is one HTTP response header.
 type Header struct{ Key, Value string }
 
+// Header names, canonical, as fasthttp wants them for SetCanonical.
+var (
+	hPolicy     = []byte("RateLimit-Policy")
+	hState      = []byte("RateLimit")
+	hLimit      = []byte("X-RateLimit-Limit")
+	hRemaining  = []byte("X-RateLimit-Remaining")
+	hReset      = []byte("X-RateLimit-Reset")
+	hRetryAfter = []byte("Retry-After")
+)
+
 // Headers returns the rate-limit headers for the decisions made about one request:
 // RateLimit-Policy and RateLimit (IETF draft, one item per limit), X-RateLimit-Limit,
 // -Remaining and -Reset for the most constrained limit, and Retry-After when denied.
 func Headers(ds ...Decision) []Header {
-	var policy, state []byte
-	var worst *Decision
+	var h []Header
+	var buf [256]byte
+	eachHeader(buf[:0], ds, func(k, v []byte) { h = append(h, Header{string(k), string(v)}) })
+	return h
+}
+
+// setHeaders sets the rate-limit headers of ds on a fasthttp response.
+func setHeaders(rh *fasthttp.ResponseHeader, ds []Decision) {
+	var buf [256]byte
+	eachHeader(buf[:0], ds, rh.SetCanonical)
+}
+
+// eachHeader calls set with each rate-limit header of ds, building values in scratch.
+func eachHeader(scratch []byte, ds []Decision, set func(k, v []byte)) {
+	worst := -1
 	for i := range ds {
 		d := &ds[i]
 		if d.Rate.IsZero() {
 			continue
 		}
-		if len(policy) > 0 {
-			policy = append(policy, ", "...)
-			state = append(state, ", "...)
+		if worst < 0 {
+			worst = i
+			continue
 		}
-		policy = strconv.AppendQuote(policy, d.Name)
-		policy = append(policy, ";q="...)
-		policy = strconv.AppendInt(policy, int64(d.Rate.Count), 10)
-		policy = append(policy, ";w="...)
-		policy = strconv.AppendInt(policy, int64(d.Rate.Period/time.Second), 10)
-		state = strconv.AppendQuote(state, d.Name)
-		state = append(state, ";r="...)
-		state = strconv.AppendInt(state, int64(d.Remaining), 10)
-		state = append(state, ";t="...)
-		state = strconv.AppendInt(state, d.wait(), 10)
-		if worst == nil || (!d.Allowed && worst.Allowed) || (d.Allowed == worst.Allowed && d.Remaining < worst.Remaining) {
-			worst = d
+		w := &ds[worst]
+		if (!d.Allowed && w.Allowed) || (d.Allowed == w.Allowed && d.Remaining < w.Remaining) {
+			worst = i
 		}
 	}
-	if worst == nil {
-		return nil
+	if worst < 0 {
+		return
 	}
-	h := []Header{
-		{"RateLimit-Policy", string(policy)},
-		{"RateLimit", string(state)},
-		{"X-RateLimit-Limit", strconv.Itoa(worst.Rate.Count)},
-		{"X-RateLimit-Remaining", strconv.Itoa(worst.Remaining)},
-		{"X-RateLimit-Reset", strconv.FormatInt(worst.wait(), 10)},
+	v := appendItems(scratch, ds, true)
+	set(hPolicy, v)
+	v = appendItems(v[:0], ds, false)
+	set(hState, v)
+	w := &ds[worst]
+	set(hLimit, strconv.AppendInt(v[:0], int64(w.Rate.Count), 10))
+	set(hRemaining, strconv.AppendInt(v[:0], int64(w.Remaining), 10))
+	set(hReset, strconv.AppendInt(v[:0], w.wait(), 10))
+	if !w.Allowed {
+		set(hRetryAfter, strconv.AppendInt(v[:0], w.wait(), 10))
 	}
-	if !worst.Allowed {
-		h = append(h, Header{"Retry-After", strconv.FormatInt(worst.wait(), 10)})
+}
+
+// appendItems appends the RateLimit-Policy (policy) or RateLimit list of ds.
+func appendItems(dst []byte, ds []Decision, policy bool) []byte {
+	first := true
+	for i := range ds {
+		d := &ds[i]
+		if d.Rate.IsZero() {
+			continue
+		}
+		if !first {
+			dst = append(dst, ", "...)
+		}
+		first = false
+		dst = append(dst, '"')
+		dst = append(dst, d.Name...)
+		if policy {
+			dst = append(dst, `";q=`...)
+			dst = strconv.AppendInt(dst, int64(d.Rate.Count), 10)
+			dst = append(dst, ";w="...)
+			dst = strconv.AppendInt(dst, int64(d.Rate.Period/time.Second), 10)
+		} else {
+			dst = append(dst, `";r=`...)
+			dst = strconv.AppendInt(dst, int64(d.Remaining), 10)
+			dst = append(dst, ";t="...)
+			dst = strconv.AppendInt(dst, d.wait(), 10)
+		}
 	}
-	return h
+	return dst
 }
 
 // wait is the t of the RateLimit header: seconds until a request passes again when denied,

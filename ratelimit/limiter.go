@@ -95,6 +95,7 @@ type bucket struct {
 	lastAt   time.Time     // when it came
 	trip     chan struct{} // closed when the trip to Redis under way ends; nil when none
 	waiting  int           // requests waiting for that trip
+	served   int           // requests served from tokens since the last trip, to size the next prefetch
 	lastUsed atomic.Int64  // unix nanoseconds, for pruning
 }
 
@@ -113,8 +114,10 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	now := time.Now()
 	b.lastUsed.Store(now.UnixNano())
 	b.mu.Lock()
-	for {
-		now = time.Now()
+	for waited := false; ; waited = true {
+		if waited {
+			now = time.Now()
+		}
 		if now.Before(b.blocked) {
 			d.RetryAfter = b.blocked.Sub(now)
 			d.ResetAfter = max(d.RetryAfter, micro(b.last.resetAfter)-now.Sub(b.lastAt))
@@ -125,6 +128,7 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 		}
 		if b.tokens > 0 && now.Before(b.expires) {
 			b.tokens--
+			b.served++
 			d.Allowed = true
 			d.Remaining = max(0, b.last.remaining+b.tokens)
 			d.ResetAfter = max(0, micro(b.last.resetAfter)-now.Sub(b.lastAt))
@@ -153,7 +157,8 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	trip := make(chan struct{})
 	b.trip = trip
 	need := 1 + b.waiting
-	extra := l.prefetch(rate)
+	extra := l.prefetch(rate, b.served)
+	b.served = 0
 	b.mu.Unlock()
 
 	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
@@ -189,12 +194,14 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	return d
 }
 
-// prefetch returns how many tokens to take ahead of demand: what the rate yields in one lease.
-func (l *Limiter) prefetch(r Rate) int {
+// prefetch returns how many tokens to take ahead of demand: twice what the last prefetch
+// served, so it grows while demand keeps up, at least what the rate yields in one lease,
+// at most MaxPrefetch and a quarter of the burst.
+func (l *Limiter) prefetch(r Rate, served int) int {
 	if l.opts.Lease <= 0 {
 		return 0
 	}
-	n := int(int64(l.opts.Lease) * int64(r.Count) / int64(r.Period))
+	n := max(2*served, int(int64(l.opts.Lease)*int64(r.Count)/int64(r.Period)))
 	return min(n, l.opts.MaxPrefetch, r.Burst/4)
 }
 

@@ -76,9 +76,7 @@ func FastHTTP(l *Limiter, name string, rate Rate, key func(*fasthttp.RequestCtx)
 // request, answers it (429, or 503 when the limiter failed closed) and reports false.
 // Zero Decisions, of limits not checked, are skipped.
 func Respond(ctx *fasthttp.RequestCtx, ds ...Decision) bool {
-	for _, h := range Headers(ds...) {
-		ctx.Response.Header.Set(h.Key, h.Value)
-	}
+	setHeaders(&ctx.Response.Header, ds)
 	for _, d := range ds {
 		if d.Allowed || (d.Rate.IsZero() && d.Err == nil) {
 			continue

@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func newStore(t *testing.T, rs *redistest.Server) *pool.Pool {
+func newStore(t *testing.T, rs *redistest.Server) *pool.Pool { return newStoreTB(t, rs) }
+
+func newStoreTB(t testing.TB, rs *redistest.Server) *pool.Pool {
 	t.Helper()
 	o, err := pool.ParseURL(rs.URL())
 	if err != nil {
