@@ -100,6 +100,10 @@ type Limits struct {
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
 	WriteTimeout   time.Duration `yaml:"write_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
+	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
+	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
+	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -121,6 +125,9 @@ func Default() Config {
 			ReadTimeout:    30 * time.Second,
 			WriteTimeout:   30 * time.Second,
 			IdleTimeout:    120 * time.Second,
+
+			MaxStreamsPerToken: 100,
+			StreamHeartbeat:    15 * time.Second,
 		},
 	}
 }
@@ -189,6 +196,10 @@ func options() []option {
 	add("write-timeout", "time allowed to write one HTTP response", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.IdleTimeout })
 	add("idle-timeout", "how long an idle keep-alive connection is kept", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxStreamsPerToken }, strconv.Atoi)
+	add("max-streams-per-token", "most SSE streams (/subscribe, /psubscribe, /monitor) one token holds open; more get 429", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.StreamHeartbeat })
+	add("stream-heartbeat", "silence after which an SSE stream gets a heartbeat comment line", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.IP })
 	add("limit-ip", "rate limit per client IP, COUNT/UNIT[:BURST] with UNIT s, m, h or d (e.g. 10/s, 600/m:50); empty: none", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.Token })
@@ -319,7 +330,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}} {
+	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
 		if f.v < 1 {
 			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
 		}
@@ -327,7 +338,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"limits.command_timeout", l.CommandTimeout}, {"limits.max_block", l.MaxBlock}, {"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout}, {"limits.idle_timeout", l.IdleTimeout}} {
+	}{{"limits.command_timeout", l.CommandTimeout}, {"limits.max_block", l.MaxBlock}, {"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout}, {"limits.idle_timeout", l.IdleTimeout}, {"limits.stream_heartbeat", l.StreamHeartbeat}} {
 		if f.v <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", f.name, f.v)
 		}

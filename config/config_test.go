@@ -105,6 +105,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"missing name", nil, "databases:\n  - upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[0].name: required"},
 		{"negative timeout in file", nil, "limits:\n  read_timeout: -1s\n", "limits.read_timeout: must be positive"},
 		{"stray argument", []string{"serve"}, "", `unexpected argument "serve"`},
+		{"bad ip rate", []string{"--limit-ip", "10/fortnight"}, "", "rate_limits.ip: rate \"10/fortnight\""},
+		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/99"}, "", "rate_limits.trusted_proxies"},
+		{"token limit for a stranger", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n    token_limits:\n      bbbbbbbbbbbbbbbbbbbb: {rate: 1/s}\n", "databases[0].token_limits: a token that is not one of this database's tokens"},
 	}
 	for _, tt := range tests {
 		args := tt.args

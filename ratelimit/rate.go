@@ -28,7 +28,8 @@ var units = []struct {
 	d    time.Duration
 }{{"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
 
-// ParseRate parses COUNT/UNIT[:BURST] with UNIT one of s, m, h, d: "10/s", "600/m:50", "10000/d".
+// ParseRate parses COUNT/UNIT[:BURST] with UNIT one of s, m, h, d or a duration:
+// "10/s", "600/m:50", "10000/d", "1/5s".
 // The burst defaults to COUNT.
 func ParseRate(s string) (Rate, error) {
 	spec, burst, hasBurst := strings.Cut(strings.TrimSpace(s), ":")
@@ -47,7 +48,11 @@ func ParseRate(s string) (Rate, error) {
 		}
 	}
 	if r.Period == 0 {
-		return Rate{}, fmt.Errorf("rate %q: unit must be s, m, h or d", s)
+		if d, err := time.ParseDuration(unit); err == nil && d >= time.Millisecond {
+			r.Period = d
+		} else {
+			return Rate{}, fmt.Errorf("rate %q: unit must be s, m, h, d or a duration such as 5s", s)
+		}
 	}
 	r.Burst = r.Count
 	if hasBurst {
@@ -66,7 +71,7 @@ func (r Rate) String() string {
 	if r.IsZero() {
 		return ""
 	}
-	unit := "s"
+	unit := r.Period.String()
 	for _, u := range units {
 		if r.Period == u.d {
 			unit = u.name

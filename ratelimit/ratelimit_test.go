@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 	"go.uber.org/goleak"
 
 	"github.com/redisgate/redisgate/internal/redistest"
@@ -23,7 +26,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+	)
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -53,6 +59,7 @@ func TestParseRate(t *testing.T) {
 		{"600/m:50", ratelimit.Rate{Count: 600, Period: time.Minute, Burst: 50}},
 		{"10000/d", ratelimit.Rate{Count: 10000, Period: 24 * time.Hour, Burst: 10000}},
 		{" 5/h:1 ", ratelimit.Rate{Count: 5, Period: time.Hour, Burst: 1}},
+		{"1/5s", ratelimit.Rate{Count: 1, Period: 5 * time.Second, Burst: 1}},
 	} {
 		got, err := ratelimit.ParseRate(tt.give)
 		if err != nil || got != tt.want {
@@ -339,9 +346,41 @@ func TestHTTPMiddleware(t *testing.T) {
 			t.Errorf("request %d headers %v", i, res.Header)
 		}
 		if want == 429 {
-			if res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 1/s:1`) && !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit`) {
+			if res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 1/5s:1, retry in `) {
 				t.Errorf("denied answer %q, headers %v", body, res.Header)
 			}
+		}
+	}
+}
+
+func TestFastHTTPMiddleware(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	var proxies ratelimit.Proxies
+	h := ratelimit.FastHTTP(l, "ip", ratelimit.Rate{Count: 2, Period: time.Minute, Burst: 2}, proxies.FastHTTPClientIP,
+		func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: h}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return ln.Dial() }}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	for i, want := range []int{200, 200, 429} {
+		res, err := c.Get("http://gw/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("request %d: %d %s, want %d", i, res.StatusCode, body, want)
+		}
+		if got := res.Header.Get("RateLimit-Policy"); got != `"ip";q=2;w=60` {
+			t.Errorf("request %d RateLimit-Policy %q", i, got)
+		}
+		if want == 429 && (res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 2/m:2, retry in `)) {
+			t.Errorf("denied: %v %s", res.Header, body)
 		}
 	}
 }
