@@ -14,6 +14,7 @@ import (
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/pubsub"
 )
 
 const (
@@ -27,12 +28,14 @@ type gateway struct {
 	url   string
 	redis *redistest.Server
 	pool  *pool.Pool
+	srv   *proxy.Server
 }
 
 // gatewayConfig is what startGateway builds from.
 type gatewayConfig struct {
 	opts          proxy.Options
 	blockingConns int
+	pubsub        *pubsub.Options // nil: no pub/sub
 }
 
 type gatewayOption func(*gatewayConfig)
@@ -47,6 +50,14 @@ func withBlocking(n int, maxBlock time.Duration) gatewayOption {
 	return func(c *gatewayConfig) {
 		c.opts.MaxBlock = maxBlock
 		c.blockingConns = n
+	}
+}
+
+// withPubSub gives the gateway a pub/sub hub configured by f.
+func withPubSub(f func(*pubsub.Options)) gatewayOption {
+	return func(c *gatewayConfig) {
+		c.pubsub = &pubsub.Options{Logger: slog.New(slog.DiscardHandler)}
+		f(c.pubsub)
 	}
 }
 
@@ -80,6 +91,12 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
 		t.Cleanup(func() { bp.Close() })
 		db.Blocking = bp
 	}
+	if cfg.pubsub != nil {
+		cfg.pubsub.Redis = popts
+		hub := pubsub.NewHub(*cfg.pubsub)
+		t.Cleanup(func() { hub.Close() }) // after the server's Shutdown, registered below
+		db.PubSub = hub
+	}
 	srv, err := proxy.New(cfg.opts, []proxy.Database{db})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +116,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
 		<-served
 		p.Close()
 	})
-	return &gateway{t: t, url: "http://" + ln.Addr().String(), redis: rs, pool: p}
+	return &gateway{t: t, url: "http://" + ln.Addr().String(), redis: rs, pool: p, srv: srv}
 }
 
 // response is what the gateway answered.

@@ -92,6 +92,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.single(ctx, g, args, f)
 	default:
+		if isStreamPath(path) {
+			s.serveStream(ctx, g, path)
+			return
+		}
 		var body []byte
 		if ctx.IsPost() || ctx.IsPut() {
 			body = ctx.PostBody()

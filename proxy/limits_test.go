@@ -23,7 +23,7 @@ func newLimiter(t *testing.T, failClosed bool) (*ratelimit.Limiter, *redistest.S
 	o.DialTimeout = 100 * time.Millisecond
 	p := pool.New(o)
 	t.Cleanup(func() { p.Close() })
-	return ratelimit.NewLimiter(p, ratelimit.Options{FailClosed: failClosed, Logger: slog.New(slog.DiscardHandler)}), rs
+	return ratelimit.NewLimiter(ratelimit.PoolStore(p), ratelimit.Options{FailClosed: failClosed, Logger: slog.New(slog.DiscardHandler)}), rs
 }
 
 // countStatuses fires n concurrent requests and counts answers by status.

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
 	"github.com/redisgate/redisgate/script"
 )
@@ -41,6 +42,8 @@ type Database struct {
 	CommentShebang bool
 	// TokenLimits overrides Options.TokenRate and Options.Quota for the tokens it names.
 	TokenLimits map[string]TokenLimit
+	// PubSub serves /subscribe, /psubscribe and /monitor; when nil they are refused.
+	PubSub *pubsub.Hub
 }
 
 // TokenLimit is the rate limit and quota of one token; zero fields keep the server-wide values.
@@ -75,6 +78,10 @@ type Options struct {
 	UserHeader string
 	// CORSOrigin is sent as Access-Control-Allow-Origin ("*" when empty).
 	CORSOrigin string
+	// MaxStreamsPerToken bounds the SSE streams one token holds open (default 100); past it 429.
+	MaxStreamsPerToken int
+	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent (default 15 s).
+	StreamHeartbeat time.Duration
 	// Logger receives errors; it never sees tokens or values.
 	Logger *slog.Logger
 }
@@ -86,6 +93,7 @@ type grant struct {
 	user     string // the rate-limit key of the token: a prefix of its hash, never the token
 	rate     ratelimit.Rate
 	quota    ratelimit.Quota
+	streams  *atomic.Int64 // SSE streams the token holds open
 }
 
 type database struct {
@@ -93,6 +101,7 @@ type database struct {
 	backend  Backend
 	blocking Backend // nil: blocking commands are refused
 	scripts  *script.Mapper
+	pubsub   *pubsub.Hub // nil: streams are refused
 }
 
 // Server is the HTTP side of the gateway.
@@ -127,14 +136,14 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, scripts: script.NewMapper(10000, d.CommentShebang)}
+		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
 			for _, t := range list {
 				h := sha256.Sum256([]byte(t))
 				if _, dup := s.tokens[h]; dup {
 					return nil, fmt.Errorf("database %s: a token is used twice", d.Name)
 				}
-				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: opts.TokenRate, quota: opts.Quota}
+				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: opts.TokenRate, quota: opts.Quota, streams: new(atomic.Int64)}
 				if tl, ok := d.TokenLimits[t]; ok {
 					// Fields an override leaves zero keep the server-wide value.
 					if !tl.Rate.IsZero() {

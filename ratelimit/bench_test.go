@@ -13,7 +13,7 @@ import (
 func BenchmarkAllowUnderLimit(b *testing.B) {
 	rs := redistest.Start(b)
 	st := newStoreTB(b, rs)
-	l := ratelimit.NewLimiter(st, ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(st), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 40_000_000_000, Period: 24 * time.Hour, Burst: 1_000_000_000}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -30,7 +30,7 @@ func BenchmarkAllowUnderLimit(b *testing.B) {
 // BenchmarkAllowOverLimit measures a decision for a key known to be over its limit.
 func BenchmarkAllowOverLimit(b *testing.B) {
 	rs := redistest.Start(b)
-	l := ratelimit.NewLimiter(newStoreTB(b, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStoreTB(b, rs)), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 1}
 	l.Allow(context.Background(), "ip", "k", rate)
 	b.ResetTimer()

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -86,17 +87,16 @@ func (l *Limiter) Charge(ctx context.Context, user string, q Quota, n int) Quota
 	monthEnd := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 	dayKey := l.opts.Prefix + "q:d:" + now.Format("20060102") + ":" + user
 	monthKey := l.opts.Prefix + "q:m:" + now.Format("200601") + ":" + user
-	ttl := func(end time.Time) []byte { return strconv.AppendInt(nil, int64(end.Sub(now)/time.Second)+3600, 10) }
-	args := [][]byte{
-		[]byte("EVALSHA"), []byte(quotaHash), []byte("2"), []byte(dayKey), []byte(monthKey),
-		strconv.AppendInt(nil, int64(n), 10), strconv.AppendInt(nil, q.Daily, 10), strconv.AppendInt(nil, q.Monthly, 10),
-		ttl(dayEnd), ttl(monthEnd),
-	}
+	ttl := func(end time.Time) string { return strconv.FormatInt(int64(end.Sub(now)/time.Second)+3600, 10) }
 	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
-	vals, err := evalInts(rctx, l.store, args, quotaScript)
+	vals, err := l.store.Eval(rctx, quotaScript, quotaHash, []string{dayKey, monthKey},
+		strconv.Itoa(n), strconv.FormatInt(q.Daily, 10), strconv.FormatInt(q.Monthly, 10), ttl(dayEnd), ttl(monthEnd))
 	cancel()
 	if err == nil && len(vals) != 3 {
-		err = ErrUnavailable
+		err = fmt.Errorf("quota script returned %d values", len(vals))
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil {
 		d := l.failed(Decision{Name: "quota"}, err)

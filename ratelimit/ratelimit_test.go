@@ -79,7 +79,7 @@ func TestParseRate(t *testing.T) {
 // TestRemainingIsExact checks every answer of a 10/s limit: remaining counts down from 9 to 0, then a denial.
 func TestRemainingIsExact(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Lease: -1, Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Lease: -1, Logger: quiet})
 	rate := ratelimit.PerSecond(10)
 	for want := 9; want >= 0; want-- {
 		d := l.Allow(context.Background(), "t", "k", rate)
@@ -119,7 +119,7 @@ func TestBurstAdmitsExactlyBurst(t *testing.T) {
 	// Three limiters on three pools stand for three gateway processes sharing one Redis.
 	var ls []*ratelimit.Limiter
 	for range 3 {
-		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet}))
+		ls = append(ls, ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet}))
 	}
 	for _, b := range []int{1, 10, 100} {
 		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: b}
@@ -142,7 +142,7 @@ func TestSteadyOverload(t *testing.T) {
 	rs := redistest.Start(t)
 	var ls []*ratelimit.Limiter
 	for range 3 {
-		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet}))
+		ls = append(ls, ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet}))
 	}
 	rate := ratelimit.Rate{Count: 100, Period: time.Second, Burst: 50}
 	var allowed, denied atomic.Int64
@@ -175,7 +175,7 @@ func TestSteadyOverload(t *testing.T) {
 
 func TestOverLimitIsAnsweredLocally(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 2}
 	for range 2 {
 		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
@@ -201,7 +201,7 @@ func TestOverLimitIsAnsweredLocally(t *testing.T) {
 
 func TestPrefetchSavesTrips(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 100000, Period: time.Second, Burst: 100000}
 	for range 1000 {
 		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
@@ -216,8 +216,8 @@ func TestPrefetchSavesTrips(t *testing.T) {
 func TestFailurePolicy(t *testing.T) {
 	rs := redistest.Start(t)
 	store := newStore(t, rs)
-	open := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1})
-	closed := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1, FailClosed: true})
+	open := ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Logger: quiet, Lease: -1})
+	closed := ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Logger: quiet, Lease: -1, FailClosed: true})
 	rate := ratelimit.PerSecond(1000)
 	if d := open.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Err != nil {
 		t.Fatalf("before the outage: %+v", d)
@@ -243,7 +243,7 @@ func TestFailurePolicy(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
 	q := ratelimit.Quota{Daily: 5, Monthly: 100}
 	for i, tt := range []struct {
 		n             int
@@ -326,7 +326,7 @@ func TestHeaders(t *testing.T) {
 
 func TestHTTPMiddleware(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
 	var proxies ratelimit.Proxies
 	h := ratelimit.HTTP(l, "ip", ratelimit.Rate{Count: 1, Period: 5 * time.Second, Burst: 1}, proxies.HTTPClientIP)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
@@ -355,7 +355,7 @@ func TestHTTPMiddleware(t *testing.T) {
 
 func TestFastHTTPMiddleware(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
 	var proxies ratelimit.Proxies
 	h := ratelimit.FastHTTP(l, "ip", ratelimit.Rate{Count: 2, Period: time.Minute, Burst: 2}, proxies.FastHTTPClientIP,
 		func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })

@@ -22,6 +22,7 @@ import (
 	"github.com/redisgate/redisgate/config"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
 )
 
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		p := pool.New(opts)
 		defer p.Close()
 		db := proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil}
+		hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
+		defer hub.Close()
+		db.PubSub = hub
 		if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
 			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
 			return 2
@@ -108,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Quota:          lopts.Quota,
 		Proxies:        lopts.Proxies,
 		UserHeader:     cfg.RateLimits.UserHeader,
+
+		MaxStreamsPerToken: cfg.Limits.MaxStreamsPerToken,
+		StreamHeartbeat:    cfg.Limits.StreamHeartbeat,
 	}, dbs)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
@@ -191,7 +198,7 @@ func newLimiter(cfg config.Config, log *slog.Logger) (limits, func(), error) {
 	opts.DialTimeout = 500 * time.Millisecond
 	opts.Logger = log.With("component", "ratelimit")
 	store := pool.New(opts)
-	l.Limiter = ratelimit.NewLimiter(store, ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
+	l.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
