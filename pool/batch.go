@@ -20,6 +20,8 @@ type Batch struct {
 	err      error
 	done     chan struct{} // receives one value when the batch completes
 	finished bool          // the completion was received
+	held     bool          // completed by the WAIT batch that follows it, not by its own replies
+	holds    []*Batch      // for a WAIT batch: the batches it acknowledges
 }
 
 var batches = sync.Pool{New: func() any { return &Batch{done: make(chan struct{}, 1)} }}
@@ -44,7 +46,7 @@ func (b *Batch) Release() {
 		return
 	}
 	b.buf, b.replies, b.ends = b.buf[:0], b.replies[:0], b.ends[:0]
-	b.n, b.err, b.finished = 0, nil, false
+	b.n, b.err, b.finished, b.held = 0, nil, false, false
 	batches.Put(b)
 }
 

@@ -3,6 +3,7 @@ package pool
 import (
 	"bufio"
 	"fmt"
+	"strconv"
 	"net"
 	"runtime"
 	"sync"
@@ -23,6 +24,8 @@ type conn struct {
 	inflight []*Batch // written, waiting for replies, oldest first
 	dead     bool
 	err      error
+
+	ack *acker // when set, every write ends with a WAIT its batches wait for
 
 	wake   chan struct{} // a batch became pending
 	closed chan struct{} // closed once the connection has failed
@@ -109,7 +112,16 @@ func (c *conn) fail(err error) {
 		b.complete(fmt.Errorf("%w: %v", ErrUnavailable, err))
 	}
 	for _, b := range inflight {
-		b.complete(fmt.Errorf("%w: %v", ErrBroken, err))
+		switch {
+		case b.held:
+			// Completed through the WAIT batch, which follows it in inflight.
+		case b.holds != nil:
+			for _, h := range b.holds {
+				h.complete(fmt.Errorf("%w: %v", ErrBroken, err))
+			}
+		default:
+			b.complete(fmt.Errorf("%w: %v", ErrBroken, err))
+		}
 	}
 }
 
@@ -132,10 +144,21 @@ func (c *conn) writeLoop() {
 			return
 		}
 		batch, c.pending = c.pending, batch[:0]
-		if len(c.inflight) == 0 && len(batch) > 0 {
+		if len(batch) == 0 {
+			c.mu.Unlock()
+			continue
+		}
+		if len(c.inflight) == 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.replyTimeout))
 		}
 		c.inflight = append(c.inflight, batch...)
+		var ack *Batch
+		if c.ack != nil {
+			// Group commit: one WAIT after every batch of this write covers them all, and
+			// their senders hear back only once it answers.
+			ack = c.ack.batch(batch)
+			c.inflight = append(c.inflight, ack)
+		}
 		c.mu.Unlock()
 		for i, b := range batch {
 			if _, err := bw.Write(b.buf); err != nil {
@@ -143,6 +166,12 @@ func (c *conn) writeLoop() {
 				return
 			}
 			batch[i] = nil
+		}
+		if ack != nil {
+			if _, err := bw.Write(ack.buf); err != nil {
+				c.fail(fmt.Errorf("write: %w", err))
+				return
+			}
 		}
 		if err := bw.Flush(); err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
@@ -185,7 +214,14 @@ func (c *conn) readLoop() {
 			c.nc.SetReadDeadline(time.Now().Add(c.replyTimeout))
 		}
 		c.mu.Unlock()
-		b.complete(nil)
+		switch {
+		case b.held:
+			// Completed by the WAIT that follows it.
+		case b.holds != nil:
+			c.ack.complete(b)
+		default:
+			b.complete(nil)
+		}
 	}
 }
 
@@ -212,4 +248,43 @@ func handshake(nc net.Conn, hello *Batch, timeout time.Duration) error {
 		return fmt.Errorf("handshake: %w: unexpected extra reply", resp.ErrProtocol)
 	}
 	return nil
+}
+
+// acker turns a connection's writes into acknowledged writes: WAIT replicas timeout after each.
+type acker struct {
+	replicas int
+	cmd      []byte // the encoded WAIT
+}
+
+func newAcker(replicas int, timeout time.Duration) *acker {
+	return &acker{replicas: replicas, cmd: resp.AppendCommand(nil, [][]byte{
+		[]byte("WAIT"), []byte(strconv.Itoa(replicas)), []byte(strconv.FormatInt(timeout.Milliseconds(), 10)),
+	})}
+}
+
+// batch returns the WAIT batch covering batches, which it marks as held.
+func (a *acker) batch(batches []*Batch) *Batch {
+	w := &Batch{buf: a.cmd, n: 1, done: make(chan struct{}, 1), holds: make([]*Batch, len(batches))}
+	copy(w.holds, batches)
+	for _, b := range batches {
+		b.held = true
+	}
+	return w
+}
+
+// complete reads the WAIT reply of w and completes the batches it holds.
+func (a *acker) complete(w *Batch) {
+	var err error
+	kind, data, _, _, perr := resp.Next(w.replies)
+	switch {
+	case perr != nil || kind != resp.Integer:
+		err = fmt.Errorf("%w: WAIT answered %q", ErrNotAcked, w.replies)
+	default:
+		if n, _ := strconv.Atoi(string(data)); n < a.replicas {
+			err = fmt.Errorf("%w: %d of %d replicas acknowledged", ErrNotAcked, n, a.replicas)
+		}
+	}
+	for _, h := range w.holds {
+		h.complete(err)
+	}
 }
