@@ -30,6 +30,10 @@ var ErrBroken = errors.New("redis connection lost")
 // ErrTimeout reports that the batch did not complete before its context ended.
 var ErrTimeout = errors.New("redis did not answer in time")
 
+// ErrNotAcked reports a write that the leader applied but fewer replicas than asked
+// acknowledged in time: it may be lost if the leader fails.
+var ErrNotAcked = errors.New("write not acknowledged by replicas in time")
+
 // ErrClosed reports a batch sent to a closed pool.
 var ErrClosed = errors.New("pool closed")
 
@@ -61,6 +65,12 @@ type Options struct {
 	ReplyTimeout time.Duration
 	// MaxReply bounds the raw size of one reply in bytes (default 512 MiB).
 	MaxReply int
+	// AckReplicas, when positive, makes every write on the pool's connections end with
+	// WAIT AckReplicas AckTimeout on the same connection, batches written together sharing
+	// one WAIT; a batch completes only when its WAIT answers, with ErrNotAcked when too few
+	// replicas acknowledged. ReplyTimeout must exceed AckTimeout.
+	AckReplicas int
+	AckTimeout  time.Duration
 	// ClientName is set with CLIENT SETNAME on each connection (default "redisgate").
 	ClientName string
 	// Logger receives connection events (default slog.Default()).
@@ -238,10 +248,33 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	}
 }
 
+// Dial opens one connection to the server o describes, authenticated, with o.DB selected and
+// named o.ClientName, for work that needs a connection to itself (pub/sub, MONITOR); the caller closes it.
+func Dial(ctx context.Context, o Options) (net.Conn, error) {
+	o.setDefaults()
+	return dialNet(ctx, &o, o.ClientName)
+}
+
 // dial opens one connection, runs the handshake and starts the connection's goroutines.
 func dial(o *Options, name string) (*conn, error) {
-	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
-	nc, err := d.Dial(o.Network, o.Addr)
+	nc, err := dialNet(context.Background(), o, name)
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
+	if o.AckReplicas > 0 {
+		c.ack = newAcker(o.AckReplicas, o.AckTimeout)
+	}
+	c.start()
+	return c, nil
+}
+
+// dialNet connects and runs the handshake within o.DialTimeout and ctx.
+func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(ctx, o.Network, o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", o.Addr, err)
 	}
@@ -261,11 +294,10 @@ func dial(o *Options, name string) (*conn, error) {
 		hello.Add([]byte("SELECT"), []byte(strconv.Itoa(o.DB)))
 	}
 	hello.Add([]byte("CLIENT"), []byte("SETNAME"), []byte(name))
-	if err := handshake(nc, hello, o.DialTimeout); err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := handshake(nc, hello, time.Until(deadline)); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
-	c.start()
-	return c, nil
+	return nc, nil
 }
