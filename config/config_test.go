@@ -149,3 +149,29 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamSettings(t *testing.T) {
+	c, err := Load(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxStreamsPerToken != 100 || c.Limits.StreamHeartbeat != 15*time.Second {
+		t.Errorf("defaults: %d streams, heartbeat %s", c.Limits.MaxStreamsPerToken, c.Limits.StreamHeartbeat)
+	}
+	file := writeFile(t, "limits:\n  max_streams_per_token: 7\n  stream_heartbeat: 3s\n")
+	c, err = Load([]string{"--config", file, "--stream-heartbeat", "250ms"}, env(map[string]string{"REDISGATE_MAX_STREAMS_PER_TOKEN": "9"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxStreamsPerToken != 9 || c.Limits.StreamHeartbeat != 250*time.Millisecond {
+		t.Errorf("got %d streams, heartbeat %s; want env 9 and flag 250ms", c.Limits.MaxStreamsPerToken, c.Limits.StreamHeartbeat)
+	}
+	for args, want := range map[string]string{
+		"--max-streams-per-token=0": "limits.max_streams_per_token: must be positive",
+		"--stream-heartbeat=0s":     "limits.stream_heartbeat: must be positive",
+	} {
+		if _, err := Load([]string{args}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", args, err, want)
+		}
+	}
+}

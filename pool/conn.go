@@ -3,9 +3,9 @@ package pool
 import (
 	"bufio"
 	"fmt"
-	"strconv"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 

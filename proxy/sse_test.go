@@ -203,9 +203,8 @@ func TestStreamClientDisconnectFreesEverything(t *testing.T) {
 		return numsub(g, "c") == 0 && numsub(g, "d") == 0 && numpat(g) == 0
 	})
 	if err := goleak.Find(before,
-		// an idle fasthttp worker, kept for the next connection
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).workerFunc"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).getCh.func1"),
+		// idle fasthttp workers, kept for the next connections
+		goleak.IgnoreTopFunction("github.com/valyala/fasthttp.(*workerPool).workerFunc"),
 	); err != nil {
 		t.Errorf("goroutines left after the clients disconnected: %v", err)
 	}
@@ -367,6 +366,16 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
+}
+
+func TestStreamSurvivesRedisRestart(t *testing.T) {
+	g := streamGateway(t)
+	s := g.stream("POST", "/subscribe/c", rwToken)
+	s.expect("data: subscribe,c,1")
+	g.redis.Restart()
+	// The hub redials and subscribes again; the stream stays open meanwhile.
+	waitFor(t, "resubscribed", func() bool { return g.redis.MustDo("PUBLISH", "c", "back").(int64) == 1 })
+	s.expect("data: message,c,back")
 }
 
 // TestThousandSubscribers opens 1,000 streams on one channel, publishes 1,000 messages and

@@ -3,6 +3,7 @@ package redistest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redisgate/redisgate/resp"
 )
 
 // Server is one redis-server process started for a test.
@@ -161,4 +164,69 @@ func (s *Server) Restart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("redistest: restart: %v", err)
+}
+
+// Do runs one command on a fresh connection and returns its reply: a string for simple and
+// bulk strings, int64, nil, []any for arrays; an error reply is returned as an error.
+func (s *Server) Do(args ...string) (any, error) {
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	cmd := make([][]byte, len(args))
+	for i, a := range args {
+		cmd[i] = []byte(a)
+	}
+	if _, err := c.Write(resp.AppendCommand(nil, cmd)); err != nil {
+		return nil, err
+	}
+	raw, err := resp.ReadReply(bufio.NewReader(c), nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := decode(raw)
+	return v, err
+}
+
+// MustDo is Do that fails the test on any error.
+func (s *Server) MustDo(args ...string) any {
+	s.t.Helper()
+	v, err := s.Do(args...)
+	if err != nil {
+		s.t.Fatalf("redis %v: %v", args, err)
+	}
+	return v
+}
+
+func decode(raw []byte) (any, []byte, error) {
+	kind, data, n, rest, err := resp.Next(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch kind {
+	case resp.Simple:
+		return string(data), rest, nil
+	case resp.Error:
+		return nil, rest, errors.New(string(data))
+	case resp.Integer:
+		i, err := strconv.ParseInt(string(data), 10, 64)
+		return i, rest, err
+	case resp.Bulk:
+		if n < 0 {
+			return nil, rest, nil
+		}
+		return string(data), rest, nil
+	}
+	if n < 0 {
+		return nil, rest, nil
+	}
+	out := make([]any, n)
+	for i := range out {
+		if out[i], rest, err = decode(rest); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, rest, nil
 }

@@ -1,7 +1,7 @@
 // Pub/sub through the SDK's SSE subscriber (POST /subscribe/<channel>).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, sleep } from "../test/harness.mjs";
+import { useStack, uniq, sleep } from "./harness.mjs";
 
 const ctx = useStack({ before, after });
 
@@ -70,4 +70,55 @@ test("psubscribe receives pmessage events", async () => {
     await sub.unsubscribe();
   }
   assert.equal(await publishUntil(redis, `${base}:two`, "x", 0), 0);
+});
+
+test("several channels: one stream each, per-channel events, unsubscribing one keeps the other", async () => {
+  const { redis } = ctx;
+  const a = uniq("multi-a");
+  const b = uniq("multi-b");
+  const sub = redis.subscribe([a, b]);
+  const counts = [];
+  const subscribed = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`subscribe events: ${counts}`)), 5000);
+    sub.on("subscribe", (n) => {
+      counts.push(n);
+      if (counts.length === 2) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  const all = [];
+  const onB = [];
+  sub.on("message", (m) => all.push(m));
+  sub.on(`message:${b}`, (m) => onB.push(m.message));
+  try {
+    await subscribed;
+    // Each channel has its own stream, whose count starts at 1.
+    assert.deepEqual(counts, [1, 1]);
+    assert.deepEqual(sub.getSubscribedChannels(), [a, b]);
+    assert.equal(await redis.publish(a, "to a"), 1);
+    assert.equal(await redis.publish(b, "line one\nline two"), 1);
+    assert.equal(await redis.publish(b, [1, "two"]), 1);
+    const deadline = Date.now() + 5000;
+    while (all.length < 3 && Date.now() < deadline) await sleep(20);
+    // Streams are independent: order holds within a channel, not across them.
+    assert.deepEqual(all.filter((m) => m.channel === a), [{ channel: a, message: "to a" }]);
+    assert.deepEqual(all.filter((m) => m.channel === b), [
+      { channel: b, message: "line one\nline two" },
+      { channel: b, message: [1, "two"] },
+    ]);
+    assert.deepEqual(onB, ["line one\nline two", [1, "two"]]);
+
+    await sub.unsubscribe([a]);
+    assert.deepEqual(sub.getSubscribedChannels(), [b]);
+    assert.equal(await publishUntil(redis, a, "gone", 0), 0, "channel a still subscribed");
+    assert.equal(await redis.publish(b, "still here"), 1);
+    const until = Date.now() + 5000;
+    while (onB.length < 3 && Date.now() < until) await sleep(20);
+    assert.deepEqual(onB.at(-1), "still here");
+  } finally {
+    await sub.unsubscribe();
+  }
+  assert.equal(await publishUntil(redis, b, "gone", 0), 0, "channel b still subscribed");
 });

@@ -1,0 +1,592 @@
+#!/usr/bin/env bash
+# bench/run.sh: redisgate vs webdis vs redis-benchmark on one loopback Redis.
+# Usage and the meaning of every number: bench/README.md.
+set -Eeuo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+
+# ---------------------------------------------------------------- settings (env) ----------
+RUNS=${RUNS:-3}                       # runs per scenario; the table shows the median
+DURATION=${DURATION:-5s}              # wrk -d per run (Ns or Nm)
+POOL_SIZE=${POOL_SIZE:-4}             # redisgate --pool-size
+WRK_THREADS=${WRK_THREADS:-1}         # wrk -t for scenarios 1 and 2
+WRK_TIMEOUT=${WRK_TIMEOUT:-2s}        # wrk --timeout for scenarios 1 and 2 (wrk's default)
+CONNS=${CONNS:-"50 1000"}             # scenario 1 connection counts
+PIPE_CONNS=${PIPE_CONNS:-50}          # scenario 2 connections
+C10K=${C10K:-10000}                   # scenario 3 connections (total over all wrk processes)
+C10K_PROCS=${C10K_PROCS:-1}           # scenario 3 wrk processes (connections split evenly)
+C10K_THREADS=${C10K_THREADS:-1}       # scenario 3 wrk -t per process
+C10K_TIMEOUT=${C10K_TIMEOUT:-5s}      # scenario 3 wrk --timeout
+SAMPLE_INTERVAL=${SAMPLE_INTERVAL:-0.5} # scenario 3 sampling period, seconds
+RB_CLIENTS=${RB_CLIENTS:-50}          # scenario 4 redis-benchmark -c
+RB_REQUESTS=${RB_REQUESTS:-200000}    # scenario 4 redis-benchmark -n with -P 1
+RB_REQUESTS_P10=${RB_REQUESTS_P10:-1000000} # scenario 4 redis-benchmark -n with -P 10
+SCENARIOS=${SCENARIOS:-"1 2 3 4"}     # which scenarios to run
+WARMUP=${WARMUP:-1s}                  # one unrecorded wrk run per server before scenario 1 (0 = none)
+WAIT_IDLE=${WAIT_IDLE:-30}            # seconds to wait at start for the CPU to be >= 80 % idle
+NOISE_LIMIT=${NOISE_LIMIT:-10}        # % of the machine used by other processes that makes a run NOISY
+RETRY_NOISY=${RETRY_NOISY:-1}         # extra attempts of a NOISY run (the least disturbed one is kept)
+RETRY_BUDGET=${RETRY_BUDGET:-8}       # at most this many extra attempts in the whole benchmark
+VALUE_SIZE=64                         # bytes of the value every GET reads
+REDISGATE_BIN=${REDISGATE_BIN:-}      # use this binary instead of building ./cmd/redisgate
+REDISGATE_REF=${REDISGATE_REF:-}      # build this git revision (git archive) instead of the working tree
+RESULTS_FILE=${RESULTS_FILE:-$BENCH_DIR/results-latest.md}
+KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temp dir (logs) after the run
+
+# ---------------------------------------------------------------- helpers -----------------
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+TMP=""
+PIDS=()            # every background process we started, killed on exit
+REDIS_PID="" GATE_PID="" WEBDIS_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM ERR
+  local pid alive=()
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; alive+=("$pid"); fi
+  done
+  local i
+  for i in $(seq 1 50); do
+    local still=()
+    for pid in "${alive[@]}"; do kill -0 "$pid" 2>/dev/null && still+=("$pid"); done
+    alive=("${still[@]}")
+    [ "${#alive[@]}" -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${alive[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+    if [ "$KEEP_TMP" = 1 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ]; }; then
+      printf '[bench] logs kept in %s\n' "$TMP" >&2
+    else
+      rm -rf "$TMP"
+    fi
+  fi
+  [ "$rc" -ne 0 ] && printf '[bench] exited with status %d\n' "$rc" >&2
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'printf "\n[bench] interrupted\n" >&2; exit 130' INT
+trap 'printf "[bench] terminated\n" >&2; exit 143' TERM
+trap 'printf "[bench] ERROR: command failed (line %s): %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+# seconds in a wrk-style duration: 5, 5s, 2m
+dur_secs() {
+  case $1 in
+    *[0-9]s) echo "${1%s}" ;;
+    *[0-9]m) echo $(( ${1%m} * 60 )) ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# median of the numbers given as arguments (mean of the middle two for an even count)
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
+    if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2 }'
+}
+sum() { printf '%s\n' "$@" | awk '{s+=$1} END {printf "%d\n", s}'; }
+maxof() { printf '%s\n' "$@" | sort -g | tail -n1; }
+
+# value of key=... in a "BENCH k=v k=v" line
+kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+
+fmt_int() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.0f\n", x }'; }
+us_to_ms() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.2f\n", x/1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f\n", a/b }'; }
+
+USED_PORTS=" "
+# pick_port VAR: a free loopback TCP port below the ephemeral range, not handed out before
+pick_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    [[ $USED_PORTS == *" $p "* ]] && continue
+    if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
+      USED_PORTS+="$p "
+      printf -v "$1" '%s' "$p"
+      return 0
+    fi
+  done
+  die "no free TCP port found"
+}
+
+# wait_until SECONDS PID NAME LOGFILE CMD...: poll CMD until it succeeds; fail if PID dies
+wait_until() {
+  local secs=$1 pid=$2 name=$3 logf=$4; shift 4
+  local deadline=$(( $(date +%s) + secs ))
+  while :; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during start-up; last lines of $logf:"
+      tail -n 20 "$logf" >&2 || true
+      die "$name did not start"
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "$name not ready after ${secs}s; last lines of $logf:"
+      tail -n 20 "$logf" >&2 || true
+      die "$name not ready"
+    fi
+    sleep 0.1
+  done
+}
+
+# run_bg OUTFILE CMD...: run CMD with its output in OUTFILE and wait for it. It runs in the
+# background so that bash acts on Ctrl-C at once (bash defers traps while a foreground command
+# runs) and so that cleanup can kill it by pid.
+run_bg() {
+  local out=$1; shift
+  "$@" >"$out" 2>&1 &
+  local pid=$! rc=0
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  return "$rc"
+}
+
+# Foreign CPU: how much of the machine something other than this benchmark used during a run
+# (another benchmark, a build...). Busy user+system jiffies of the machine minus those of our
+# servers, of this shell and of every child it has reaped (wrk, redis-benchmark, curl...).
+# Approximate (interrupt time is left out on both sides); a run above ~10 % is suspect.
+machine_jiffies() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d\n", t, $2+$3+$4}' /proc/stat; }
+own_jiffies() {
+  local pid f s=0
+  for pid in $REDIS_PID $GATE_PID $WEBDIS_PID; do
+    f=$(awk '{sub(/^.*\) /, ""); print $12+$13}' "/proc/$pid/stat" 2>/dev/null || true)
+    s=$(( s + ${f:-0} ))
+  done
+  f=$(awk '{sub(/^.*\) /, ""); print $12+$13+$14+$15}' "/proc/$$/stat")
+  echo $(( s + f ))
+}
+NOISE_START="" OTHER_ALL=()
+noise_begin() { NOISE_START="$(machine_jiffies) $(own_jiffies)"; }
+# noise_end: sets LAST_OTHER to the foreign CPU in % of the whole machine since noise_begin
+noise_end() {
+  local now; now="$(machine_jiffies) $(own_jiffies)"
+  LAST_OTHER=$(awk -v a="$NOISE_START" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    t = y[1]-x[1]; o = (y[2]-x[2]) - (y[3]-x[3]); v = 0; if (t > 0) v = 100*o/t; if (v < 0) v = 0; printf "%.0f\n", v }')
+}
+
+# ---------------------------------------------------------------- checks ------------------
+for tool in redis-server redis-cli redis-benchmark wrk webdis curl ss awk sed sort timeout; do
+  command -v "$tool" >/dev/null 2>&1 || die "required tool '$tool' not found in PATH (see bench/README.md)"
+done
+if [ -z "$REDISGATE_BIN" ]; then
+  command -v go >/dev/null 2>&1 || die "required tool 'go' not found in PATH (or set REDISGATE_BIN)"
+else
+  [ -f "$REDISGATE_BIN" ] && [ -x "$REDISGATE_BIN" ] || die "REDISGATE_BIN=$REDISGATE_BIN is not an executable file"
+fi
+for v in WAIT_IDLE NOISE_LIMIT RETRY_NOISY RETRY_BUDGET; do is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"; done
+for v in RUNS POOL_SIZE WRK_THREADS PIPE_CONNS C10K C10K_PROCS C10K_THREADS RB_CLIENTS RB_REQUESTS RB_REQUESTS_P10; do
+  is_uint "${!v}" && [ "${!v}" -gt 0 ] || die "$v must be a positive integer, got '${!v}'"
+done
+for s in $SCENARIOS; do [[ $s =~ ^[1-4]$ ]] || die "SCENARIOS must hold numbers 1 to 4, got '$SCENARIOS'"; done
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+for c in $CONNS; do is_uint "$c" && [ "$c" -gt 0 ] || die "CONNS must hold positive integers, got '$CONNS'"; done
+DUR_S=$(dur_secs "$DURATION")
+is_uint "$DUR_S" && [ "$DUR_S" -gt 0 ] || die "DURATION must look like 5s, 5 or 1m, got '$DURATION'"
+WRK_TIMEOUT_S=$(dur_secs "$WRK_TIMEOUT"); C10K_TIMEOUT_S=$(dur_secs "$C10K_TIMEOUT")
+is_uint "$WRK_TIMEOUT_S" && is_uint "$C10K_TIMEOUT_S" || die "WRK_TIMEOUT/C10K_TIMEOUT must look like 2s"
+
+# ---------------------------------------------------------------- environment -------------
+NPROC=$(nproc 2>/dev/null || echo 1)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+NEED_FDS=$(( C10K / C10K_PROCS + 1000 ))
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt "$NEED_FDS" ]; then
+  log "WARNING: open-file limit is $NOFILE; $C10K connections over $C10K_PROCS wrk process(es) need ~$NEED_FDS each (raise the hard limit or set C10K_PROCS)"
+fi
+UPTIME=$(uptime)
+LOAD1=$(awk '{print $1}' /proc/loadavg)
+log "uptime: $UPTIME (the load average includes the last minutes; the idle share below is now)"
+log "cores: $NPROC, open-file limit: $NOFILE"
+# CPU idle over one second, now (the load average also remembers the last minutes)
+cpu_idle_pct() {
+  local a b
+  a=$(awk '$1 == "cpu" {t=0; for (i=2; i<=NF; i++) t+=$i; printf "%d %d\n", t, $5+$6}' /proc/stat); sleep 1
+  b=$(awk '$1 == "cpu" {t=0; for (i=2; i<=NF; i++) t+=$i; printf "%d %d\n", t, $5+$6}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[1]-x[1]; v = 100; if (d > 0) v = 100*(y[2]-x[2])/d; printf "%.0f\n", v }'
+}
+IDLE=$(cpu_idle_pct)
+log "CPU idle over the last second: ${IDLE}%"
+if [ "$IDLE" -lt 80 ] && [ "$WAIT_IDLE" -gt 0 ]; then
+  log "waiting up to ${WAIT_IDLE}s for the CPU to be at least 80% idle"
+  idle_deadline=$(( $(date +%s) + WAIT_IDLE ))
+  while [ "$IDLE" -lt 80 ] && [ "$(date +%s)" -lt "$idle_deadline" ]; do IDLE=$(cpu_idle_pct); done
+  log "CPU idle over the last second: ${IDLE}%"
+  LOAD1=$(awk '{print $1}' /proc/loadavg); UPTIME=$(uptime)
+fi
+if [ "$IDLE" -lt 80 ]; then
+  log "WARNING: the machine is busy (load $LOAD1 on $NPROC cores, ${IDLE}% idle): numbers will be noisy. Busiest processes now:"
+  top -b -n 2 -d 0.5 -o %CPU 2>/dev/null | awk '/^top -/ {n++} n == 2' | sed -n '7,12p' >&2 || true
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/redisgate-bench.XXXXXX")
+RAW="$TMP/raw.md"; : >"$RAW"
+# raw LINE: one line of the raw report; after a measured run (RUN_NOTE=1, the default) it
+# appends the foreign CPU share of that run, the attempts it took, and NOISY when over the limit
+raw() {
+  local line=$*
+  if [ "${RUN_NOTE:-1}" = 1 ]; then
+    OTHER_ALL+=("$LAST_OTHER")
+    line+="  other CPU ${LAST_OTHER}%"
+    [ "${ATTEMPTS:-1}" -gt 1 ] && line+=" (best of $ATTEMPTS attempts)"
+    [ "$LAST_OTHER" -gt "$NOISE_LIMIT" ] && line+="  NOISY"
+  fi
+  printf '%s\n' "$line" | tee -a "$RAW"
+}
+
+# ---------------------------------------------------------------- start servers -----------
+VALUE=$(printf 'v%.0s' $(seq 1 "$VALUE_SIZE"))
+KEY=benchkey
+TOKEN=bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+
+pick_port RPORT; pick_port GPORT; pick_port WPORT
+
+log "starting redis-server on 127.0.0.1:$RPORT"
+redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no --daemonize no \
+  --dir "$TMP" --logfile "$TMP/redis.log" --maxclients 10000 &
+REDIS_PID=$!; PIDS+=("$REDIS_PID")
+wait_until 10 "$REDIS_PID" redis-server "$TMP/redis.log" \
+  sh -c "[ \"\$(timeout 2 redis-cli -h 127.0.0.1 -p $RPORT PING)\" = PONG ]"
+rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
+[ "$(rcli SET "$KEY" "$VALUE")" = OK ] || die "SET $KEY failed"
+# redis-benchmark -t get reads the literal key "key:__rand_int__" (no -r): give it the same value
+[ "$(rcli SET key:__rand_int__ "$VALUE")" = OK ] || die "SET key:__rand_int__ failed"
+
+if [ -n "$REDISGATE_BIN" ]; then
+  GATE_BIN=$REDISGATE_BIN
+  GIT_REV="(prebuilt $REDISGATE_BIN)"
+else
+  GATE_BIN="$TMP/redisgate"
+  SRC_DIR=$REPO_DIR
+  if [ -n "$REDISGATE_REF" ]; then
+    GIT_REV=$(git -C "$REPO_DIR" rev-parse --short "$REDISGATE_REF^{commit}" 2>/dev/null) || die "REDISGATE_REF=$REDISGATE_REF is not a commit"
+    log "building redisgate from commit $GIT_REV ($REDISGATE_REF)"
+    SRC_DIR="$TMP/src"; mkdir -p "$SRC_DIR"
+    git -C "$REPO_DIR" archive "$GIT_REV" | tar -x -C "$SRC_DIR" || die "git archive $GIT_REV failed"
+  else
+    log "building redisgate from the working tree"
+    GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [ -n "$(git -C "$REPO_DIR" status --porcelain -- . ':!bench' 2>/dev/null)" ]; then GIT_REV+=" + uncommitted changes (working tree)"; fi
+  fi
+  run_bg "$TMP/build.log" timeout 600 go -C "$SRC_DIR" build -o "$GATE_BIN" ./cmd/redisgate || {
+    cat "$TMP/build.log" >&2; die "go build ./cmd/redisgate failed (REDISGATE_REF=HEAD builds the last commit instead of the working tree)"; }
+fi
+
+log "starting redisgate on 127.0.0.1:$GPORT (pool size $POOL_SIZE)"
+"$GATE_BIN" --listen "127.0.0.1:$GPORT" --upstream "redis://127.0.0.1:$RPORT" --token "$TOKEN" \
+  --pool-size "$POOL_SIZE" --log-level warn >"$TMP/redisgate.log" 2>&1 &
+GATE_PID=$!; PIDS+=("$GATE_PID")
+GATE_EXPECT="{\"result\":\"$VALUE\"}"
+wait_until 15 "$GATE_PID" redisgate "$TMP/redisgate.log" \
+  sh -c "[ \"\$(curl -s --max-time 2 -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$GPORT/get/$KEY)\" = '$GATE_EXPECT' ]"
+
+log "starting webdis on 127.0.0.1:$WPORT"
+cat >"$TMP/webdis.json" <<EOF
+{"redis_host":"127.0.0.1","redis_port":$RPORT,"http_host":"127.0.0.1","http_port":$WPORT,
+ "threads":2,"pool_size":20,"daemonize":false,"verbosity":0,"logfile":"$TMP/webdis.log"}
+EOF
+webdis "$TMP/webdis.json" >"$TMP/webdis.out" 2>&1 &
+WEBDIS_PID=$!; PIDS+=("$WEBDIS_PID")
+WEBDIS_EXPECT="{\"GET\":\"$VALUE\"}"
+wait_until 15 "$WEBDIS_PID" webdis "$TMP/webdis.out" \
+  sh -c "[ \"\$(curl -s --max-time 2 http://127.0.0.1:$WPORT/GET/$KEY)\" = '$WEBDIS_EXPECT' ]"
+
+# /pipeline body: 10 commands, 3 SET + 4 GET + 3 INCR
+PIPE_BODY="[[\"SET\",\"bench:p1\",\"$VALUE\"],[\"GET\",\"bench:p1\"],[\"INCR\",\"bench:ctr\"],[\"GET\",\"$KEY\"],[\"SET\",\"bench:p2\",\"$VALUE\"],[\"INCR\",\"bench:ctr\"],[\"GET\",\"bench:p2\"],[\"SET\",\"bench:p3\",\"$VALUE\"],[\"GET\",\"bench:p3\"],[\"INCR\",\"bench:ctr\"]]"
+PIPE_CMDS=10
+PIPE_RESP=$(curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -w '\n%{http_code}' --data-binary "$PIPE_BODY" "http://127.0.0.1:$GPORT/pipeline")
+PIPE_STATUS=${PIPE_RESP##*$'\n'}; PIPE_JSON=${PIPE_RESP%$'\n'*}
+[ "$PIPE_STATUS" = 200 ] || die "POST /pipeline answered $PIPE_STATUS: $PIPE_JSON"
+[ "$(grep -o '{"result"' <<<"$PIPE_JSON" | wc -l)" -eq "$PIPE_CMDS" ] || die "POST /pipeline did not answer $PIPE_CMDS results: $PIPE_JSON"
+if grep -q '"error"' <<<"$PIPE_JSON"; then die "POST /pipeline answered an error: $PIPE_JSON"; fi
+
+# ---------------------------------------------------------------- runners -----------------
+RETRIES_USED=0
+# best_of FUNC ARGS...: run FUNC, which sets RESULT and LAST_OTHER. When something outside the
+# benchmark used more than NOISE_LIMIT % of the CPU meanwhile, run it again (RETRY_NOISY more
+# times per run, RETRY_BUDGET in the whole benchmark) and keep the least disturbed attempt.
+# Sets RESULT, LAST_OTHER and ATTEMPTS.
+best_of() {
+  local best="" best_other=-1
+  ATTEMPTS=0
+  while :; do
+    "$@"
+    ATTEMPTS=$(( ATTEMPTS + 1 ))
+    if [ "$best_other" -lt 0 ] || [ "$LAST_OTHER" -lt "$best_other" ]; then best=$RESULT best_other=$LAST_OTHER; fi
+    [ "$LAST_OTHER" -le "$NOISE_LIMIT" ] && break
+    { [ "$ATTEMPTS" -le "$RETRY_NOISY" ] && [ "$RETRIES_USED" -lt "$RETRY_BUDGET" ]; } || break
+    RETRIES_USED=$(( RETRIES_USED + 1 ))
+    log "other processes used ${LAST_OTHER}% of the CPU during that run: repeating it"
+  done
+  RESULT=$best LAST_OTHER=$best_other
+}
+
+# wrk_once TIMEOUT THREADS CONNS URL [ENV=VAL...]: one wrk run; RESULT gets the BENCH line
+wrk_once() {
+  local to=$1 threads=$2 conns=$3 url=$4; shift 4
+  local f="$TMP/wrk.$RANDOM.out" rc=0
+  noise_begin
+  run_bg "$f" env "$@" timeout -k 5 $(( DUR_S + 60 )) \
+    wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout "$to" -s "$BENCH_DIR/wrk.lua" "$url" || rc=$?
+  noise_end
+  RESULT=$(grep '^BENCH ' "$f" | tail -n1 || true)
+  if [ "$rc" -ne 0 ] || [ -z "$RESULT" ]; then
+    cat "$f" >&2; die "wrk against $url failed (exit $rc)"
+  fi
+}
+
+check_alive() {
+  kill -0 "$GATE_PID" 2>/dev/null || { tail -n 30 "$TMP/redisgate.log" >&2; die "redisgate died ($1)"; }
+  kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server died ($1)"
+}
+
+errs_of() { echo "$(kv "$1" connect)/$(kv "$1" read)/$(kv "$1" write)/$(kv "$1" timeout)/$(kv "$1" non2xx)"; }
+# adds the e1/e2/... error tuples given as arguments
+errs_sum() { printf '%s\n' "$@" | awk -F/ '{for (i = 1; i <= NF; i++) s[i] += $i; n = NF} END {
+  out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? "/" : "") s[i]; print out }'; }
+merge_statuses() { printf '%s\n' "$@" | tr ',' '\n' | grep : | awk -F: '{s[$1]+=$2} END {for (k in s) printf "%s:%d\n", k, s[k]}' | sort -n | paste -sd, -; }
+kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k/1024 }'; }
+
+GATE_URL="http://127.0.0.1:$GPORT/get/$KEY"
+WEBDIS_URL="http://127.0.0.1:$WPORT/GET/$KEY"
+
+{
+  echo "# redisgate benchmark"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), redisgate $GIT_REV"
+  echo "- host: $NPROC cores, redis $(redis-server --version | awk '{print $3}' | tr -d 'v='), $( (wrk --version 2>&1 || true) | head -n1 | awk '{print $1, $2}'), open-file limit $NOFILE"
+  echo "- load at start: $(sed 's/.*load average/load average/' <<<"$UPTIME"), CPU idle ${IDLE}%"
+  echo "- RUNS=$RUNS DURATION=$DURATION POOL_SIZE=$POOL_SIZE WRK_THREADS=$WRK_THREADS WRK_TIMEOUT=$WRK_TIMEOUT C10K=$C10K (procs $C10K_PROCS, threads $C10K_THREADS, timeout $C10K_TIMEOUT)"
+  echo "- value: $VALUE_SIZE bytes; webdis threads 2, pool_size 20"
+  echo
+  echo "## Raw runs"
+  echo
+  echo "errors = connect/read/write/timeout/non-2xx (wrk socket errors and HTTP statuses > 399);"
+  echo "other CPU = share of the machine used by processes outside the benchmark during the run"
+  echo "(NOISY above $NOISE_LIMIT %; such a run is repeated up to $RETRY_NOISY time(s) and the least disturbed attempt kept)"
+  echo
+  echo '```'
+} >"$TMP/header.md"
+cat "$TMP/header.md"
+
+if want 1 && [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
+  log "warm-up: $WARMUP per server (not recorded)"
+  DURATION_SAVE=$DURATION; DURATION=$WARMUP
+  wrk_once "$WRK_TIMEOUT" "$WRK_THREADS" 50 "$GATE_URL" BENCH_TOKEN="$TOKEN"
+  wrk_once "$WRK_TIMEOUT" "$WRK_THREADS" 50 "$WEBDIS_URL"
+  DURATION=$DURATION_SAVE
+fi
+
+# ---------------------------------------------------------------- scenario 1 --------------
+declare -A S1_RPS S1_P50 S1_P99 S1_ERR
+want 1 && for c in $CONNS; do
+  for run in $(seq 1 "$RUNS"); do
+    # alternate who goes first so that neither always runs right after the other's load
+    order="redisgate webdis"; [ $(( run % 2 )) = 0 ] && order="webdis redisgate"
+    for srv in $order; do
+      if [ "$srv" = redisgate ]; then
+        best_of wrk_once "$WRK_TIMEOUT" "$WRK_THREADS" "$c" "$GATE_URL" BENCH_TOKEN="$TOKEN"
+      else
+        best_of wrk_once "$WRK_TIMEOUT" "$WRK_THREADS" "$c" "$WEBDIS_URL"
+      fi
+      L=$RESULT k="$srv/$c"
+      S1_RPS[$k]+="$(kv "$L" rps) "; S1_P50[$k]+="$(kv "$L" p50_us) "; S1_P99[$k]+="$(kv "$L" p99_us) "
+      S1_ERR[$k]+="$(errs_of "$L") "
+      raw "$(printf 'S1 GET  %-9s c=%-5s run %d: %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %s' \
+        "$srv" "$c" "$run" "$(kv "$L" rps)" "$(us_to_ms "$(kv "$L" p50_us)")" "$(us_to_ms "$(kv "$L" p99_us)")" "$(errs_of "$L")")"
+      check_alive "scenario 1, $srv c=$c"
+    done
+  done
+done
+
+# webdis is not needed any more; stop it so connected_clients below counts only redisgate
+kill -TERM "$WEBDIS_PID" 2>/dev/null || true
+for i in $(seq 1 50); do kill -0 "$WEBDIS_PID" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$WEBDIS_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- scenario 2 --------------
+S2_RPS=() S2_P50=() S2_P99=() S2_ERR=()
+want 2 && for run in $(seq 1 "$RUNS"); do
+  best_of wrk_once "$WRK_TIMEOUT" "$WRK_THREADS" "$PIPE_CONNS" "http://127.0.0.1:$GPORT/pipeline" \
+    BENCH_TOKEN="$TOKEN" BENCH_METHOD=POST BENCH_BODY="$PIPE_BODY"
+  L=$RESULT
+  S2_RPS+=("$(kv "$L" rps)"); S2_P50+=("$(kv "$L" p50_us)"); S2_P99+=("$(kv "$L" p99_us)"); S2_ERR+=("$(errs_of "$L")")
+  raw "$(printf 'S2 PIPE redisgate c=%-5s run %d: %9.0f req/s %9.0f cmd/s  p50 %7.2f ms  p99 %7.2f ms  errors %s' \
+    "$PIPE_CONNS" "$run" "$(kv "$L" rps)" "$(awk -v r="$(kv "$L" rps)" -v n=$PIPE_CMDS 'BEGIN{print r*n}')" \
+    "$(us_to_ms "$(kv "$L" p50_us)")" "$(us_to_ms "$(kv "$L" p99_us)")" "$(errs_of "$L")")"
+  check_alive "scenario 2"
+done
+
+# ---------------------------------------------------------------- scenario 3 --------------
+redis_clients() { rcli INFO clients 2>/dev/null | tr -d '\r' | awk -F: '$1 == "connected_clients" {print $2 - 1}'; }
+proc_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$GATE_PID/status" 2>/dev/null || echo 0; }
+gate_fds() { find "/proc/$GATE_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+gate_conns() { ss -Htn state established "( sport = :$GPORT )" 2>/dev/null | wc -l; }
+# settle: wait (at most 15 s) until the HTTP connections of the last run are gone from redisgate
+settle() { local i; for i in $(seq 1 150); do [ "$(gate_conns)" -le 2 ] && break; sleep 0.1; done; }
+
+PER_PROC=$(( C10K / C10K_PROCS ))
+# c10k_once: one run with C10K connections, sampling Redis clients, RSS and open connections.
+# RESULT: "rps p50_us p99_us errors statuses max_clients max_rss_kb max_conns idle_clients fds_after rss_after_kb"
+c10k_once() {
+  settle
+  local base_clients wpids=() outs=() p f rc=0 max_cli=0 max_rss=0 max_est=0 v running pid
+  base_clients=$(redis_clients)
+  noise_begin
+  for p in $(seq 1 "$C10K_PROCS"); do
+    f="$TMP/c10k.$RANDOM.$p.out"; outs+=("$f")
+    BENCH_TOKEN="$TOKEN" BENCH_TALLY=1 timeout -k 5 $(( DUR_S + 60 )) \
+      wrk -t"$C10K_THREADS" -c"$PER_PROC" -d"$DURATION" --timeout "$C10K_TIMEOUT" -s "$BENCH_DIR/wrk.lua" "$GATE_URL" >"$f" 2>&1 &
+    wpids+=("$!"); PIDS+=("$!")
+  done
+  while :; do
+    running=0
+    for pid in "${wpids[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
+    [ "$running" = 1 ] || break
+    v=$(redis_clients); [ -n "$v" ] && [ "$v" -gt "$max_cli" ] && max_cli=$v
+    v=$(proc_kb VmRSS); [ -n "$v" ] && [ "$v" -gt "$max_rss" ] && max_rss=$v
+    v=$(gate_conns); [ "$v" -gt "$max_est" ] && max_est=$v
+    sleep "$SAMPLE_INTERVAL"
+  done
+  for pid in "${wpids[@]}"; do wait "$pid" || rc=$?; done
+  noise_end
+  local L rps=0 p50s=() p99s=() errs=() statuses=()
+  for f in "${outs[@]}"; do
+    L=$(grep '^BENCH ' "$f" | tail -n1 || true)
+    [ -n "$L" ] || { cat "$f" >&2; die "wrk ($PER_PROC connections) failed (exit $rc)"; }
+    rps=$(awk -v a="$rps" -v b="$(kv "$L" rps)" 'BEGIN{print a+b}')
+    p50s+=("$(kv "$L" p50_us)"); p99s+=("$(kv "$L" p99_us)"); errs+=("$(errs_of "$L")"); statuses+=("$(kv "$L" status)")
+  done
+  settle
+  sleep 0.5
+  local st; st=$(merge_statuses "${statuses[@]}")
+  # several wrk processes: the worst process's percentiles (percentiles of separate runs cannot be merged)
+  RESULT="$rps $(maxof "${p50s[@]}") $(maxof "${p99s[@]}") $(errs_sum "${errs[@]}") ${st:-none} $max_cli $max_rss $max_est $base_clients $(gate_fds) $(proc_kb VmRSS)"
+}
+
+S3_RPS=() S3_P50=() S3_P99=() S3_ERR=() S3_CLI=() S3_RSS=() S3_EST=() S3_STATUS=() S3_FDS=() S3_RSS_AFTER=()
+if want 3; then
+  settle; sleep 0.5
+  FDS_BEFORE=$(gate_fds); RSS_BEFORE=$(proc_kb VmRSS)
+  # redisgate's Redis connections by client name and last command (the CLIENT LIST caller left out)
+  CLIENT_CMDS=$(rcli CLIENT LIST 2>/dev/null | tr -d '\r' | sed -n 's/.* name=\([^ ]*\) .* cmd=\([^ ]*\).*/\1\/\2/p' | grep -v '/client|list$' \
+    | sort | uniq -c | awk '{printf "%s%s×%s", (NR > 1 ? ", " : ""), $1, $2}' || true)
+  RUN_NOTE=0 raw "$(printf 'S3 before: redisgate %s open fds, RSS %s MiB; Redis connections (name/last command): %s' \
+    "$FDS_BEFORE" "$(kib_to_mib "$RSS_BEFORE")" "${CLIENT_CMDS:-none}")"
+  for run in $(seq 1 "$RUNS"); do
+    best_of c10k_once
+    read -r rps p50 p99 err st cli rss est base fds rss_after <<<"$RESULT"
+    S3_RPS+=("$rps"); S3_P50+=("$p50"); S3_P99+=("$p99"); S3_ERR+=("$err"); S3_STATUS+=("$st")
+    S3_CLI+=("$cli"); S3_RSS+=("$rss"); S3_EST+=("$est"); S3_FDS+=("$fds"); S3_RSS_AFTER+=("$rss_after")
+    raw "$(printf 'S3 C10K redisgate c=%-5s run %d: %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %s  statuses %s  max Redis clients %s (before %s)  max HTTP conns %s  max RSS %s MiB  after: %s fds, RSS %s MiB' \
+      "$C10K" "$run" "$rps" "$(us_to_ms "$p50")" "$(us_to_ms "$p99")" "$err" "$st" "$cli" "$base" "$est" \
+      "$(kib_to_mib "$rss")" "$fds" "$(kib_to_mib "$rss_after")")"
+    check_alive "scenario 3"
+  done
+fi
+GATE_HWM=$(proc_kb VmHWM)
+
+# ---------------------------------------------------------------- scenario 4 --------------
+# rb_once PIPELINE REQUESTS: one redis-benchmark GET run; RESULT gets req/s
+rb_once() {
+  local pl=$1 n=$2 f="$TMP/rb.$RANDOM.out" rc=0
+  noise_begin
+  run_bg "$f" timeout -k 5 120 redis-benchmark -h 127.0.0.1 -p "$RPORT" -c "$RB_CLIENTS" -n "$n" \
+    -P "$pl" -d "$VALUE_SIZE" -t get -q || rc=$?
+  noise_end
+  RESULT=$(tr '\r' '\n' <"$f" | awk '$1 == "GET:" && $3 == "requests" {v=$2} END {print v}')
+  if [ "$rc" -ne 0 ] || [ -z "$RESULT" ]; then cat "$f" >&2; die "redis-benchmark -P $pl failed (exit $rc)"; fi
+}
+S4_P1=() S4_P10=()
+want 4 && for run in $(seq 1 "$RUNS"); do
+  best_of rb_once 1 "$RB_REQUESTS"; S4_P1+=("$RESULT")
+  raw "$(printf 'S4 redis-benchmark GET -c %s -P 1  run %d: %9.0f req/s' "$RB_CLIENTS" "$run" "$RESULT")"
+  best_of rb_once 10 "$RB_REQUESTS_P10"; S4_P10+=("$RESULT")
+  raw "$(printf 'S4 redis-benchmark GET -c %s -P 10 run %d: %9.0f req/s' "$RB_CLIENTS" "$run" "$RESULT")"
+done
+check_alive "end"
+
+# ---------------------------------------------------------------- table -------------------
+# anything redisgate logs at --log-level warn is worth a look
+# (except its start-up banner on stdout)
+LOG_LINES=$( (grep -v '^redisgate listening on ' "$TMP/redisgate.log" || true) | wc -l | tr -d ' ')
+mul() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print a; else print a * b }'; }
+FIRST_C=$(awk '{print $1}' <<<"$CONNS")
+G50=n/a; S2_CMDS=n/a
+{
+  echo '```'
+  echo
+  echo "## Results (median of $RUNS runs of $DURATION; latencies in ms; errors summed over all runs)"
+  echo
+  echo "| scenario | conns | redisgate req/s | webdis req/s | redisgate ÷ webdis | redisgate p50 / p99 | webdis p50 / p99 | errors redisgate | errors webdis |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
+  if want 1; then
+    for c in $CONNS; do
+      g="redisgate/$c" w="webdis/$c"
+      # shellcheck disable=SC2086
+      grps=$(median ${S1_RPS[$g]}); wrps=$(median ${S1_RPS[$w]})
+      [ "$c" = "$FIRST_C" ] && G50=$grps
+      # shellcheck disable=SC2086
+      printf '| 1. GET %dB value | %s | %s | %s | **%s** | %s / %s | %s / %s | %s | %s |\n' "$VALUE_SIZE" "$c" \
+        "$(fmt_int "$grps")" "$(fmt_int "$wrps")" "$(ratio "$grps" "$wrps")" \
+        "$(us_to_ms "$(median ${S1_P50[$g]})")" "$(us_to_ms "$(median ${S1_P99[$g]})")" \
+        "$(us_to_ms "$(median ${S1_P50[$w]})")" "$(us_to_ms "$(median ${S1_P99[$w]})")" \
+        "$(errs_sum ${S1_ERR[$g]})" "$(errs_sum ${S1_ERR[$w]})"
+    done
+  fi
+  if want 2; then
+    s2=$(median "${S2_RPS[@]}"); S2_CMDS=$(mul "$s2" "$PIPE_CMDS")
+    printf '| 2. POST /pipeline, %d cmds (3 SET, 4 GET, 3 INCR) | %s | %s req/s = **%s cmd/s** | n/a | n/a | %s / %s | n/a | %s | n/a |\n' \
+      "$PIPE_CMDS" "$PIPE_CONNS" "$(fmt_int "$s2")" "$(fmt_int "$S2_CMDS")" \
+      "$(us_to_ms "$(median "${S2_P50[@]}")")" "$(us_to_ms "$(median "${S2_P99[@]}")")" "$(errs_sum "${S2_ERR[@]}")"
+  fi
+  if want 3; then
+    s3=$(median "${S3_RPS[@]}")
+    printf '| 3. GET %dB value, all connections open at once | %s | %s | n/a | n/a | %s / %s | n/a | %s | n/a |\n' \
+      "$VALUE_SIZE" "$C10K" "$(fmt_int "$s3")" "$(us_to_ms "$(median "${S3_P50[@]}")")" "$(us_to_ms "$(median "${S3_P99[@]}")")" "$(errs_sum "${S3_ERR[@]}")"
+    echo
+    echo "Scenario 3 ($C10K connections, pool size $POOL_SIZE): maxima of samples every ${SAMPLE_INTERVAL}s during each run, median over runs;"
+    echo "\"after\" = once the run's connections are closed (before the first run: $FDS_BEFORE fds, $(kib_to_mib "$RSS_BEFORE") MiB)."
+    echo
+    echo "| Redis connections (connected_clients − 1) | open HTTP connections at redisgate | redisgate max RSS | redisgate VmHWM (whole benchmark) | after the last run: fds, RSS | HTTP statuses (all runs) |"
+    echo "|---:|---:|---:|---:|---:|---|"
+    printf '| %s | %s | %s MiB | %s MiB | %s, %s MiB | %s |\n' "$(fmt_int "$(median "${S3_CLI[@]}")")" "$(fmt_int "$(median "${S3_EST[@]}")")" \
+      "$(kib_to_mib "$(median "${S3_RSS[@]}")")" "$(kib_to_mib "$GATE_HWM")" \
+      "${S3_FDS[${#S3_FDS[@]}-1]}" "$(kib_to_mib "${S3_RSS_AFTER[${#S3_RSS_AFTER[@]}-1]}")" "$(merge_statuses "${S3_STATUS[@]}")"
+  fi
+  if want 4; then
+    p1=$(median "${S4_P1[@]}"); p10=$(median "${S4_P10[@]}")
+    echo
+    echo "Ceiling: redis-benchmark straight to the same Redis (-t get -c $RB_CLIENTS -d $VALUE_SIZE, no gateway):"
+    echo
+    echo "| redis-benchmark | req/s | redisgate GET req/s (c=$FIRST_C) ÷ this | redisgate /pipeline cmd/s ÷ this |"
+    echo "|---|---:|---:|---:|"
+    printf '| GET -P 1 | %s | %s | %s |\n' "$(fmt_int "$p1")" "$(ratio "$G50" "$p1")" "$(ratio "$S2_CMDS" "$p1")"
+    printf '| GET -P 10 | %s | %s | %s |\n' "$(fmt_int "$p10")" "$(ratio "$G50" "$p10")" "$(ratio "$S2_CMDS" "$p10")"
+  fi
+  echo
+  echo "- errors = connect/read/write/timeout/non-2xx (HTTP status > 399); wrk -t$WRK_THREADS --timeout $WRK_TIMEOUT; scenario 3: $C10K_PROCS wrk process(es) × -t$C10K_THREADS --timeout $C10K_TIMEOUT"
+  MAX_OTHER=$(maxof 0 "${OTHER_ALL[@]}")
+  NOISY_RUNS=$(printf '%s\n' "${OTHER_ALL[@]}" | awk -v l="$NOISE_LIMIT" '$1 > l {n++} END {print n+0}')
+  echo "- other CPU: up to ${MAX_OTHER}% of the machine used by processes outside this benchmark during a run (median $(median "${OTHER_ALL[@]}")%); $NOISY_RUNS of ${#OTHER_ALL[@]} recorded runs NOISY (> $NOISE_LIMIT %) after $RETRIES_USED repeat(s)$( [ "$NOISY_RUNS" -gt 0 ] && echo ": treat those numbers with suspicion")"
+  echo "- redisgate log at --log-level warn: $LOG_LINES line(s)"
+  echo "- load at end: $(sed 's/.*load average/load average/' <<<"$(uptime)")"
+} >"$TMP/table.md"
+
+if [ "$LOG_LINES" -gt 0 ]; then
+  { echo; echo "First redisgate log lines:"; echo; echo '```'; grep -v '^redisgate listening on ' "$TMP/redisgate.log" | head -n 10; echo '```'; } >>"$TMP/table.md"
+fi
+
+cat "$TMP/header.md" "$RAW" "$TMP/table.md" >"$RESULTS_FILE"
+echo
+echo "=============================================================================="
+cat "$RESULTS_FILE"
+log "written to $RESULTS_FILE"
