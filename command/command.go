@@ -25,6 +25,8 @@ type Info struct {
 	Kind Kind
 	// Read reports that a read-only token may run the command.
 	Read bool
+	// NoWrite reports that the command never writes, so a replica may run it.
+	NoWrite bool
 }
 
 // refused lists commands that depend on connection state, change it, or stop or
@@ -109,16 +111,22 @@ var timeoutArgs = map[string]timeoutArg{
 var table = func() map[string]Info {
 	t := map[string]Info{}
 	for name := range reads {
-		t[name] = Info{Kind: Normal, Read: true}
+		t[name] = Info{Kind: Normal, Read: true, NoWrite: true}
+	}
+	for _, name := range replicaReads {
+		t[name] = Info{Kind: Normal, NoWrite: true}
 	}
 	for name := range blocking {
-		t[name] = Info{Kind: Blocking, Read: reads[name]}
+		t[name] = Info{Kind: Blocking, Read: reads[name], NoWrite: reads[name]}
 	}
 	for name := range refused {
 		t[name] = Info{Kind: Refused}
 	}
 	return t
 }()
+
+// replicaReads are commands that do not write but that read-only tokens may not run.
+var replicaReads = []string{"KEYS", "SCAN", "RANDOMKEY", "SORT_RO"}
 
 // Name returns the upper-case name of the command args names.
 func Name(args [][]byte) string {
@@ -148,6 +156,9 @@ func Lookup(args [][]byte) Info {
 	info, ok := table[string(upper)]
 	if !ok {
 		info = Info{Kind: Normal}
+	}
+	if string(upper) == "EVAL_RO" || string(upper) == "EVALSHA_RO" || string(upper) == "FCALL_RO" {
+		info.NoWrite = true
 	}
 	if (string(upper) == "XREAD" || string(upper) == "XREADGROUP") && hasArg(args[1:], "BLOCK") {
 		info.Kind = Blocking

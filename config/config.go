@@ -16,6 +16,7 @@ import (
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/replicaset"
 )
 
 // MinTokenLength is the shortest token accepted.
@@ -34,6 +35,17 @@ type Config struct {
 	// BlockingConns is the number of dedicated connections per database for blocking
 	// commands unless the database sets its own; 0 refuses blocking commands.
 	BlockingConns int `yaml:"blocking_conns"`
+	// Replicas, Sentinels (comma-separated) and MasterName describe the single database's
+	// replicated tier.
+	Replicas   string `yaml:"replicas"`
+	Sentinels  string `yaml:"sentinels"`
+	MasterName string `yaml:"master_name"`
+	// Consistency is the default mode of replicated databases: eventual or strong.
+	Consistency string `yaml:"consistency"`
+	// AckTimeout bounds how long a strong write waits for a replica to acknowledge it.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// MaxLag is how far behind the leader, in bytes of replication stream, a replica may be and serve reads.
+	MaxLag int `yaml:"max_lag"`
 	// Databases lists the databases served, each reached by its own tokens.
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
@@ -88,7 +100,18 @@ type Database struct {
 	BlockingConns *int `yaml:"blocking_conns"`
 	// TokenLimits overrides rate limits and quotas per token (keyed by the token).
 	TokenLimits map[string]TokenLimit `yaml:"token_limits"`
+	// Replicas are redis:// URLs of the leader's replicas (static topology).
+	Replicas []string `yaml:"replicas"`
+	// Sentinels (host:port) and MasterName discover the leader and replicas and follow
+	// failovers; Upstream then only carries credentials, DB and TLS.
+	Sentinels  []string `yaml:"sentinels"`
+	MasterName string   `yaml:"master_name"`
+	// Consistency is eventual or strong; empty takes the top-level value.
+	Consistency string `yaml:"consistency"`
 }
+
+// Replicated reports whether the database has replicas or Sentinels.
+func (d *Database) Replicated() bool { return len(d.Replicas) > 0 || len(d.Sentinels) > 0 }
 
 // Limits bound the size and duration of requests.
 type Limits struct {
@@ -116,6 +139,9 @@ func Default() Config {
 		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond},
 		LogLevel:      "info",
 		LogFormat:     "text",
+		Consistency:   "eventual",
+		AckTimeout:    time.Second,
+		MaxLag:        1 << 20,
 		Limits: Limits{
 			MaxBodyBytes:   10 << 20,
 			MaxPipeline:    10000,
@@ -176,6 +202,18 @@ func options() []option {
 	add("token", "read-write token of the single database (at least 16 characters; generated for the embedded backend)", s, g)
 	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
 	add("read-only-token", "read-only token of the single database", s, g)
+	s, g = str(func(c *Config) *string { return &c.Replicas })
+	add("replica", "comma-separated redis:// URLs of the upstream's replicas: reads are spread over them", s, g)
+	s, g = str(func(c *Config) *string { return &c.Sentinels })
+	add("sentinel", "comma-separated host:port of Redis Sentinels that name the leader and replicas (with --master-name)", s, g)
+	s, g = str(func(c *Config) *string { return &c.MasterName })
+	add("master-name", "the Sentinels' name of the master", s, g)
+	s, g = str(func(c *Config) *string { return &c.Consistency })
+	add("consistency", "eventual (reads from replicas) or strong (reads from the leader, writes acknowledged by a replica); a request may override it with the Redisgate-Consistency header", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.AckTimeout })
+	add("ack-timeout", "how long a strong write waits for a replica's acknowledgement", s, g)
+	s, g = num(func(c *Config) *int { return &c.MaxLag }, ParseSize)
+	add("max-lag", "bytes of replication stream a replica may lag and still serve reads", s, g)
 	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
 	add("pool-size", "Redis connections per database", s, g)
 	s, g = num(func(c *Config) *int { return &c.BlockingConns }, strconv.Atoi)
@@ -311,7 +349,7 @@ func readFile(name string, c *Config) error {
 
 // Embedded reports whether no upstream is configured, so the embedded backend serves.
 func (c *Config) Embedded() bool {
-	return c.Upstream == "" && len(c.Databases) == 0
+	return c.Upstream == "" && c.Sentinels == "" && len(c.Databases) == 0
 }
 
 // Validate checks the configuration and, for the single-database form, fills Databases.
@@ -353,15 +391,22 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log_format: %q is not text or json", c.LogFormat)
 	}
-	if c.Upstream != "" || c.Token != "" || c.ReadOnlyToken != "" {
+	if _, err := replicaset.ParseMode(c.Consistency); err != nil {
+		return fmt.Errorf("consistency: %w", err)
+	}
+	if c.AckTimeout <= 0 {
+		return fmt.Errorf("ack_timeout: must be positive, got %s", c.AckTimeout)
+	}
+	if c.Upstream != "" || c.Sentinels != "" || c.Token != "" || c.ReadOnlyToken != "" {
 		if len(c.Databases) > 0 {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
-		if c.Upstream != "" {
+		if c.Upstream != "" || c.Sentinels != "" {
 			if c.Token == "" {
 				return errors.New("token: required with upstream (--token or REDISGATE_TOKEN)")
 			}
-			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token}}
+			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
+				Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
 			if c.ReadOnlyToken != "" {
 				db.ReadOnlyTokens = []string{c.ReadOnlyToken}
 			}
@@ -385,11 +430,32 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.name: %q used twice", where, d.Name)
 		}
 		names[d.Name] = true
-		if d.Upstream == "" {
+		switch {
+		case len(d.Sentinels) > 0:
+			if d.MasterName == "" {
+				return fmt.Errorf("%s.master_name: required with sentinels", where)
+			}
+			if len(d.Replicas) > 0 {
+				return fmt.Errorf("%s.replicas: the sentinels name the replicas; give one or the other", where)
+			}
+		case d.Upstream == "":
 			return fmt.Errorf("%s.upstream: required", where)
 		}
-		if _, err := pool.ParseURL(d.Upstream); err != nil {
-			return fmt.Errorf("%s.upstream: %w", where, err)
+		if d.Upstream != "" {
+			if _, err := pool.ParseURL(d.Upstream); err != nil {
+				return fmt.Errorf("%s.upstream: %w", where, err)
+			}
+		}
+		for j, r := range d.Replicas {
+			if _, err := pool.ParseURL(r); err != nil {
+				return fmt.Errorf("%s.replicas[%d]: %w", where, j, err)
+			}
+		}
+		if d.Consistency == "" {
+			d.Consistency = c.Consistency
+		}
+		if _, err := replicaset.ParseMode(d.Consistency); err != nil {
+			return fmt.Errorf("%s.consistency: %w", where, err)
 		}
 		if d.PoolSize == 0 {
 			d.PoolSize = c.PoolSize
@@ -478,6 +544,17 @@ func (c *Config) Limited() bool {
 		}
 	}
 	return false
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func checkToken(t string) error {

@@ -177,22 +177,45 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// run sends b to db's shared backend, or to its blocking one when block > 0, under the
-// command deadline plus block; on failure it answers the request and reports false.
-func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, blocking bool, block time.Duration) bool {
+// route says where a batch may run.
+type route struct {
+	write    bool          // some command may write
+	blocking bool          // some command blocks its connection
+	block    time.Duration // how long it may block
+}
+
+// run sends b to db's backend as r allows, under the command deadline (plus r.block);
+// on failure it answers the request and reports false.
+func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) bool {
 	var err error
-	if blocking {
-		rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+block)
-		err = db.blocking.Do(rctx, b)
+	switch {
+	case r.blocking:
+		rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+r.block)
+		if db.set != nil {
+			err = db.set.DoBlocking(rctx, b)
+		} else {
+			err = db.blocking.Do(rctx, b)
+		}
 		cancel()
-	} else {
+	case db.set != nil:
+		err = s.runReplicated(ctx, db, b, r)
+	default:
 		err = db.backend.Do(s.deadlines.context(), b)
 	}
 	if err == nil {
 		return true
 	}
 	status := fasthttp.StatusServiceUnavailable
+	var reqErr *requestError
 	switch {
+	case errors.As(err, &reqErr):
+		writeError(ctx, fasthttp.StatusBadRequest, reqErr.Error())
+		return false
+	case errors.Is(err, pool.ErrNotAcked):
+		status = fasthttp.StatusGatewayTimeout
+		s.opts.Logger.Warn("strong write not acknowledged", "database", db.name, "err", err)
+		writeError(ctx, status, "ERR write applied on the leader but not acknowledged by a replica in time: it may be lost if the leader fails ("+err.Error()+")")
+		return false
 	case errors.Is(err, pool.ErrBroken):
 		status = fasthttp.StatusBadGateway
 	case errors.Is(err, pool.ErrTimeout):
@@ -212,7 +235,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 		return
 	}
-	if err := command.Check(args, g.readOnly, g.db.blocking != nil); err != nil {
+	if err := command.Check(args, g.readOnly, g.db.canBlock); err != nil {
 		if f.resp2 {
 			writeRaw(ctx, resp.AppendError(nil, err.Error()))
 			return
@@ -224,7 +247,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	blocking, block := s.blocking(args)
 	b := pool.NewBatch(1)
 	b.Add(args...)
-	if !s.run(ctx, g.db, b, blocking, block) {
+	if !s.run(ctx, g.db, b, route{write: !command.Lookup(args).NoWrite, blocking: blocking, block: block}) {
 		return
 	}
 	defer b.Release()
@@ -272,24 +295,25 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 	}
 	refusals := make([]error, len(cmds))
 	loads := make([]string, len(cmds))
-	blocking, block := false, time.Duration(0)
+	blocking, block, write := false, time.Duration(0), false
 	b := pool.NewBatch(len(cmds))
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
 			refusals[i] = errors.New("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
 			continue
 		}
-		if refusals[i] = command.Check(args, g.readOnly, g.db.blocking != nil); refusals[i] != nil {
+		if refusals[i] = command.Check(args, g.readOnly, g.db.canBlock); refusals[i] != nil {
 			continue
 		}
 		loads[i] = g.db.scripts.Rewrite(args)
+		write = write || !command.Lookup(args).NoWrite
 		if bl, d := s.blocking(args); bl {
 			// One blocking command sends the whole pipeline, in order, to a dedicated connection.
 			blocking, block = true, block+d
 		}
 		b.Add(args...)
 	}
-	if b.Len() > 0 && !s.run(ctx, g.db, b, blocking, block) {
+	if b.Len() > 0 && !s.run(ctx, g.db, b, route{write: write, blocking: blocking, block: block}) {
 		return
 	}
 	defer b.Release()
@@ -352,7 +376,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 		b.Add(args...)
 	}
 	b.Add([]byte("EXEC"))
-	if !s.run(ctx, g.db, b, false, 0) {
+	if !s.run(ctx, g.db, b, route{write: true}) {
 		return
 	}
 	defer b.Release()

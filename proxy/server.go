@@ -20,6 +20,7 @@ import (
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/script"
 )
 
@@ -38,6 +39,9 @@ type Database struct {
 	// Blocking runs commands that block their connection (BLPOP, XREAD BLOCK, WAIT, …);
 	// when nil they are refused.
 	Blocking Backend
+	// Replicated, when set, serves the database from a leader and its replicas instead of
+	// Backend and Blocking.
+	Replicated *replicaset.Set
 	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
 	CommentShebang bool
 	// TokenLimits overrides Options.TokenRate and Options.Quota for the tokens it names.
@@ -100,6 +104,8 @@ type database struct {
 	name     string
 	backend  Backend
 	blocking Backend // nil: blocking commands are refused
+	set      *replicaset.Set
+	canBlock bool // blocking commands have somewhere to run
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
 }
@@ -136,7 +142,8 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
+		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
+		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
 		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
 			for _, t := range list {
 				h := sha256.Sum256([]byte(t))

@@ -24,6 +24,7 @@ import (
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/replicaset"
 )
 
 func main() {
@@ -60,35 +61,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var dbs []proxy.Database
 	for _, d := range cfg.Databases {
-		opts, err := pool.ParseURL(d.Upstream)
+		db, closeDB, err := openDatabase(cfg, d, log, embedded != nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
 			return 2
 		}
-		opts.Size = d.PoolSize
-		opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
-		opts.Logger = log.With("database", d.Name)
-		p := pool.New(opts)
-		defer p.Close()
-		db := proxy.Database{Name: d.Name, Backend: p, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded != nil}
-		hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
-		defer hub.Close()
-		db.PubSub = hub
-		if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
-			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
-			return 2
-		}
-		if n := *d.BlockingConns; n > 0 {
-			opts.Size = n
-			opts.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
-			bp := pool.NewDedicated(opts)
-			defer bp.Close()
-			db.Blocking = bp
-		}
+		defer closeDB()
 		dbs = append(dbs, db)
 	}
 
-	lopts, stopLimiter, err := newLimiter(cfg, log)
+	lopts, stopLimiter, err := newLimiter(cfg, dbs, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
 		return 2
@@ -154,6 +136,66 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 0
 }
 
+// openDatabase opens the connections of one database: a pool, or a replica set, with
+// blocking connections and a pub/sub hub; closeDB closes them all.
+func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
+	var closers []func()
+	closeDB = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeDB()
+		}
+	}()
+	var opts pool.Options
+	if d.Upstream != "" {
+		if opts, err = pool.ParseURL(d.Upstream); err != nil {
+			return db, nil, err
+		}
+	}
+	opts.Size = d.PoolSize
+	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
+	opts.Logger = log.With("database", d.Name)
+	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded}
+	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
+		return db, nil, err
+	}
+	if d.Replicated() {
+		mode, _ := replicaset.ParseMode(d.Consistency)
+		set, err := replicaset.New(replicaset.Options{
+			Leader: d.Upstream, Replicas: d.Replicas, Sentinels: d.Sentinels, MasterName: d.MasterName,
+			Pool: opts, Mode: mode, AckTimeout: cfg.AckTimeout, MaxLag: int64(cfg.MaxLag),
+			BlockingConns: *d.BlockingConns, Logger: opts.Logger,
+		})
+		if err != nil {
+			return db, nil, err
+		}
+		closers = append(closers, set.Close)
+		db.Replicated = set
+		host, port, _ := net.SplitHostPort(set.Leader())
+		opts.Addr = net.JoinHostPort(host, port) // pub/sub goes to the leader found at start
+	} else {
+		p := pool.New(opts)
+		closers = append(closers, func() { p.Close() })
+		db.Backend = p
+		if n := *d.BlockingConns; n > 0 {
+			bo := opts
+			bo.Size = n
+			bo.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
+			bp := pool.NewDedicated(bo)
+			closers = append(closers, func() { bp.Close() })
+			db.Blocking = bp
+		}
+	}
+	hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
+	closers = append(closers, func() { hub.Close() })
+	db.PubSub = hub
+	return db, closeDB, nil
+}
+
 // limits is the rate-limiting part of proxy.Options.
 type limits struct {
 	Limiter           *ratelimit.Limiter
@@ -164,7 +206,7 @@ type limits struct {
 
 // newLimiter builds the rate limiter cfg asks for, with its own connections to the Redis
 // that keeps its state, and starts pruning its local state; stop closes both.
-func newLimiter(cfg config.Config, log *slog.Logger) (limits, func(), error) {
+func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limits, func(), error) {
 	var l limits
 	var err error
 	rl := cfg.RateLimits
@@ -185,11 +227,19 @@ func newLimiter(cfg config.Config, log *slog.Logger) (limits, func(), error) {
 		}
 	}
 	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
-	url := rl.Redis
-	if url == "" {
-		url = cfg.Databases[0].Upstream
+	var opts pool.Options
+	switch first := cfg.Databases[0]; {
+	case rl.Redis != "":
+		opts, err = pool.ParseURL(rl.Redis)
+	case dbs[0].Replicated != nil:
+		// Limiter state lives on the leader found at start, reached with the database's credentials.
+		if first.Upstream != "" {
+			opts, err = pool.ParseURL(first.Upstream)
+		}
+		opts.Addr = dbs[0].Replicated.Leader()
+	default:
+		opts, err = pool.ParseURL(first.Upstream)
 	}
-	opts, err := pool.ParseURL(url)
 	if err != nil {
 		return l, nil, fmt.Errorf("rate limiter redis: %w", err)
 	}

@@ -1,0 +1,463 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/resp"
+)
+
+// Options configures a Set.
+type Options struct {
+	// Leader and Replicas are redis:// URLs of a static topology.
+	Leader   string
+	Replicas []string
+	// Sentinels (host:port) and MasterName discover the topology instead, and follow failovers.
+	Sentinels  []string
+	MasterName string
+	// SentinelPassword authenticates to the Sentinels, when they require it.
+	SentinelPassword string
+	// Pool is the template of every node's pool; Addr is set per node, and Username,
+	// Password, DB and TLS come from Leader's URL (or stay as given with Sentinels).
+	Pool pool.Options
+	// Mode is the default consistency (Eventual when zero).
+	Mode Mode
+	// AckTimeout bounds how long a strong write waits for a replica (default 1 s).
+	AckTimeout time.Duration
+	// StrongConns is the number of acknowledged-write connections to the leader (default 2).
+	StrongConns int
+	// BlockingConns is the number of dedicated connections to the leader for blocking commands; 0: none.
+	BlockingConns int
+	// MaxLag is how many bytes of the replication stream a replica may be behind and still serve reads (default 1 MiB).
+	MaxLag int64
+	// ProbeInterval is how often every node is probed (default 100 ms).
+	ProbeInterval time.Duration
+	// RefreshInterval is how often the Sentinels are asked for the topology (default 1 s).
+	RefreshInterval time.Duration
+	// Logger receives topology changes (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Mode == 0 {
+		o.Mode = Eventual
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = time.Second
+	}
+	if o.StrongConns <= 0 {
+		o.StrongConns = 2
+	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = 1 << 20
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 100 * time.Millisecond
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Pool.Logger == nil {
+		o.Pool.Logger = o.Logger
+	}
+}
+
+// topology is the set's nodes at one moment; it is replaced, never changed.
+type topology struct {
+	leader   *node
+	replicas []*node
+}
+
+// Set is one database served by a leader and its replicas.
+type Set struct {
+	opts    Options
+	topo    atomic.Pointer[topology]
+	next    atomic.Uint64 // round-robin over replicas
+	refresh chan struct{} // asks the monitor to ask the Sentinels now
+	stop    chan struct{}
+	ctx     context.Context // ends at Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex // serializes topology changes
+	lost    atomic.Int64
+}
+
+// ErrNoLeader reports that the set knows no leader to send a write to.
+var ErrNoLeader = errors.New("no leader known")
+
+// New builds the set, discovering the topology from the Sentinels when given, and starts
+// the goroutines that probe the nodes and follow failovers.
+func New(opts Options) (*Set, error) {
+	opts.setDefaults()
+	s := &Set{opts: opts, refresh: make(chan struct{}, 1), stop: make(chan struct{})}
+	leader, replicas := opts.Leader, opts.Replicas
+	if len(opts.Sentinels) > 0 {
+		if opts.MasterName == "" {
+			return nil, errors.New("sentinels given without a master name")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l, r, err := s.discover(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		leader, replicas = l, r
+	} else {
+		o, err := pool.ParseURL(leader)
+		if err != nil {
+			return nil, fmt.Errorf("leader: %w", err)
+		}
+		s.opts.Pool.Username, s.opts.Pool.Password, s.opts.Pool.DB, s.opts.Pool.TLS = o.Username, o.Password, o.DB, o.TLS
+		leader = o.Addr
+		for i, r := range replicas {
+			ro, err := pool.ParseURL(r)
+			if err != nil {
+				return nil, fmt.Errorf("replica %d: %w", i, err)
+			}
+			replicas[i] = ro.Addr
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.setTopology(leader, replicas)
+	s.probeAll()
+	s.wg.Add(1)
+	go s.monitor()
+	if len(opts.Sentinels) > 0 {
+		s.wg.Add(1)
+		go s.watchSentinels()
+	}
+	return s, nil
+}
+
+// Close stops the set's goroutines and closes every connection.
+func (s *Set) Close() {
+	close(s.stop)
+	s.cancel()
+	s.wg.Wait()
+	t := s.topo.Load()
+	t.leader.close()
+	for _, r := range t.replicas {
+		r.close()
+	}
+}
+
+// newNode opens the pools of a node at addr; a leader also gets acknowledged-write and blocking connections.
+func (s *Set) newNode(addr string, leader bool) *node {
+	o := s.opts.Pool
+	o.Addr = addr
+	n := &node{addr: addr, pool: pool.New(o)}
+	if leader {
+		n.strong = s.strongPool(addr)
+		if s.opts.BlockingConns > 0 {
+			bo := o
+			bo.Size = s.opts.BlockingConns
+			n.block = pool.NewDedicated(bo)
+		}
+	}
+	return n
+}
+
+func (s *Set) strongPool(addr string) *pool.Pool {
+	o := s.opts.Pool
+	o.Addr = addr
+	o.Size = s.opts.StrongConns
+	o.SpillAt = 1 // a connection waiting on WAIT takes no more work while another is free
+	o.AckReplicas = 1
+	o.AckTimeout = s.opts.AckTimeout
+	o.ReplyTimeout = max(o.ReplyTimeout, s.opts.AckTimeout+5*time.Second)
+	o.ClientName = "redisgate-strong"
+	return pool.New(o)
+}
+
+// setTopology makes leader and replicas the set's nodes, reusing the pools of nodes it keeps.
+func (s *Set) setTopology(leader string, replicas []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.topo.Load()
+	byAddr := map[string]*node{}
+	if old != nil {
+		if old.leader.addr == leader && sameAddrs(old.replicas, replicas) {
+			return
+		}
+		byAddr[old.leader.addr] = old.leader
+		for _, r := range old.replicas {
+			byAddr[r.addr] = r
+		}
+	}
+	keep := map[*node]bool{}
+	t := &topology{}
+	if n, ok := byAddr[leader]; ok && n.strong != nil {
+		t.leader = n
+	} else {
+		t.leader = s.newNode(leader, true)
+		if ok {
+			n.close() // a promoted replica: its pools are replaced by a leader's
+			delete(byAddr, leader)
+		}
+	}
+	keep[t.leader] = true
+	for _, addr := range replicas {
+		if addr == leader {
+			continue
+		}
+		n, ok := byAddr[addr]
+		if !ok || n.strong != nil {
+			n = s.newNode(addr, false)
+		}
+		keep[n] = true
+		t.replicas = append(t.replicas, n)
+	}
+	s.topo.Store(t)
+	if old != nil {
+		s.opts.Logger.Info("topology changed", "leader", leader, "replicas", replicas, "was_leader", old.leader.addr)
+	}
+	for _, n := range byAddr {
+		if !keep[n] {
+			n.close()
+		}
+	}
+}
+
+func sameAddrs(nodes []*node, addrs []string) bool {
+	if len(nodes) != len(addrs) {
+		return false
+	}
+	for i := range nodes {
+		if nodes[i].addr != addrs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// monitor probes every node each ProbeInterval and asks the Sentinels for the topology
+// each RefreshInterval or when asked, until Close.
+func (s *Set) monitor() {
+	defer s.wg.Done()
+	probe := time.NewTicker(s.opts.ProbeInterval)
+	defer probe.Stop()
+	refresh := time.NewTicker(s.opts.RefreshInterval)
+	defer refresh.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-probe.C:
+			s.probeAll()
+		case <-refresh.C:
+			s.rediscover()
+		case <-s.refresh:
+			s.rediscover()
+			s.probeAll()
+		}
+	}
+}
+
+// probeAll probes every node at once and records what it learnt.
+func (s *Set) probeAll() {
+	t := s.topo.Load()
+	nodes := append([]*node{t.leader}, t.replicas...)
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), max(s.opts.ProbeInterval, 200*time.Millisecond))
+			st := n.probe(ctx)
+			cancel()
+			n.state.Store(st)
+		}()
+	}
+	wg.Wait()
+	if st := t.leader.state.Load(); st != nil && st.ok && !st.master && len(s.opts.Sentinels) > 0 {
+		s.askRefresh() // our leader was demoted: the Sentinels know who leads now
+	}
+}
+
+func (s *Set) askRefresh() {
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// rediscover asks the Sentinels for the topology and applies it.
+func (s *Set) rediscover() {
+	if len(s.opts.Sentinels) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	leader, replicas, err := s.discover(ctx)
+	if err != nil {
+		s.opts.Logger.Warn("sentinel discovery failed", "err", err)
+		return
+	}
+	s.setTopology(leader, replicas)
+}
+
+// healthy reports whether replica r may serve a read that must see after.
+func (s *Set) healthy(r *node, leader *state, after Position) bool {
+	st := r.state.Load()
+	if st == nil || !st.ok || st.master || !st.linkUp {
+		return false
+	}
+	if leader != nil && leader.ok && leader.offset-st.offset > s.opts.MaxLag {
+		return false
+	}
+	if !after.IsZero() && (st.replID != after.ReplID || st.offset < after.Offset) {
+		return false
+	}
+	return true
+}
+
+// Request says how one batch may be routed.
+type Request struct {
+	// Write is set when any command of the batch may write.
+	Write bool
+	// Mode overrides the set's consistency when not zero.
+	Mode Mode
+	// After is the position of the request's sync token: the read must see it.
+	After Position
+}
+
+// Result says where a batch ran.
+type Result struct {
+	// Pos is the position the batch's answer reflects, for the next sync token.
+	Pos Position
+	// Lost reports that the request's sync token names a write the current leader does not have.
+	Lost bool
+	// Node is the address that served the batch.
+	Node string
+}
+
+// Do runs b as req allows and waits for its replies or for ctx to end. A write batch gets a
+// ROLE command appended, whose reply (after b's own) gives the leader's offset.
+func (s *Set) Do(ctx context.Context, b *pool.Batch, req Request) (Result, error) {
+	t := s.topo.Load()
+	mode := req.Mode
+	if mode == 0 {
+		mode = s.opts.Mode
+	}
+	lst := t.leader.state.Load()
+	var res Result
+	after := req.After
+	if !after.IsZero() && lst != nil && lst.ok && after.ReplID != lst.replID {
+		if after.ReplID == lst.replID2 && after.Offset <= lst.offset2 {
+			after.ReplID = lst.replID // the old history up to the failover continues in the new one
+		} else {
+			res.Lost = true
+			s.lost.Add(1)
+			after = Position{}
+		}
+	}
+	if req.Write {
+		n := b.Len()
+		b.Add([]byte("ROLE"))
+		p := t.leader.pool
+		if mode == Strong {
+			p = t.leader.strong
+		}
+		res.Node = t.leader.addr
+		if err := p.Do(ctx, b); err != nil {
+			return res, err
+		}
+		res.Pos = Position{ReplID: replID(lst), Offset: roleOffset(b.Reply(n))}
+		return res, nil
+	}
+	target := t.leader
+	if mode == Eventual && len(t.replicas) > 0 && !res.Lost {
+		start := s.next.Add(1)
+		for i := range len(t.replicas) {
+			r := t.replicas[(start+uint64(i))%uint64(len(t.replicas))]
+			if s.healthy(r, lst, after) {
+				target = r
+				break
+			}
+		}
+	}
+	res.Node = target.addr
+	if err := target.pool.Do(ctx, b); err != nil {
+		return res, err
+	}
+	target.reads.Add(1)
+	res.Pos = after
+	if st := target.state.Load(); st != nil && st.ok && st.replID != "" && (after.IsZero() || st.offset > after.Offset) {
+		res.Pos = Position{ReplID: st.replID, Offset: st.offset}
+	}
+	return res, nil
+}
+
+// DoBlocking runs b on a dedicated connection to the leader.
+func (s *Set) DoBlocking(ctx context.Context, b *pool.Batch) error {
+	t := s.topo.Load()
+	if t.leader.block == nil {
+		return fmt.Errorf("%w: no blocking connections configured", pool.ErrUnavailable)
+	}
+	return t.leader.block.Do(ctx, b)
+}
+
+// CanBlock reports whether the set has connections for blocking commands.
+func (s *Set) CanBlock() bool { return s.opts.BlockingConns > 0 }
+
+// Lost reports how many requests carried a sync token of a write lost in a failover.
+func (s *Set) Lost() int64 { return s.lost.Load() }
+
+// Leader returns the address of the current leader.
+func (s *Set) Leader() string { return s.topo.Load().leader.addr }
+
+// Replicas returns, for each replica, its address, whether it serves reads now, and how many it served.
+func (s *Set) Replicas() []ReplicaStatus {
+	t := s.topo.Load()
+	lst := t.leader.state.Load()
+	out := make([]ReplicaStatus, len(t.replicas))
+	for i, r := range t.replicas {
+		out[i] = ReplicaStatus{Addr: r.addr, Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load()}
+		if st := r.state.Load(); st != nil && lst != nil {
+			out[i].Lag = lst.offset - st.offset
+		}
+	}
+	return out
+}
+
+// ReplicaStatus is what the set knows of one replica.
+type ReplicaStatus struct {
+	Addr    string
+	Healthy bool
+	Lag     int64
+	Reads   int64
+}
+
+func replID(st *state) string {
+	if st == nil {
+		return ""
+	}
+	return st.replID
+}
+
+// roleOffset reads the replication offset from a master's ROLE reply, or 0.
+func roleOffset(raw []byte) int64 {
+	kind, _, n, rest, err := resp.Next(raw)
+	if err != nil || kind != resp.Array || n < 2 {
+		return 0
+	}
+	if _, _, _, rest, err = resp.Next(rest); err != nil {
+		return 0
+	}
+	kind, data, _, _, err := resp.Next(rest)
+	if err != nil || kind != resp.Integer {
+		return 0
+	}
+	v, _ := strconv.ParseInt(string(data), 10, 64)
+	return v
+}
