@@ -100,7 +100,7 @@ var ErrNoLeader = errors.New("no leader known")
 func New(opts Options) (*Set, error) {
 	opts.setDefaults()
 	s := &Set{opts: opts, refresh: make(chan struct{}, 1), stop: make(chan struct{})}
-	leader, replicas := opts.Leader, opts.Replicas
+	leader, replicas := opts.Leader, append([]string(nil), opts.Replicas...)
 	if len(opts.Sentinels) > 0 {
 		if opts.MasterName == "" {
 			return nil, errors.New("sentinels given without a master name")
