@@ -24,7 +24,7 @@ const (
 
 // gateway is a proxy.Server on a loopback port in front of a real redis-server.
 type gateway struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	redis *redistest.Server
 	pool  *pool.Pool
@@ -61,7 +61,7 @@ func withPubSub(f func(*pubsub.Options)) gatewayOption {
 	}
 }
 
-func startGateway(t *testing.T, opts ...gatewayOption) *gateway {
+func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 	t.Helper()
 	rs := redistest.Start(t)
 	popts, err := pool.ParseURL(rs.URL())

@@ -14,7 +14,7 @@ import (
 )
 
 // newLimiter returns a limiter whose state lives on its own redis-server, returned too.
-func newLimiter(t *testing.T, failClosed bool) (*ratelimit.Limiter, *redistest.Server) {
+func newLimiter(t testing.TB, failClosed bool) (*ratelimit.Limiter, *redistest.Server) {
 	t.Helper()
 	rs := redistest.Start(t)
 	o, _ := pool.ParseURL(rs.URL())

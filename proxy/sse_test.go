@@ -23,7 +23,7 @@ import (
 
 // sseStream is one SSE response read line by line over a raw connection.
 type sseStream struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	res  *http.Response
 	br   *bufio.Reader
