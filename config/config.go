@@ -54,6 +54,10 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// CORSOrigin is sent as Access-Control-Allow-Origin.
 	CORSOrigin string `yaml:"cors_origin"`
+	// AdminListen is the address of the admin listener (/metrics, /healthz, /readyz); empty: none.
+	AdminListen string `yaml:"admin_listen"`
+	// Pprof serves /debug/pprof on the admin listener.
+	Pprof bool `yaml:"pprof"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -136,6 +140,7 @@ func Default() Config {
 		PoolSize:      4,
 		BlockingConns: 2,
 		CORSOrigin:    "*",
+		AdminListen:   "127.0.0.1:9079",
 		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond},
 		LogLevel:      "info",
 		LogFormat:     "text",
@@ -271,6 +276,14 @@ func options() []option {
 	add("limit-timeout", "deadline of one rate-limit decision's trip to Redis", s, g)
 	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
+	s, g = str(func(c *Config) *string { return &c.AdminListen })
+	add("admin-listen", "address of the admin listener serving /metrics, /healthz and /readyz (never expose it publicly); empty: none", s, g)
+	s, g = func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Pprof = b
+		return err
+	}, func(c *Config) string { return strconv.FormatBool(c.Pprof) }
+	add("pprof", "serve /debug/pprof on the admin listener", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogFormat })

@@ -32,6 +32,17 @@ const exposedHeaders = "Upstash-Sync-Token, RateLimit-Policy, RateLimit, X-RateL
 
 // Handle serves one REST request. It keeps nothing of ctx after it returns.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	if s.obs == nil {
+		s.handle(ctx)
+		return
+	}
+	start := time.Now()
+	db := s.handle(ctx)
+	s.obs.record(ctx, db, start)
+}
+
+// handle serves one REST request and returns the name of the database its token opened.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 	s.corsHeaders(ctx)
 	var tok [32]byte
 	ctx.Response.Header.SetBytesV("Upstash-Sync-Token", s.appendSyncToken(tok[:0]))
@@ -54,6 +65,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusUnauthorized, "WRONGPASS invalid or missing auth token")
 		return
 	}
+	db = g.db.name
 	if !s.limitUser(ctx, g, limits[:]) {
 		return
 	}
@@ -111,6 +123,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.single(ctx, g, args, f)
 	}
+	return
 }
 
 // auth returns what the request's token opens. A present Authorization header is

@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -80,6 +81,8 @@ type Options struct {
 	Proxies ratelimit.Proxies
 	// UserHeader names a header holding the user id, believed from trusted proxies only.
 	UserHeader string
+	// Metrics, when set, receives request counts and latencies.
+	Metrics *metrics.Registry
 	// CORSOrigin is sent as Access-Control-Allow-Origin ("*" when empty).
 	CORSOrigin string
 	// MaxStreamsPerToken bounds the SSE streams one token holds open (default 100); past it 429.
@@ -118,6 +121,8 @@ type Server struct {
 	base      context.Context
 	cancel    context.CancelFunc
 	deadlines *deadlines // of CommandTimeout from now
+	obs       *observer  // nil without metrics
+	debug     bool       // log every request
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
@@ -174,6 +179,10 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	s.syncPrefix = hex.EncodeToString(nonce[:]) + "-"
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.deadlines = newDeadlines(s.base, opts.CommandTimeout)
+	s.debug = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	if opts.Metrics != nil {
+		s.obs = newObserver(s, opts.Metrics)
+	}
 	s.http = &fasthttp.Server{
 		Handler:                      s.Handle,
 		ErrorHandler:                 s.handleTransportError,

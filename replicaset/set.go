@@ -407,6 +407,12 @@ func (s *Set) DoBlocking(ctx context.Context, b *pool.Batch) error {
 	return t.leader.block.Do(ctx, b)
 }
 
+// LeaderUp reports whether the last probe found the leader answering as a master.
+func (s *Set) LeaderUp() bool {
+	st := s.topo.Load().leader.state.Load()
+	return st != nil && st.ok && st.master
+}
+
 // CanBlock reports whether the set has connections for blocking commands.
 func (s *Set) CanBlock() bool { return s.opts.BlockingConns > 0 }
 

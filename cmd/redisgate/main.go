@@ -20,6 +20,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/redisgate/redisgate/config"
+	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/pubsub"
@@ -77,7 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer stopLimiter()
 
+	reg := metrics.NewRegistry()
+	registerMetrics(reg, dbs, lopts.Limiter)
+
 	srv, err := proxy.New(proxy.Options{
+		Metrics:        reg,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 		MaxPipeline:    cfg.Limits.MaxPipeline,
 		MaxArgs:        cfg.Limits.MaxArgs,
@@ -117,6 +122,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
 	}
 	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
+
+	if cfg.AdminListen != "" {
+		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, reg, dbs, log)
+		defer stopAdmin()
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

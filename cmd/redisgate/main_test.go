@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -119,4 +120,53 @@ func TestBadConfigAndHelp(t *testing.T) {
 	if !strings.Contains(stderr.String(), "REDISGATE_UPSTREAM") {
 		t.Errorf("help output %q", stderr.String())
 	}
+}
+
+func TestAdminListener(t *testing.T) {
+	rs := redistest.Start(t)
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", port)
+	token := "admin-test-token-0123456789"
+	url, _ := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--upstream", rs.URL(), "--token", token, "--admin-listen", admin)
+	if code, body := get(t, url+"/set/k/v", token); code != 200 {
+		t.Fatalf("set: %d %s", code, body)
+	}
+	get(t, url+"/get/k", "wrong-token-wrong-token")
+	fetch := func(path string) (int, string) {
+		res, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := fetch("/healthz"); code != 200 || body != `{"status":"ok"}` {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := fetch("/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) || !strings.Contains(body, `"name":"default"`) {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	code, body := fetch("/metrics")
+	for _, want := range []string{
+		`redisgate_requests_total{database="default",route="command",status="200"} 1`,
+		`redisgate_requests_total{database="",route="command",status="401"} 1`,
+		`redisgate_request_duration_seconds_count{route="command"} 2`,
+		`redisgate_backend_connections{database="default",node="` + rs.Addr + `"} 4`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, token) {
+		t.Error("/metrics shows the token")
+	}
+	if code, _ := fetch("/debug/pprof/"); code != 404 {
+		t.Errorf("pprof served without --pprof: %d", code)
+	}
+	rs.Kill()
+	redistest.WaitFor(t, 2*time.Second, func() bool { c, _ := fetch("/readyz"); return c == 503 }, "/readyz 503 with Redis down")
 }

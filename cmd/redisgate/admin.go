@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/redisgate/redisgate/metrics"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/ratelimit"
+)
+
+// registerMetrics adds the gauges and counters of the databases and the limiter to reg.
+func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.Limiter) {
+	reg.GaugeFunc("redisgate_backend_connections", "Multiplexed Redis connections up, by database and node.", []string{"database", "node"},
+		func(emit func(float64, ...string)) {
+			for _, d := range dbs {
+				if p, ok := d.Backend.(*pool.Pool); ok {
+					emit(float64(p.Connected()), d.Name, p.Addr())
+				}
+			}
+		})
+	reg.GaugeFunc("redisgate_replica_healthy", "1 when a replica serves reads, by database and replica.", []string{"database", "replica"},
+		func(emit func(float64, ...string)) {
+			for _, d := range dbs {
+				if d.Replicated == nil {
+					continue
+				}
+				for _, r := range d.Replicated.Replicas() {
+					v := 0.0
+					if r.Healthy {
+						v = 1
+					}
+					emit(v, d.Name, r.Addr)
+				}
+			}
+		})
+	reg.CounterFunc("redisgate_replica_reads_total", "Reads served by each replica.", []string{"database", "replica"},
+		func(emit func(float64, ...string)) {
+			for _, d := range dbs {
+				if d.Replicated != nil {
+					for _, r := range d.Replicated.Replicas() {
+						emit(float64(r.Reads), d.Name, r.Addr)
+					}
+				}
+			}
+		})
+	if l == nil {
+		return
+	}
+	reg.CounterFunc("redisgate_ratelimit_decisions_total", "Rate-limit decisions by result.", []string{"result"},
+		func(emit func(float64, ...string)) {
+			st := l.Stats()
+			emit(float64(st.Allowed.Load()), "allowed")
+			emit(float64(st.Denied.Load()-st.DeniedLocally.Load()), "denied")
+			emit(float64(st.DeniedLocally.Load()), "denied_locally")
+			emit(float64(st.Errors.Load()), "error")
+		})
+	reg.CounterFunc("redisgate_ratelimit_redis_trips_total", "Trips to Redis for rate-limit decisions.", nil,
+		func(emit func(float64, ...string)) { emit(float64(l.Stats().Trips.Load())) })
+}
+
+// readiness reports, per database, whether its Redis leader is reachable.
+func readiness(dbs []proxy.Database) (bool, []map[string]any) {
+	ready := true
+	var out []map[string]any
+	for _, d := range dbs {
+		st := map[string]any{"name": d.Name}
+		switch {
+		case d.Replicated != nil:
+			st["leader"] = d.Replicated.Leader()
+			st["ready"] = d.Replicated.LeaderUp()
+			var reps []map[string]any
+			for _, r := range d.Replicated.Replicas() {
+				reps = append(reps, map[string]any{"addr": r.Addr, "healthy": r.Healthy, "lag_bytes": r.Lag})
+			}
+			st["replicas"] = reps
+		default:
+			p, _ := d.Backend.(*pool.Pool)
+			st["ready"] = p != nil && p.Connected() > 0
+			if p != nil {
+				st["connections"] = p.Connected()
+			}
+		}
+		if st["ready"] != true {
+			ready = false
+		}
+		out = append(out, st)
+	}
+	return ready, out
+}
+
+// startAdmin serves /healthz, /readyz, /metrics (and /debug/pprof when asked) on addr
+// until the returned stop is called. When addr cannot be listened on, it logs a warning and
+// serves nothing.
+func startAdmin(addr string, withPprof bool, reg *metrics.Registry, dbs []proxy.Database, log *slog.Logger) (stop func()) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ready, st := readiness(dbs)
+		w.Header().Set("Content-Type", "application/json")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "databases": st})
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		reg.Write(w)
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("admin listener not started", "addr", addr, "err", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("admin listener stopped", "err", err)
+		}
+	}()
+	log.Info("admin listening", "url", "http://"+ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}
+}
