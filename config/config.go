@@ -54,6 +54,9 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// CORSOrigin is sent as Access-Control-Allow-Origin.
 	CORSOrigin string `yaml:"cors_origin"`
+	// TLSCert and TLSKey, both set, make the public listener speak HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 	// AdminListen is the address of the admin listener (/metrics, /healthz, /readyz); empty: none.
 	AdminListen string `yaml:"admin_listen"`
 	// Pprof serves /debug/pprof on the admin listener.
@@ -127,6 +130,8 @@ type Limits struct {
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
 	WriteTimeout   time.Duration `yaml:"write_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
@@ -156,6 +161,7 @@ func Default() Config {
 			ReadTimeout:    30 * time.Second,
 			WriteTimeout:   30 * time.Second,
 			IdleTimeout:    120 * time.Second,
+			MaxHeaderBytes: 4 << 10,
 
 			MaxStreamsPerToken: 100,
 			StreamHeartbeat:    15 * time.Second,
@@ -276,6 +282,14 @@ func options() []option {
 	add("limit-timeout", "deadline of one rate-limit decision's trip to Redis", s, g)
 	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxHeaderBytes }, ParseSize)
+	add("max-header", "largest request line plus headers in bytes; larger gets 431", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, strconv.Atoi)
+	add("max-conns-per-ip", "most concurrent connections from one client IP (0: no limit)", s, g)
+	s, g = str(func(c *Config) *string { return &c.TLSCert })
+	add("tls-cert", "PEM certificate file: serve HTTPS (with --tls-key)", s, g)
+	s, g = str(func(c *Config) *string { return &c.TLSKey })
+	add("tls-key", "PEM private key file of --tls-cert", s, g)
 	s, g = str(func(c *Config) *string { return &c.AdminListen })
 	add("admin-listen", "address of the admin listener serving /metrics, /healthz and /readyz (never expose it publicly); empty: none", s, g)
 	s, g = func(c *Config, v string) error {
@@ -393,6 +407,15 @@ func (c *Config) Validate() error {
 		if f.v <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", f.name, f.v)
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert/tls_key: give both or neither")
+	}
+	if c.Limits.MaxHeaderBytes < 1024 {
+		return fmt.Errorf("limits.max_header_bytes: at least 1024, got %d", c.Limits.MaxHeaderBytes)
+	}
+	if c.Limits.MaxConnsPerIP < 0 {
+		return fmt.Errorf("limits.max_conns_per_ip: must not be negative, got %d", c.Limits.MaxConnsPerIP)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -69,6 +69,9 @@ type Options struct {
 	CommandTimeout time.Duration
 	// MaxBlock caps the timeout of blocking commands (0 or longer timeouts become MaxBlock).
 	MaxBlock time.Duration
+	// MaxHeaderBytes bounds the request line and headers (431 past it); MaxConnsPerIP bounds
+	// concurrent connections from one IP (0: none).
+	MaxHeaderBytes, MaxConnsPerIP int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound the HTTP connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Limiter, when set, enforces IPRate, TokenRate and Quota before any command runs.
@@ -191,6 +194,8 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		WriteTimeout:                 opts.WriteTimeout,
 		IdleTimeout:                  opts.IdleTimeout,
 		MaxRequestBodySize:           opts.MaxBodyBytes,
+		ReadBufferSize:               opts.MaxHeaderBytes,
+		MaxConnsPerIP:                opts.MaxConnsPerIP,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{opts.Logger},

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 		MaxPipeline:    cfg.Limits.MaxPipeline,
 		MaxArgs:        cfg.Limits.MaxArgs,
+		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		MaxConnsPerIP:  cfg.Limits.MaxConnsPerIP,
 		CommandTimeout: cfg.Limits.CommandTimeout,
 		MaxBlock:       cfg.Limits.MaxBlock,
 		ReadTimeout:    cfg.Limits.ReadTimeout,
@@ -113,6 +116,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	url := "http://" + ln.Addr().String()
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "redisgate: tls: %v\n", err)
+			return 2
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		url = "https://" + ln.Addr().String()
+	}
 	if embedded != nil {
 		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
 		fmt.Fprintf(stdout, "backend: embedded in-memory Redis (no --upstream given): data is NOT persisted and is lost when redisgate stops\n")
