@@ -123,6 +123,7 @@ func TestBootstrap(t *testing.T) {
 	if n := gw.Accepted(); n != 1 {
 		t.Errorf("gateway accepted %d connections over %d invocations, want 1", n, len(tests))
 	}
+	t.Logf("init (process start to first invocation request): %v", rt.InitDuration())
 }
 
 // TestBootstrapInitFailure stops the function at init, with a message, when it has no gateway.

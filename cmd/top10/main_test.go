@@ -154,4 +154,5 @@ func TestBootstrapKeepAlive(t *testing.T) {
 	if n := gw.Accepted(); n != 1 {
 		t.Errorf("gateway accepted %d connections over 100 invocations, want 1", n)
 	}
+	t.Logf("init (process start to first invocation request): %v", rt.InitDuration())
 }
