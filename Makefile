@@ -7,7 +7,7 @@ FUZZTIME ?= 10s
 
 .PHONY: test deps vet gotest fuzz conformance run build
 
-test: deps vet gotest fuzz conformance
+test: deps vet gotest fuzz conformance samlint
 
 deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null; then \
@@ -38,3 +38,25 @@ build:
 
 run:
 	$(GO) run ./cmd/redisgate
+
+# Lambda: the example functions (cmd/hello, cmd/top10) as provided.al2023 bootstraps,
+# build/<fn>/<arch>/bootstrap, for arm64 and amd64.
+LAMBDA_FUNCTIONS := hello top10
+LAMBDA_ARCHS := arm64 amd64
+
+.PHONY: lambda samlint
+
+lambda:
+	@for fn in $(LAMBDA_FUNCTIONS); do for arch in $(LAMBDA_ARCHS); do \
+		echo "build/$$fn/$$arch/bootstrap"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" \
+			-o build/$$fn/$$arch/bootstrap ./cmd/$$fn || exit 1; \
+	done; done
+
+# sam-template.yaml is checked by lambda/samtemplate in gotest; where the Python cfn-lint is
+# installed (pip install cfn-lint: not from this project's registries), it checks it too.
+samlint:
+	@if command -v cfn-lint >/dev/null 2>&1 && cfn-lint --version >/dev/null 2>&1; then \
+		echo "cfn-lint $$(cfn-lint --version | cut -d' ' -f2) sam-template.yaml"; \
+		cfn-lint --non-zero-exit-code error sam-template.yaml; \
+	else echo "samlint: cfn-lint not installed; sam-template.yaml is checked by lambda/samtemplate"; fi
