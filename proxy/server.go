@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,10 @@ type Server struct {
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
+
+	lnMu sync.Mutex // guards ln and shut, so a Shutdown racing Serve still ends it
+	ln   net.Listener
+	shut bool
 }
 
 // New returns a Server for dbs; it fails when a token opens two databases.
@@ -205,12 +210,28 @@ func New(opts Options, dbs []Database) (*Server, error) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	if s.shut {
+		s.lnMu.Unlock()
+		return ln.Close()
+	}
+	s.ln = ln
+	s.lnMu.Unlock()
 	return s.http.Serve(ln)
 }
 
 // Shutdown stops accepting connections, waits for in-flight requests until ctx ends, and cancels the rest.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.lnMu.Lock()
+	s.shut = true
+	ln := s.ln
+	s.lnMu.Unlock()
 	err := s.http.ShutdownWithContext(ctx)
+	if ln != nil {
+		// Serve may have been called but not yet be accepting, and then fasthttp's shutdown
+		// missed the listener: closing it ends Serve.
+		ln.Close()
+	}
 	s.cancel()
 	return err
 }
