@@ -61,6 +61,8 @@ type Config struct {
 	AdminListen string `yaml:"admin_listen"`
 	// Pprof serves /debug/pprof on the admin listener.
 	Pprof bool `yaml:"pprof"`
+	// Cache configures the read cache and edge caching of databases that set none.
+	Cache Cache `yaml:"cache"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -115,6 +117,43 @@ type Database struct {
 	MasterName string   `yaml:"master_name"`
 	// Consistency is eventual or strong; empty takes the top-level value.
 	Consistency string `yaml:"consistency"`
+	// Cache of nil takes the top-level block; a block given replaces it, except that zero
+	// max_bytes and max_ttl take the top-level values.
+	Cache *Cache `yaml:"cache"`
+}
+
+// Cache configures a database's in-gateway read cache and the edge caching of its GET answers.
+type Cache struct {
+	// Enabled turns the read cache on.
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes bounds the memory of the cached replies.
+	MaxBytes int `yaml:"max_bytes"`
+	// MaxTTL bounds how long a reply is kept.
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// Strict makes every hit wait for the invalidations Redis sent before it (one shared round trip).
+	Strict bool `yaml:"strict"`
+	// EdgeMaxAge, when at least 1s, gives GET answers of read commands Cache-Control and ETag headers.
+	EdgeMaxAge time.Duration `yaml:"edge_max_age"`
+	// EdgeStaleWhileRevalidate is sent as stale-while-revalidate with EdgeMaxAge.
+	EdgeStaleWhileRevalidate time.Duration `yaml:"edge_stale_while_revalidate"`
+}
+
+func (k *Cache) validate(where string) error {
+	if k.MaxBytes < 1 {
+		return fmt.Errorf("%s.max_bytes: must be positive, got %d", where, k.MaxBytes)
+	}
+	if k.MaxTTL <= 0 {
+		return fmt.Errorf("%s.max_ttl: must be positive, got %s", where, k.MaxTTL)
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"edge_max_age", k.EdgeMaxAge}, {"edge_stale_while_revalidate", k.EdgeStaleWhileRevalidate}} {
+		if f.v != 0 && (f.v < time.Second || f.v%time.Second != 0) {
+			return fmt.Errorf("%s.%s: whole seconds, at least 1s, or 0 (off), got %s", where, f.name, f.v)
+		}
+	}
+	return nil
 }
 
 // Replicated reports whether the database has replicas or Sentinels.
@@ -152,6 +191,7 @@ func Default() Config {
 		Consistency:   "eventual",
 		AckTimeout:    time.Second,
 		MaxLag:        1 << 20,
+		Cache:         Cache{MaxBytes: 64 << 20, MaxTTL: time.Minute},
 		Limits: Limits{
 			MaxBodyBytes:   10 << 20,
 			MaxPipeline:    10000,
@@ -298,6 +338,27 @@ func options() []option {
 		return err
 	}, func(c *Config) string { return strconv.FormatBool(c.Pprof) }
 	add("pprof", "serve /debug/pprof on the admin listener", s, g)
+	boolean := func(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				*p(c) = b
+				return err
+			}, func(c *Config) string {
+				return strconv.FormatBool(*p(c))
+			}
+	}
+	s, g = boolean(func(c *Config) *bool { return &c.Cache.Enabled })
+	add("cache", "keep hot read replies in the gateway, evicted by Redis's CLIENT TRACKING invalidations (--cache=true)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Cache.MaxBytes }, ParseSize)
+	add("cache-max-bytes", "memory bound of each database's read cache (suffixes KiB, MiB accepted)", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.MaxTTL })
+	add("cache-max-ttl", "longest time a reply stays in the read cache", s, g)
+	s, g = boolean(func(c *Config) *bool { return &c.Cache.Strict })
+	add("cache-strict", "make every cache hit wait for the invalidations Redis sent before it (one shared round trip), so that no write made anywhere is missed", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.EdgeMaxAge })
+	add("edge-max-age", "Cache-Control max-age (whole seconds) and ETag on GET answers of read commands whose token is in ?_token=; 0: no edge caching", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.EdgeStaleWhileRevalidate })
+	add("edge-stale-while-revalidate", "Cache-Control stale-while-revalidate sent with --edge-max-age; 0: none", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogFormat })
@@ -316,10 +377,16 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&file, "config", "", "YAML config file (env REDISGATE_CONFIG); flags and env override it")
 	def := Default()
 	for _, o := range opts {
-		fs.Func(o.flag, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.get(&def)), func(v string) error {
+		usage := fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.get(&def))
+		record := func(v string) error {
 			set[o.flag] = v
 			return nil
-		})
+		}
+		if d := o.get(&def); d == "true" || d == "false" {
+			fs.BoolFunc(o.flag, usage, record) // --pprof alone means true
+		} else {
+			fs.Func(o.flag, usage, record)
+		}
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: redisgate [flags]\n\nredisgate serves the Upstash Redis REST API in front of Redis.\n\nFlags:\n")
@@ -451,6 +518,9 @@ func (c *Config) Validate() error {
 			return errors.New("read_only_token: the embedded backend takes only --token")
 		}
 	}
+	if err := c.Cache.validate("cache"); err != nil {
+		return err
+	}
 	if err := c.RateLimits.validate(); err != nil {
 		return err
 	}
@@ -505,6 +575,19 @@ func (c *Config) Validate() error {
 		}
 		if *d.BlockingConns < 0 || *d.BlockingConns > 1024 {
 			return fmt.Errorf("%s.blocking_conns: %d not in 0..1024", where, *d.BlockingConns)
+		}
+		if d.Cache == nil {
+			k := c.Cache
+			d.Cache = &k
+		}
+		if d.Cache.MaxBytes == 0 {
+			d.Cache.MaxBytes = c.Cache.MaxBytes
+		}
+		if d.Cache.MaxTTL == 0 {
+			d.Cache.MaxTTL = c.Cache.MaxTTL
+		}
+		if err := d.Cache.validate(where + ".cache"); err != nil {
+			return err
 		}
 		if len(d.Tokens)+len(d.ReadOnlyTokens) == 0 {
 			return fmt.Errorf("%s.tokens: at least one token required", where)

@@ -175,3 +175,56 @@ func TestStreamSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheSettings(t *testing.T) {
+	file := writeFile(t, `
+cache:
+  enabled: true
+  max_ttl: 30s
+  edge_max_age: 10s
+databases:
+  - name: a
+    upstream: redis://127.0.0.1:6379
+    tokens: [aaaaaaaaaaaaaaaaaaaa]
+  - name: b
+    upstream: redis://127.0.0.1:6380
+    tokens: [bbbbbbbbbbbbbbbbbbbb]
+    cache:
+      enabled: false
+      edge_max_age: 5s
+      edge_stale_while_revalidate: 1m
+`)
+	c, err := Load([]string{"--config", file, "--cache-max-bytes", "1MiB"}, env(map[string]string{"REDISGATE_CACHE_STRICT": "true"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Databases[0].Cache, c.Databases[1].Cache
+	if !a.Enabled || !a.Strict || a.MaxBytes != 1<<20 || a.MaxTTL != 30*time.Second || a.EdgeMaxAge != 10*time.Second {
+		t.Errorf("database a takes the top-level block: %+v", a)
+	}
+	if b.Enabled || b.Strict || b.MaxBytes != 1<<20 || b.MaxTTL != 30*time.Second || b.EdgeMaxAge != 5*time.Second || b.EdgeStaleWhileRevalidate != time.Minute {
+		t.Errorf("database b's block replaces it, sizes and TTL inherited: %+v", b)
+	}
+	d, err := Load([]string{"--upstream", "redis://127.0.0.1:6379", "--token", "0123456789abcdef0123", "--cache=true", "--edge-max-age", "2s"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := d.Databases[0].Cache; !k.Enabled || k.MaxBytes != 64<<20 || k.MaxTTL != time.Minute || k.EdgeMaxAge != 2*time.Second {
+		t.Errorf("single database: %+v", k)
+	}
+	for _, bad := range [][]string{{"--edge-max-age", "500ms"}, {"--edge-max-age", "1500ms"}, {"--cache-max-ttl", "0s"}, {"--cache", "maybe"}} {
+		if _, err := Load(bad, env(nil), &bytes.Buffer{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestBooleanFlags(t *testing.T) {
+	c, err := Load([]string{"--pprof", "--limit-fail-closed=false"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Pprof || c.RateLimits.FailClosed {
+		t.Errorf("pprof %v, fail-closed %v", c.Pprof, c.RateLimits.FailClosed)
+	}
+}
