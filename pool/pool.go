@@ -73,6 +73,12 @@ type Options struct {
 	AckTimeout  time.Duration
 	// ClientName is set with CLIENT SETNAME on each connection (default "redisgate").
 	ClientName string
+	// Hello lists commands sent in each connection's handshake after CLIENT SETNAME, such as
+	// CLIENT TRACKING; an error reply to any of them fails the dial.
+	Hello [][]string
+	// OnLost, when set, is called each time a connection that was up fails, before it is
+	// redialled (not when the pool closes); it runs on the connection's owner goroutine.
+	OnLost func(err error)
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -245,6 +251,9 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 		default:
 		}
 		p.opts.Logger.Warn("redis connection lost", "addr", p.opts.Addr, "slot", i, "err", c.err)
+		if p.opts.OnLost != nil {
+			p.opts.OnLost(c.err)
+		}
 	}
 }
 
@@ -282,7 +291,7 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 		tc := tls.Client(nc, o.TLS)
 		nc = tc
 	}
-	hello := NewBatch(3)
+	hello := NewBatch(3 + len(o.Hello))
 	if o.Password != "" {
 		if o.Username != "" {
 			hello.Add([]byte("AUTH"), []byte(o.Username), []byte(o.Password))
@@ -294,6 +303,13 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 		hello.Add([]byte("SELECT"), []byte(strconv.Itoa(o.DB)))
 	}
 	hello.Add([]byte("CLIENT"), []byte("SETNAME"), []byte(name))
+	for _, cmd := range o.Hello {
+		args := make([][]byte, len(cmd))
+		for i, a := range cmd {
+			args[i] = []byte(a)
+		}
+		hello.Add(args...)
+	}
 	deadline, _ := ctx.Deadline()
 	if err := handshake(nc, hello, time.Until(deadline)); err != nil {
 		nc.Close()

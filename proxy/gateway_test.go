@@ -36,6 +36,8 @@ type gatewayConfig struct {
 	opts          proxy.Options
 	blockingConns int
 	pubsub        *pubsub.Options // nil: no pub/sub
+	// database changes the database before the server is made; redis reaches its Redis.
+	database []func(db *proxy.Database, redis pool.Options)
 }
 
 type gatewayOption func(*gatewayConfig)
@@ -96,6 +98,9 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 		hub := pubsub.NewHub(*cfg.pubsub)
 		t.Cleanup(func() { hub.Close() }) // after the server's Shutdown, registered below
 		db.PubSub = hub
+	}
+	for _, f := range cfg.database {
+		f(&db, popts)
 	}
 	srv, err := proxy.New(cfg.opts, []proxy.Database{db})
 	if err != nil {

@@ -215,6 +215,11 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	default:
 		err = db.backend.Do(s.deadlines.context(), b)
 	}
+	if r.write && db.cache != nil {
+		// Answer a write only once its invalidations have reached the read cache, so that
+		// no read through this gateway is answered with a value it replaced.
+		db.cache.Sync(s.deadlines.context())
+	}
 	if err == nil {
 		return true
 	}
@@ -256,15 +261,24 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	if edgeCacheable(ctx, g.db, args) {
+		defer s.edgeAnswer(ctx, g.db, f)
+	}
 	loadHash := g.db.scripts.Rewrite(args)
-	blocking, block := s.blocking(args)
-	b := pool.NewBatch(1)
-	b.Add(args...)
-	if !s.run(ctx, g.db, b, route{write: !command.Lookup(args).NoWrite, blocking: blocking, block: block}) {
+	raw, cached := s.cachedRead(ctx, g.db, args)
+	if cached && raw == nil {
 		return
 	}
-	defer b.Release()
-	raw := fixLoad(b.Reply(0), loadHash)
+	if !cached {
+		blocking, block := s.blocking(args)
+		b := pool.NewBatch(1)
+		b.Add(args...)
+		if !s.run(ctx, g.db, b, route{write: !command.Lookup(args).NoWrite, blocking: blocking, block: block}) {
+			return
+		}
+		defer b.Release()
+		raw = fixLoad(b.Reply(0), loadHash)
+	}
 	if f.resp2 {
 		writeRaw(ctx, raw)
 		return

@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
@@ -50,6 +51,10 @@ type Database struct {
 	TokenLimits map[string]TokenLimit
 	// PubSub serves /subscribe, /psubscribe and /monitor; when nil they are refused.
 	PubSub *pubsub.Hub
+	// Cache, when set, answers single cacheable reads from memory (see package cache).
+	Cache *cache.Cache
+	// Edge is how browsers and CDNs may cache GET answers of read commands; zero: not at all.
+	Edge cache.Edge
 }
 
 // TokenLimit is the rate limit and quota of one token; zero fields keep the server-wide values.
@@ -115,6 +120,10 @@ type database struct {
 	canBlock bool // blocking commands have somewhere to run
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
+
+	cache        *cache.Cache // nil: reads are not cached
+	edge         cache.Edge
+	cacheControl string // of edge-cacheable answers
 }
 
 // Server is the HTTP side of the gateway.
@@ -157,6 +166,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
+		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
 		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
 			for _, t := range list {
 				h := sha256.Sum256([]byte(t))

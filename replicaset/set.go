@@ -413,6 +413,9 @@ func (s *Set) LeaderUp() bool {
 	return st != nil && st.ok && st.master
 }
 
+// Mode returns the set's default consistency mode.
+func (s *Set) Mode() Mode { return s.opts.Mode }
+
 // CanBlock reports whether the set has connections for blocking commands.
 func (s *Set) CanBlock() bool { return s.opts.BlockingConns > 0 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/config"
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
@@ -216,6 +217,18 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 	hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
 	closers = append(closers, func() { hub.Close() })
 	db.PubSub = hub
+	k := cfg.Cache
+	if d.Cache != nil {
+		k = *d.Cache
+	}
+	db.Edge = cache.Edge{MaxAge: k.EdgeMaxAge, StaleWhileRevalidate: k.EdgeStaleWhileRevalidate}
+	if k.Enabled {
+		co := opts // like pub/sub, the cache reads on the leader found at start
+		co.Size = 2
+		c := cache.New(cache.Options{Redis: co, MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict, Logger: opts.Logger.With("component", "cache")})
+		closers = append(closers, func() { c.Close() })
+		db.Cache = c
+	}
 	return db, closeDB, nil
 }
 

@@ -1,0 +1,413 @@
+// Package cache caches reads for the gateway: Edge describes the HTTP caching headers of
+// GET answers (Cache-Control, ETag, 304 Not Modified), and Cache keeps hot read replies in
+// the gateway, evicted by Redis itself through server-assisted client-side caching.
+//
+// A Cache fills itself only through its own connections, on which CLIENT TRACKING is on
+// (default mode, not BCAST) and redirected to one more connection subscribed to
+// __redis__:invalidate. Redis then remembers every key those connections read and, when any
+// client writes one (through this gateway, another one, or straight to Redis), when it
+// expires or is evicted, or on FLUSHALL/FLUSHDB, publishes its name there; the Cache drops
+// the entries reading it. Losing the invalidation connection, or a tracked connection,
+// flushes the whole cache, and the cache stays off (Get answers ErrOff) until a new
+// invalidation connection is subscribed and the tracked connections redirect to it.
+//
+// A fill can race with an invalidation: Redis may run the read, then a write, then send the
+// invalidation, which the Cache applies before the read's reply is stored. Each fill
+// therefore remembers, before its command is sent, an epoch that every flush advances and a
+// counter, one of 4096, that every invalidation of a key hashed onto it advances; the reply
+// is kept only if both are unchanged when it arrives.
+//
+// An invalidation travels from Redis to the gateway like any reply, so a read served in the
+// microseconds between a write elsewhere and the arrival of its invalidation returns the
+// value before the write. Sync closes that window for writes made through the gateway
+// itself: they are answered only once their invalidations have arrived; Options.Strict
+// closes it for every write, at the cost of a round trip per hit.
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/resp"
+)
+
+// ErrOff reports that the cache is off because its invalidation connection is not up.
+var ErrOff = errors.New("cache: off until invalidation is back")
+
+// ErrNotCacheable reports a command whose reply the cache does not keep.
+var ErrNotCacheable = errors.New("cache: command not cacheable")
+
+const (
+	minBackoff = 25 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// Options configures a Cache.
+type Options struct {
+	// Redis says how to reach Redis (see pool.ParseURL). Size is the number of tracked
+	// connections that fill the cache (default 2). Connections are named
+	// ClientName+"-cache" and ClientName+"-invalidate".
+	Redis pool.Options
+	// MaxBytes bounds the memory of the entries (default 64 MiB); an entry larger than a
+	// sixteenth of it is not kept.
+	MaxBytes int
+	// MaxTTL bounds how long an entry is kept (default 1 min); a key with a shorter time
+	// to live bounds its entries to it.
+	MaxTTL time.Duration
+	// PingInterval is how often the invalidation connection is checked with PING (default 1 s).
+	PingInterval time.Duration
+	// Timeout bounds connecting, the answer to each PING, and Sync (default 1 s). An
+	// invalidation connection silent for PingInterval+Timeout is dropped, which flushes the cache.
+	Timeout time.Duration
+	// Strict makes every Get wait, before it looks at the entries, until the invalidations
+	// Redis sent before the call have arrived (one PING on the invalidation connection,
+	// shared by concurrent calls): no read then misses a write acknowledged before it began,
+	// wherever it was made, at the cost of a round trip to Redis per hit.
+	Strict bool
+	// Logger receives state changes (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Redis.Size <= 0 {
+		o.Redis.Size = 2
+	}
+	if o.Redis.ClientName == "" {
+		o.Redis.ClientName = "redisgate"
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 64 << 20
+	}
+	if o.MaxTTL <= 0 {
+		o.MaxTTL = time.Minute
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Redis.Logger == nil {
+		o.Redis.Logger = o.Logger
+	}
+}
+
+// Stats counts what a Cache did since it was made.
+type Stats struct {
+	// Hits and Misses count Get calls answered from an entry and by running the command.
+	Hits, Misses int64
+	// Evictions counts entries dropped to stay within MaxBytes.
+	Evictions int64
+	// Invalidations counts keys Redis reported written (each drops the entries reading it).
+	Invalidations int64
+	// Flushes counts times every entry was dropped: a connection lost, FLUSHALL, a failed Sync.
+	Flushes int64
+	// Dropped counts fill replies not kept because an invalidation or flush overtook them.
+	Dropped int64
+	// Entries and Bytes are what the cache holds now.
+	Entries, Bytes int
+	// On reports whether the cache serves and fills entries now.
+	On bool
+}
+
+// generation is one subscribed invalidation connection and the tracked connections that redirect to it.
+type generation struct {
+	pool *pool.Pool
+	inv  *inval
+}
+
+// Cache keeps read replies of one database until Redis reports their keys written.
+type Cache struct {
+	opts Options
+	gen  atomic.Pointer[generation] // nil while the cache is off
+
+	mu sync.Mutex
+	st *store
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New returns a Cache and starts connecting in the background; it is off until its
+// invalidation connection is subscribed.
+func New(opts Options) *Cache {
+	opts.setDefaults()
+	c := &Cache{opts: opts, st: newStore(opts.MaxBytes)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go c.run()
+	return c
+}
+
+// Close turns the cache off, closes its connections and waits for its goroutines.
+func (c *Cache) Close() error {
+	c.once.Do(c.cancel)
+	c.wg.Wait()
+	return nil
+}
+
+// On reports whether the cache serves and fills entries now.
+func (c *Cache) On() bool { return c.gen.Load() != nil }
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st
+	return Stats{
+		Hits: s.hits, Misses: s.misses, Evictions: s.evictions, Invalidations: s.invalidations,
+		Flushes: s.flushes, Dropped: s.dropped, Entries: len(s.entries), Bytes: s.bytes, On: c.On(),
+	}
+}
+
+// Get returns the reply of the read command args, from an entry when one is live, and
+// otherwise by running args on the cache's tracked connections and keeping the reply (error
+// replies are not kept). It fails with ErrNotCacheable for commands Cacheable refuses, with
+// ErrOff while the cache is off, and with the pool's errors when args could not run; the
+// caller may then run args elsewhere. raw is shared: it must not be modified.
+func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, err error) {
+	if !Cacheable(args) {
+		return nil, false, ErrNotCacheable
+	}
+	g := c.gen.Load()
+	if g == nil {
+		return nil, false, ErrOff
+	}
+	if c.opts.Strict {
+		if err := g.inv.sync(ctx); err != nil {
+			return nil, false, fmt.Errorf("%w: %w", ErrOff, err)
+		}
+	}
+	var buf [128]byte
+	cmd := appendKey(buf[:0], args)
+	now := time.Now()
+	c.mu.Lock()
+	if e := c.st.get(cmd, now); e != nil {
+		c.st.hits++
+		c.mu.Unlock()
+		return e.raw, true, nil
+	}
+	c.st.misses++
+	t := c.st.ticket(args[1])
+	c.mu.Unlock()
+
+	// PTTL rides along so that no entry outlives its key: an expired key is deleted (and
+	// invalidated) only when Redis gets to it, which can be long after it expired.
+	b := pool.NewBatch(2)
+	b.Add(args...)
+	b.Add([]byte("PTTL"), args[1])
+	if err := g.pool.Do(ctx, b); err != nil {
+		b.Release()
+		return nil, false, fmt.Errorf("cache fill: %w", err)
+	}
+	raw = bytes.Clone(b.Reply(0))
+	ttl := c.ttl(b.Reply(1))
+	b.Release()
+	if raw[0] == resp.Error || ttl <= 0 {
+		return raw, false, nil
+	}
+	e := &entry{cmd: string(cmd), key: string(args[1]), raw: raw, expires: now.Add(ttl)}
+	c.mu.Lock()
+	if c.gen.Load() == g {
+		c.st.put(e, t)
+	} else {
+		c.st.dropped++ // filled through connections whose invalidations are gone
+	}
+	c.mu.Unlock()
+	return raw, false, nil
+}
+
+// ttl returns how long an entry read along with the PTTL reply raw may live.
+func (c *Cache) ttl(raw []byte) time.Duration {
+	kind, data, _, _, err := resp.Next(raw)
+	if err != nil || kind != resp.Integer {
+		return 0
+	}
+	ms, err := strconv.ParseInt(string(data), 10, 64)
+	switch {
+	case err != nil:
+		return 0
+	case ms < 0: // -1: no expiry; -2: no key, and creating it will invalidate
+		return c.opts.MaxTTL
+	}
+	return min(time.Duration(ms)*time.Millisecond, c.opts.MaxTTL)
+}
+
+// Sync returns once every invalidation Redis sent before the call has been applied, so that
+// a write the caller saw acknowledged is never answered from an older entry afterwards.
+// When that cannot be known within Options.Timeout or ctx, it flushes the cache instead.
+func (c *Cache) Sync(ctx context.Context) {
+	g := c.gen.Load()
+	if g == nil {
+		return // off: nothing is served, and the next generation starts empty
+	}
+	if err := g.inv.sync(ctx); err != nil {
+		c.opts.Logger.Warn("read cache flushed: invalidation barrier failed", "err", err)
+		c.flush()
+	}
+}
+
+// Flush drops every entry.
+func (c *Cache) Flush() { c.flush() }
+
+func (c *Cache) flush() {
+	c.mu.Lock()
+	c.st.flush()
+	c.mu.Unlock()
+}
+
+// invalidate applies one invalidation message.
+func (c *Cache) invalidate(keys [][]byte, all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if all {
+		c.st.flush()
+		return
+	}
+	for _, k := range keys {
+		c.st.invalidate(k)
+	}
+}
+
+// run keeps an invalidation connection and its tracked connections up until Close.
+func (c *Cache) run() {
+	defer c.wg.Done()
+	backoff := minBackoff
+	quiet := false // a failure was logged and the cache was not on since
+	for {
+		on, err := c.session()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if on {
+			backoff, quiet = minBackoff, false
+		}
+		if quiet {
+			c.opts.Logger.Debug("read cache still off", "addr", c.opts.Redis.Addr, "err", err, "retry_in", backoff)
+		} else {
+			c.opts.Logger.Warn("read cache off", "addr", c.opts.Redis.Addr, "err", err, "retry_in", backoff)
+		}
+		quiet = true
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// session subscribes an invalidation connection, opens tracked connections redirecting to
+// it, and serves until the invalidation connection fails; it leaves the cache off and empty
+// and reports whether it was on.
+func (c *Cache) session() (on bool, err error) {
+	vo := c.opts.Redis
+	vo.ClientName += "-invalidate"
+	vo.DialTimeout = c.opts.Timeout
+	dctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+	v, err := dialInval(dctx, vo, c.opts.Timeout)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	po := c.opts.Redis
+	po.ClientName += "-cache"
+	po.Hello = [][]string{{"CLIENT", "TRACKING", "ON", "REDIRECT", v.id}}
+	po.OnLost = func(err error) {
+		// Redis forgets what a closed connection read: its keys would never be invalidated.
+		c.opts.Logger.Warn("read cache flushed: tracked connection lost", "err", err)
+		c.flush()
+	}
+	tracked := pool.New(po)
+	// New returns once every connection was tried; one that succeeded is published just after.
+	for deadline := time.Now().Add(c.opts.Timeout); tracked.Connected() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) || c.ctx.Err() != nil {
+			tracked.Close()
+			v.close()
+			return false, errors.New("no tracked connection: CLIENT TRACKING unavailable or refused")
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.keepAlive(v, stop)
+	}()
+	g := &generation{pool: tracked, inv: v}
+	c.gen.Store(g)
+	c.opts.Logger.Info("read cache on", "addr", c.opts.Redis.Addr, "redirect", v.id)
+	err = v.read(0, c.invalidate)
+	c.gen.Store(nil)
+	c.flush()
+	close(stop)
+	wg.Wait()
+	tracked.Close()
+	return true, err
+}
+
+// keepAlive pings v every PingInterval and closes it when an answer is late or the cache closes.
+func (c *Cache) keepAlive(v *inval, stop <-chan struct{}) {
+	t := time.NewTicker(c.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-c.ctx.Done():
+			v.close()
+			return
+		case <-v.down:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+			err := v.sync(ctx)
+			cancel()
+			if err != nil {
+				v.close()
+				return
+			}
+		}
+	}
+}
+
+// Cacheable reports whether Get keeps the reply of args: one of a few read commands whose
+// reply depends only on the key named by their first argument and changes only when that key
+// is written or expires. TTL, PTTL and the like change without writes and are not among them.
+func Cacheable(args [][]byte) bool {
+	if len(args) < 2 || len(args[0]) > 16 {
+		return false
+	}
+	var buf [16]byte
+	name := buf[:len(args[0])]
+	for i, c := range args[0] {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		name[i] = c
+	}
+	switch string(name) {
+	case "GET", "STRLEN", "GETRANGE",
+		"HGET", "HMGET", "HGETALL", "HLEN", "HEXISTS",
+		"LRANGE", "LLEN", "LINDEX",
+		"SMEMBERS", "SISMEMBER", "SCARD",
+		"ZRANGE", "ZSCORE", "ZCARD":
+		return true
+	case "EXISTS":
+		return len(args) == 2 // EXISTS k1 k2 reads more than one key
+	}
+	return false
+}

@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/redisgate/redisgate/cache"
+	"github.com/redisgate/redisgate/command"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/replicaset"
+)
+
+// cachedRead returns the reply of the single command args from db's read cache (filling it
+// on a miss) when the command and the request allow it. ok false: run args the usual way;
+// ok true with raw nil: the request was answered with an error.
+func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byte) (raw []byte, ok bool) {
+	if db.cache == nil || !cache.Cacheable(args) || !mayCache(ctx, db) {
+		return nil, false
+	}
+	raw, _, err := db.cache.Get(s.deadlines.context(), args)
+	switch {
+	case err == nil:
+		return raw, true
+	case errors.Is(err, pool.ErrTimeout):
+		// Running it again elsewhere would double the request's deadline.
+		s.opts.Logger.Warn("backend error", "database", db.name, "status", fasthttp.StatusGatewayTimeout, "err", err)
+		writeError(ctx, fasthttp.StatusGatewayTimeout, "ERR backend: "+err.Error())
+		return nil, true
+	}
+	// The cache is off, or the fill could not run: reads are safe to run again.
+	return nil, false
+}
+
+// mayCache reports whether a read of the request may be answered from the cache: not in
+// strong mode, and not when its sync token names a replication position, which the cache
+// cannot tell whether it has caught up with.
+func mayCache(ctx *fasthttp.RequestCtx, db *database) bool {
+	mode := replicaset.Eventual
+	if db.set != nil {
+		mode = db.set.Mode()
+	}
+	if h := ctx.Request.Header.Peek(ConsistencyHeader); len(h) > 0 {
+		m, err := replicaset.ParseMode(string(h))
+		if err != nil {
+			return false // the usual route answers the mistake
+		}
+		mode = m
+	}
+	if mode == replicaset.Strong {
+		return false
+	}
+	// Tokens of positions are "<40-character replication id>-<offset>-<n>"; others are opaque.
+	if tok := ctx.Request.Header.Peek("Upstash-Sync-Token"); bytes.IndexByte(tok, '-') == 40 {
+		if _, ok := replicaset.ParseToken(string(tok)); ok {
+			return false
+		}
+	}
+	return true
+}
+
+// edgeCacheable reports whether the answer to args may carry edge caching headers: the
+// database enables them, the request is a GET of a read command, and it opts in by carrying
+// its token in the URL (?_token=, without an Authorization header), so that a shared cache,
+// which keys answers by URL, serves them only to holders of the token.
+func edgeCacheable(ctx *fasthttp.RequestCtx, db *database, args [][]byte) bool {
+	return db.edge.On() && ctx.IsGet() && command.Lookup(args).Read &&
+		len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) == 0 && len(ctx.QueryArgs().Peek("_token")) > 0
+}
+
+// edgeAnswer adds the edge caching headers to the successful answer written to ctx and,
+// when the request's If-None-Match lists its ETag, turns it into a 304 without a body.
+func (s *Server) edgeAnswer(ctx *fasthttp.RequestCtx, db *database, f format) {
+	body := ctx.Response.Body()
+	if ctx.Response.StatusCode() != fasthttp.StatusOK || len(body) == 0 || (f.resp2 && body[0] == '-') {
+		return // errors are not cached
+	}
+	encoding := "json"
+	switch {
+	case f.resp2:
+		encoding = "resp2"
+	case f.base64:
+		encoding = "base64"
+	}
+	var buf [48]byte
+	etag := cache.AppendETag(buf[:0], encoding, body)
+	h := &ctx.Response.Header
+	h.Set(fasthttp.HeaderCacheControl, db.cacheControl)
+	h.SetBytesV(fasthttp.HeaderETag, etag)
+	// The body depends on these request headers as well as on the URL.
+	h.Add(fasthttp.HeaderVary, "Upstash-Encoding, Upstash-Response-Format")
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && cache.NoneMatch(inm, etag) {
+		ctx.Response.ResetBody()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+	}
+}
