@@ -51,6 +51,29 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 				}
 			}
 		})
+	reg.CounterFunc("redisgate_cache_events_total", "Read cache events by database and kind.", []string{"database", "event"},
+		func(emit func(float64, ...string)) {
+			for _, d := range dbs {
+				if d.Cache == nil {
+					continue
+				}
+				st := d.Cache.Stats()
+				for _, e := range []struct {
+					name string
+					v    int64
+				}{{"hit", st.Hits}, {"miss", st.Misses}, {"eviction", st.Evictions}, {"invalidation", st.Invalidations}, {"flush", st.Flushes}, {"dropped_fill", st.Dropped}} {
+					emit(float64(e.v), d.Name, e.name)
+				}
+			}
+		})
+	reg.GaugeFunc("redisgate_cache_bytes", "Bytes held by the read cache, by database.", []string{"database"},
+		func(emit func(float64, ...string)) {
+			for _, d := range dbs {
+				if d.Cache != nil {
+					emit(float64(d.Cache.Stats().Bytes), d.Name)
+				}
+			}
+		})
 	if l == nil {
 		return
 	}
