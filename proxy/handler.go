@@ -143,7 +143,7 @@ func (s *Server) auth(ctx *fasthttp.RequestCtx) (grant, bool) {
 		return grant{}, false
 	}
 	// Looking up the SHA-256 of the token leaks nothing usable about stored tokens through timing.
-	g, ok := s.tokens[sha256.Sum256(tok)]
+	g, ok := s.access.Load().tokens[sha256.Sum256(tok)]
 	return g, ok
 }
 

@@ -10,11 +10,12 @@ import (
 
 // limitIP checks the client IP's rate limit into d; on a denial it answers and reports false.
 func (s *Server) limitIP(ctx *fasthttp.RequestCtx, d *ratelimit.Decision) bool {
-	if s.opts.Limiter == nil || s.opts.IPRate.IsZero() {
+	t := s.access.Load()
+	if s.opts.Limiter == nil || t.ipRate.IsZero() {
 		return true
 	}
-	ip := s.opts.Proxies.FastHTTPClientIP(ctx)
-	*d = s.opts.Limiter.Allow(s.base, "ip", "ip:"+ip, s.opts.IPRate)
+	ip := t.proxies.FastHTTPClientIP(ctx)
+	*d = s.opts.Limiter.Allow(s.base, "ip", "ip:"+ip, t.ipRate)
 	if d.Allowed {
 		return true
 	}
@@ -29,8 +30,8 @@ func (s *Server) limitUser(ctx *fasthttp.RequestCtx, g grant, ds []ratelimit.Dec
 	}
 	if !g.rate.IsZero() {
 		user := g.user
-		if s.opts.UserHeader != "" {
-			if id := ctx.Request.Header.Peek(s.opts.UserHeader); len(id) > 0 && s.opts.Proxies.Trusts(ratelimit.PeerAddr(ctx.RemoteAddr())) {
+		if t := s.access.Load(); t.userHeader != "" {
+			if id := ctx.Request.Header.Peek(t.userHeader); len(id) > 0 && t.proxies.Trusts(ratelimit.PeerAddr(ctx.RemoteAddr())) {
 				user = "u:" + string(id)
 			}
 		}

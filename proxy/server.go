@@ -129,7 +129,8 @@ type database struct {
 // Server is the HTTP side of the gateway.
 type Server struct {
 	opts      Options
-	tokens    map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
+	dbs       map[string]*database
+	access    atomic.Pointer[accessTable] // tokens and limits, replaced whole by Reload
 	http      *fasthttp.Server
 	base      context.Context
 	cancel    context.CancelFunc
@@ -162,33 +163,20 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	if opts.MaxBlock <= 0 {
 		opts.MaxBlock = 30 * time.Second
 	}
-	s := &Server{opts: opts, tokens: map[[sha256.Size]byte]grant{}}
+	s := &Server{opts: opts, dbs: map[string]*database{}}
+	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
-		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
-			for _, t := range list {
-				h := sha256.Sum256([]byte(t))
-				if _, dup := s.tokens[h]; dup {
-					return nil, fmt.Errorf("database %s: a token is used twice", d.Name)
-				}
-				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: opts.TokenRate, quota: opts.Quota, streams: new(atomic.Int64)}
-				if tl, ok := d.TokenLimits[t]; ok {
-					// Fields an override leaves zero keep the server-wide value.
-					if !tl.Rate.IsZero() {
-						gr.rate = tl.Rate
-					}
-					if tl.Quota.Daily > 0 {
-						gr.quota.Daily = tl.Quota.Daily
-					}
-					if tl.Quota.Monthly > 0 {
-						gr.quota.Monthly = tl.Quota.Monthly
-					}
-				}
-				s.tokens[h] = gr
-			}
+		if _, dup := s.dbs[d.Name]; dup {
+			return nil, fmt.Errorf("database %s: name used twice", d.Name)
 		}
+		s.dbs[d.Name] = db
+		acc.Databases = append(acc.Databases, DatabaseAccess{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, TokenLimits: d.TokenLimits})
+	}
+	if err := s.Reload(acc); err != nil {
+		return nil, err
 	}
 	var nonce [6]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -216,6 +204,73 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		Logger:                       fasthttpLogger{opts.Logger},
 	}
 	return s, nil
+}
+
+// Access is what Reload may change without dropping connections: the tokens of each
+// database and the rate limits and quotas applied to them.
+type Access struct {
+	Databases         []DatabaseAccess
+	IPRate, TokenRate ratelimit.Rate
+	Quota             ratelimit.Quota
+	Proxies           ratelimit.Proxies
+	UserHeader        string
+}
+
+// DatabaseAccess is the tokens of one database, named as it was when the Server was made.
+type DatabaseAccess struct {
+	Name                   string
+	Tokens, ReadOnlyTokens []string
+	TokenLimits            map[string]TokenLimit
+}
+
+// accessTable is one generation of Access, ready for lookups.
+type accessTable struct {
+	tokens     map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
+	ipRate     ratelimit.Rate
+	proxies    ratelimit.Proxies
+	userHeader string
+}
+
+// Reload replaces the tokens and limits; requests under way keep the ones they started with.
+// It fails, changing nothing, when a token opens two databases or a database is unknown.
+func (s *Server) Reload(a Access) error {
+	old := s.access.Load()
+	t := &accessTable{tokens: map[[sha256.Size]byte]grant{}, ipRate: a.IPRate, proxies: a.Proxies, userHeader: a.UserHeader}
+	for _, d := range a.Databases {
+		db, ok := s.dbs[d.Name]
+		if !ok {
+			return fmt.Errorf("database %s: not served (adding a database needs a restart)", d.Name)
+		}
+		for i, list := range [][]string{d.Tokens, d.ReadOnlyTokens} {
+			for _, tok := range list {
+				h := sha256.Sum256([]byte(tok))
+				if _, dup := t.tokens[h]; dup {
+					return fmt.Errorf("database %s: a token is used twice", d.Name)
+				}
+				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: a.TokenRate, quota: a.Quota, streams: new(atomic.Int64)}
+				if old != nil {
+					if prev, ok := old.tokens[h]; ok {
+						gr.streams = prev.streams // open streams still count against the token
+					}
+				}
+				if tl, ok := d.TokenLimits[tok]; ok {
+					// Fields an override leaves zero keep the server-wide value.
+					if !tl.Rate.IsZero() {
+						gr.rate = tl.Rate
+					}
+					if tl.Quota.Daily > 0 {
+						gr.quota.Daily = tl.Quota.Daily
+					}
+					if tl.Quota.Monthly > 0 {
+						gr.quota.Monthly = tl.Quota.Monthly
+					}
+				}
+				t.tokens[h] = gr
+			}
+		}
+	}
+	s.access.Store(t)
+	return nil
 }
 
 // Serve accepts connections on ln until Shutdown.

@@ -142,6 +142,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopAdmin()
 	}
 
+	// SIGHUP reloads tokens and limits from the flags, environment and config file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	rctx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-hup:
+				if err := reload(srv, cfg, lopts.Limiter, args, getenv, log); err != nil {
+					log.Error("reload failed; keeping the running configuration", "err", err)
+				} else {
+					log.Info("reloaded tokens and limits")
+				}
+			}
+		}
+	}()
+	defer func() {
+		signal.Stop(hup)
+		stopReload()
+		<-reloaded
+	}()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -158,6 +184,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	<-served
 	return 0
+}
+
+// reload reads the configuration again and applies its tokens, rate limits and quotas to srv.
+// Other changes (upstreams, listeners, pools) need a restart and are reported.
+func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter, args []string, getenv func(string) string, log *slog.Logger) error {
+	cfg, err := config.Load(args, getenv, io.Discard)
+	if err != nil {
+		return err
+	}
+	if cfg.Embedded() {
+		return errors.New("the embedded backend's token cannot be reloaded")
+	}
+	var acc proxy.Access
+	rl := cfg.RateLimits
+	if rl.IP != "" {
+		if acc.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
+			return err
+		}
+	}
+	if rl.Token != "" {
+		if acc.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
+			return err
+		}
+	}
+	acc.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
+	if acc.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+		return err
+	}
+	acc.UserHeader = rl.UserHeader
+	if cfg.Limited() && limiter == nil {
+		log.Warn("rate limits were not configured at start: they need a restart to take effect")
+	}
+	upstreams := map[string]string{}
+	for _, d := range running.Databases {
+		upstreams[d.Name] = d.Upstream
+	}
+	for _, d := range cfg.Databases {
+		if up, ok := upstreams[d.Name]; ok && up != d.Upstream {
+			log.Warn("a database's upstream changed: that needs a restart", "database", d.Name)
+		}
+		tl, err := tokenLimits(d.TokenLimits)
+		if err != nil {
+			return fmt.Errorf("database %s: %w", d.Name, err)
+		}
+		acc.Databases = append(acc.Databases, proxy.DatabaseAccess{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, TokenLimits: tl})
+	}
+	return srv.Reload(acc)
 }
 
 // openDatabase opens the connections of one database: a pool, or a replica set, with
