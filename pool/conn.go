@@ -18,6 +18,7 @@ type conn struct {
 	nc           net.Conn
 	replyTimeout time.Duration
 	maxReply     int
+	stats        *counters // the pool's
 
 	mu       sync.Mutex
 	pending  []*Batch // waiting for the writer
@@ -78,6 +79,13 @@ func (c *conn) enqueue(b *Batch, maxBacklog int) bool {
 		}
 	}
 	return true
+}
+
+// backlog reports the batches waiting to be written or answered.
+func (c *conn) backlog() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) + len(c.inflight)
 }
 
 // withdraw removes b from the batches waiting to be written; it reports false when b was already written.
@@ -147,6 +155,10 @@ func (c *conn) writeLoop() {
 		if len(batch) == 0 {
 			c.mu.Unlock()
 			continue
+		}
+		if c.stats != nil {
+			c.stats.writes.Add(1)
+			c.stats.batches.Add(uint64(len(batch)))
 		}
 		if len(c.inflight) == 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.replyTimeout))

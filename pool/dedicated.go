@@ -78,7 +78,7 @@ func (d *Dedicated) get() (*conn, error) {
 		d.mu.Lock()
 	}
 	d.mu.Unlock()
-	c, err := dial(&d.opts, d.opts.ClientName+"-blocking")
+	c, err := dial(&d.opts, d.opts.ClientName+"-blocking", nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -131,11 +131,12 @@ func (o *Options) setDefaults() {
 
 // Pool keeps Options.Size pipelined connections to one Redis server and reconnects them when they fail.
 type Pool struct {
-	opts  Options
-	slots []atomic.Pointer[conn]
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	opts     Options
+	slots    []atomic.Pointer[conn]
+	counters counters
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // New dials the pool's connections and starts their owners; a server that is down is retried in the background.
@@ -172,6 +173,34 @@ func (p *Pool) Connected() int {
 		}
 	}
 	return n
+}
+
+// counters count a pool's writes.
+type counters struct {
+	writes, batches atomic.Uint64
+}
+
+// Stats is a snapshot of a pool's work.
+type Stats struct {
+	// Connected is how many connections are up.
+	Connected int
+	// Backlog is how many batches wait to be written or answered.
+	Backlog int
+	// Writes counts flushes to Redis, Batches the batches they carried: Batches/Writes is
+	// the mean number of requests one syscall served.
+	Writes, Batches uint64
+}
+
+// Stats returns a snapshot of the pool's work.
+func (p *Pool) Stats() Stats {
+	st := Stats{Writes: p.counters.writes.Load(), Batches: p.counters.batches.Load()}
+	for i := range p.slots {
+		if c := p.slots[i].Load(); c != nil && !c.isClosed() {
+			st.Connected++
+			st.Backlog += c.backlog()
+		}
+	}
+	return st
 }
 
 // Do sends b on one connection and waits for its replies or for ctx to end.
@@ -221,7 +250,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	backoff := 25 * time.Millisecond
 	first := true
 	for {
-		c, err := dial(&p.opts, p.opts.ClientName)
+		c, err := dial(&p.opts, p.opts.ClientName, &p.counters)
 		if first {
 			ready <- struct{}{}
 			first = false
@@ -265,12 +294,13 @@ func Dial(ctx context.Context, o Options) (net.Conn, error) {
 }
 
 // dial opens one connection, runs the handshake and starts the connection's goroutines.
-func dial(o *Options, name string) (*conn, error) {
+func dial(o *Options, name string, stats *counters) (*conn, error) {
 	nc, err := dialNet(context.Background(), o, name)
 	if err != nil {
 		return nil, err
 	}
 	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
+	c.stats = stats
 	if o.AckReplicas > 0 {
 		c.ack = newAcker(o.AckReplicas, o.AckTimeout)
 	}

@@ -103,6 +103,11 @@ func TestConcurrentBatchesMatchReplies(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	st := p.Stats()
+	t.Logf("%d batches in %d writes", st.Batches, st.Writes)
+	if st.Connected != 3 || st.Batches < workers*rounds || st.Writes == 0 || st.Writes > st.Batches || st.Backlog != 0 {
+		t.Errorf("stats %+v after %d batches", st, workers*rounds)
+	}
 	info := do(t, p, "INFO", "clients")
 	if !strings.Contains(info, "connected_clients:3\r\n") {
 		t.Errorf("redis sees other than the pool's 3 connections: %s", info)

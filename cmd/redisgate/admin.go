@@ -18,13 +18,28 @@ import (
 
 // registerMetrics adds the gauges and counters of the databases and the limiter to reg.
 func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.Limiter) {
+	pools := func(each func(d proxy.Database, p *pool.Pool, st pool.Stats)) {
+		for _, d := range dbs {
+			if p, ok := d.Backend.(*pool.Pool); ok {
+				each(d, p, p.Stats())
+			}
+		}
+	}
 	reg.GaugeFunc("redisgate_backend_connections", "Multiplexed Redis connections up, by database and node.", []string{"database", "node"},
 		func(emit func(float64, ...string)) {
-			for _, d := range dbs {
-				if p, ok := d.Backend.(*pool.Pool); ok {
-					emit(float64(p.Connected()), d.Name, p.Addr())
-				}
-			}
+			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Connected), d.Name, p.Addr()) })
+		})
+	reg.GaugeFunc("redisgate_backend_backlog", "Batches waiting to be written to Redis or answered, by database.", []string{"database"},
+		func(emit func(float64, ...string)) {
+			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Backlog), d.Name) })
+		})
+	reg.CounterFunc("redisgate_backend_writes_total", "Flushes to Redis, by database; batches_total ÷ writes_total is the mean batch size.", []string{"database"},
+		func(emit func(float64, ...string)) {
+			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Writes), d.Name) })
+		})
+	reg.CounterFunc("redisgate_backend_batches_total", "Request batches written to Redis, by database.", []string{"database"},
+		func(emit func(float64, ...string)) {
+			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Batches), d.Name) })
 		})
 	reg.GaugeFunc("redisgate_replica_healthy", "1 when a replica serves reads, by database and replica.", []string{"database", "replica"},
 		func(emit func(float64, ...string)) {
