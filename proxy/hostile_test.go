@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -128,5 +129,29 @@ func TestHostileInput(t *testing.T) {
 	}
 	if md > 2*mb+time.Millisecond {
 		t.Errorf("the well-behaved client's median latency went from %v to %v", mb, md)
+	}
+}
+
+func TestMaxConnsPerIP(t *testing.T) {
+	g := startGateway(t, withOptions(func(o *proxy.Options) { o.MaxConnsPerIP = 2 }))
+	addr := strings.TrimPrefix(g.url, "http://")
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server accept both
+	status, body := raw(t, g.url, "GET /ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+rwToken+"\r\n\r\n")
+	if !strings.HasPrefix(status, "429") || body != `{"error":"ERR too many connections from this address"}` {
+		t.Errorf("third connection: %s %s", status, body)
+	}
+	held[0].Close()
+	time.Sleep(50 * time.Millisecond)
+	if status, body := raw(t, g.url, "GET /ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+rwToken+"\r\n\r\n"); !strings.HasPrefix(status, "200") {
+		t.Errorf("after one closed: %s %s", status, body)
 	}
 }

@@ -198,7 +198,6 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		IdleTimeout:                  opts.IdleTimeout,
 		MaxRequestBodySize:           opts.MaxBodyBytes,
 		ReadBufferSize:               opts.MaxHeaderBytes,
-		MaxConnsPerIP:                opts.MaxConnsPerIP,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{opts.Logger},
@@ -279,6 +278,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.shut {
 		s.lnMu.Unlock()
 		return ln.Close()
+	}
+	if s.opts.MaxConnsPerIP > 0 {
+		ln = &perIPListener{Listener: ln, max: s.opts.MaxConnsPerIP, count: map[string]int{}}
 	}
 	s.ln = ln
 	s.lnMu.Unlock()
