@@ -85,14 +85,25 @@ func (r *Registry) Counter(name, help string, labels ...string) *CounterVec {
 	return c
 }
 
-// Add adds n to the counter with the given label values.
-func (c *CounterVec) Add(n uint64, values ...string) {
+// Counter is one counter of a CounterVec, for callers that keep it to skip the lookup.
+type Counter struct{ e *counterEntry }
+
+// With returns the counter with the given label values.
+func (c *CounterVec) With(values ...string) Counter {
 	key := labelKey(values)
 	v, ok := c.m.Load(key)
 	if !ok {
 		v, _ = c.m.LoadOrStore(key, &counterEntry{values: append([]string(nil), values...)})
 	}
-	v.(*counterEntry).n.Add(n)
+	return Counter{v.(*counterEntry)}
+}
+
+// Inc adds one to the counter.
+func (c Counter) Inc() { c.e.n.Add(1) }
+
+// Add adds n to the counter with the given label values.
+func (c *CounterVec) Add(n uint64, values ...string) {
+	c.With(values...).e.n.Add(n)
 }
 
 // Inc adds one to the counter with the given label values.
@@ -161,14 +172,31 @@ func (r *Registry) Histogram(name, help string, buckets []float64, labels ...str
 	return h
 }
 
-// Observe records v in the histogram with the given label values.
-func (h *HistogramVec) Observe(v float64, values ...string) {
+// Histogram is one histogram of a HistogramVec, for callers that keep it to skip the lookup.
+type Histogram struct {
+	e       *histEntry
+	buckets []float64
+}
+
+// With returns the histogram with the given label values.
+func (h *HistogramVec) With(values ...string) Histogram {
 	key := labelKey(values)
 	e, ok := h.m.Load(key)
 	if !ok {
 		e, _ = h.m.LoadOrStore(key, &histEntry{values: append([]string(nil), values...), counts: make([]atomic.Uint64, len(h.buckets)+1)})
 	}
-	he := e.(*histEntry)
+	return Histogram{e.(*histEntry), h.buckets}
+}
+
+// Observe records v in the histogram with the given label values.
+func (h *HistogramVec) Observe(v float64, values ...string) { h.With(values...).Observe(v) }
+
+// ObserveDuration records d in seconds.
+func (h Histogram) ObserveDuration(d time.Duration) { h.Observe(d.Seconds()) }
+
+// Observe records v.
+func (h Histogram) Observe(v float64) {
+	he := h.e
 	i := sort.SearchFloat64s(h.buckets, v)
 	he.counts[i].Add(1)
 	he.count.Add(1)
