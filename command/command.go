@@ -176,19 +176,19 @@ func hasArg(args [][]byte, word string) bool {
 	return false
 }
 
-// Check returns the error a token may not run args with, or nil if it may.
-// Blocking commands are refused unless allowBlocking.
-func Check(args [][]byte, readOnly, allowBlocking bool) error {
+// Check describes the command args names and returns the error a token may not run it
+// with, or nil if it may. Blocking commands are refused unless allowBlocking.
+func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
 	info := Lookup(args)
 	switch {
 	case info.Kind == Refused:
-		return fmt.Errorf("ERR command '%s' is not supported by redisgate: %s", Name(args), refused[Name(args)])
+		return info, fmt.Errorf("ERR command '%s' is not supported by redisgate: %s", Name(args), refused[Name(args)])
 	case info.Kind == Blocking && !allowBlocking:
-		return fmt.Errorf("ERR blocking command '%s' is not supported by redisgate: it would stall a shared connection", Name(args))
+		return info, fmt.Errorf("ERR blocking command '%s' is not supported by redisgate: it would stall a shared connection", Name(args))
 	case readOnly && !info.Read:
-		return fmt.Errorf("NOPERM this token is read-only and cannot run '%s'", Name(args))
+		return info, fmt.Errorf("NOPERM this token is read-only and cannot run '%s'", Name(args))
 	}
-	return nil
+	return info, nil
 }
 
 // CapTimeout rewrites, in place, the timeout of the blocking command args so that it

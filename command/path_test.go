@@ -102,7 +102,7 @@ func TestCheck(t *testing.T) {
 		for i, a := range tt.give {
 			args[i] = []byte(a)
 		}
-		err := Check(args, tt.readOnly, false)
+		_, err := Check(args, tt.readOnly, false)
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("Check(%q, ro=%v) = %v, want allowed", tt.give, tt.readOnly, err)
@@ -113,10 +113,10 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckAllowsBlockingWhenAsked(t *testing.T) {
-	if err := Check([][]byte{[]byte("BLPOP"), []byte("l"), []byte("1")}, false, true); err != nil {
+	if _, err := Check([][]byte{[]byte("BLPOP"), []byte("l"), []byte("1")}, false, true); err != nil {
 		t.Errorf("BLPOP with blocking allowed: %v", err)
 	}
-	if err := Check([][]byte{[]byte("BLPOP"), []byte("l"), []byte("1")}, true, true); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+	if _, err := Check([][]byte{[]byte("BLPOP"), []byte("l"), []byte("1")}, true, true); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
 		t.Errorf("BLPOP with a read-only token: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -129,16 +128,6 @@ type response struct {
 	status int
 	header http.Header
 	body   string
-}
-
-// json decodes the body into v, failing the test if it is not JSON.
-func (r response) json(t *testing.T) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
-		t.Fatalf("body is not JSON: %v: %q", err, r.body)
-	}
-	return v
 }
 
 // req sends one request; headers alternate name, value. The token is rwToken unless an

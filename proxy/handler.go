@@ -253,7 +253,8 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 		return
 	}
-	if err := command.Check(args, g.readOnly, g.db.canBlock); err != nil {
+	info, err := command.Check(args, g.readOnly, g.db.canBlock)
+	if err != nil {
 		if f.resp2 {
 			writeRaw(ctx, resp.AppendError(nil, err.Error()))
 			return
@@ -270,10 +271,10 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		return
 	}
 	if !cached {
-		blocking, block := s.blocking(args)
+		blocking, block := s.blocking(info, args)
 		b := pool.NewBatch(1)
 		b.Add(args...)
-		if !s.run(ctx, g.db, b, route{write: !command.Lookup(args).NoWrite, blocking: blocking, block: block}) {
+		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: blocking, block: block}) {
 			return
 		}
 		defer b.Release()
@@ -298,10 +299,10 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	bufPool.Put(buf)
 }
 
-// blocking reports whether args blocks its connection and, if so, caps its timeout
-// and returns how long it may block.
-func (s *Server) blocking(args [][]byte) (bool, time.Duration) {
-	if command.Lookup(args).Kind != command.Blocking {
+// blocking reports whether args, which info describes, blocks its connection and, if so,
+// caps its timeout and returns how long it may block.
+func (s *Server) blocking(info command.Info, args [][]byte) (bool, time.Duration) {
+	if info.Kind != command.Blocking {
 		return false, 0
 	}
 	return true, command.CapTimeout(args, s.opts.MaxBlock)
@@ -329,12 +330,13 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 			refusals[i] = errors.New("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
 			continue
 		}
-		if refusals[i] = command.Check(args, g.readOnly, g.db.canBlock); refusals[i] != nil {
+		info, err := command.Check(args, g.readOnly, g.db.canBlock)
+		if refusals[i] = err; err != nil {
 			continue
 		}
 		loads[i] = g.db.scripts.Rewrite(args)
-		write = write || !command.Lookup(args).NoWrite
-		if bl, d := s.blocking(args); bl {
+		write = write || !info.NoWrite
+		if bl, d := s.blocking(info, args); bl {
 			// One blocking command sends the whole pipeline, in order, to a dedicated connection.
 			blocking, block = true, block+d
 		}
@@ -395,7 +397,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 			return
 		}
 		// Inside MULTI nothing blocks: Redis runs blocking commands as their non-blocking forms.
-		if err := command.Check(args, g.readOnly, true); err != nil {
+		if _, err := command.Check(args, g.readOnly, true); err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, err.Error()+" (command "+strconv.Itoa(i)+"; transaction discarded)")
 			return
 		}
