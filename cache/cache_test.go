@@ -270,7 +270,7 @@ func TestKillInvalidationConnection(t *testing.T) {
 		direct.do(t, "SET", "k", v)
 		waitCached(t, c, bulk(v), "GET", "k")
 		flushes := c.Stats().Flushes
-		killClients(t, rs, "redisgate-invalidate")
+		rs.KillClients("redisgate-invalidate")
 		redistest.WaitFor(t, 2*time.Second, func() bool { return c.Stats().Flushes > flushes }, "flush after the kill")
 		direct.do(t, "SET", "k", v+"-after")
 		// Off (ErrOff: the gateway reads the usual way) or back on and empty: never the old value.
@@ -298,7 +298,7 @@ func TestKillTrackedConnection(t *testing.T) {
 	direct.do(t, "SET", "k", "a")
 	waitCached(t, c, bulk("a"), "GET", "k")
 	flushes := c.Stats().Flushes
-	killClients(t, rs, "redisgate-cache")
+	rs.KillClients("redisgate-cache")
 	redistest.WaitFor(t, 2*time.Second, func() bool { return c.Stats().Flushes > flushes }, "flush after the kill")
 	direct.do(t, "SET", "k", "b")
 	waitFresh(t, c, bulk("b"), "GET", "k")
@@ -387,32 +387,4 @@ func (r *rawConn) do(t *testing.T, a ...string) string {
 	}
 	defer b.Release()
 	return string(b.Reply(0))
-}
-
-// killClients kills, on the server side, every connection whose name starts with prefix.
-func killClients(t *testing.T, rs *redistest.Server, prefix string) {
-	t.Helper()
-	list, err := rs.Do("CLIENT", "LIST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(fmt.Sprint(list), "\n") {
-		var id, name string
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, "id="); ok {
-				id = v
-			}
-			if v, ok := strings.CutPrefix(f, "name="); ok {
-				name = v
-			}
-		}
-		if id != "" && strings.HasPrefix(name, prefix) {
-			rs.MustDo("CLIENT", "KILL", "ID", id)
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no client named %s*", prefix)
-	}
 }

@@ -141,7 +141,7 @@ func TestCacheInvalidationConnectionKilled(t *testing.T) {
 		k.Sync(context.Background())
 		readUntilHit(t, g, k, "/get/k", `{"result":"`+v+`"}`)
 		flushes := k.Stats().Flushes
-		killClients(t, g.redis, "redisgate-invalidate")
+		g.redis.KillClients("redisgate-invalidate")
 		redistest.WaitFor(t, 2*time.Second, func() bool { return k.Stats().Flushes > flushes }, "flush")
 		directDo(t, g.pool, "SET", "k", v+"-after")
 		for range 20 { // while the cache is off, and after it is back
@@ -286,29 +286,4 @@ func directDo(t *testing.T, p *pool.Pool, args ...string) string {
 	}
 	defer b.Release()
 	return string(b.Reply(0))
-}
-
-// killClients kills, on the server side, every connection whose name starts with prefix.
-func killClients(t *testing.T, rs *redistest.Server, prefix string) {
-	t.Helper()
-	list := rs.MustDo("CLIENT", "LIST")
-	n := 0
-	for _, line := range strings.Split(fmt.Sprint(list), "\n") {
-		var id, name string
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, "id="); ok {
-				id = v
-			}
-			if v, ok := strings.CutPrefix(f, "name="); ok {
-				name = v
-			}
-		}
-		if id != "" && strings.HasPrefix(name, prefix) {
-			rs.MustDo("CLIENT", "KILL", "ID", id)
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no client named %s*", prefix)
-	}
 }

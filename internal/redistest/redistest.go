@@ -200,6 +200,31 @@ func (s *Server) MustDo(args ...string) any {
 	return v
 }
 
+// KillClients kills, on the server side, every connection whose name starts with prefix,
+// failing the test when there is none.
+func (s *Server) KillClients(prefix string) {
+	s.t.Helper()
+	n := 0
+	for _, line := range strings.Split(fmt.Sprint(s.MustDo("CLIENT", "LIST")), "\n") {
+		var id, name string
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "id="); ok {
+				id = v
+			}
+			if v, ok := strings.CutPrefix(f, "name="); ok {
+				name = v
+			}
+		}
+		if id != "" && strings.HasPrefix(name, prefix) {
+			s.MustDo("CLIENT", "KILL", "ID", id)
+			n++
+		}
+	}
+	if n == 0 {
+		s.t.Fatalf("redistest: no client named %s*", prefix)
+	}
+}
+
 func decode(raw []byte) (any, []byte, error) {
 	kind, data, n, rest, err := resp.Next(raw)
 	if err != nil {
