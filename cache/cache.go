@@ -129,8 +129,9 @@ type generation struct {
 
 // Cache keeps read replies of one database until Redis reports their keys written.
 type Cache struct {
-	opts Options
-	gen  atomic.Pointer[generation] // nil while the cache is off
+	opts  Options
+	gen   atomic.Pointer[generation] // nil while the cache is off
+	epoch atomic.Uint64              // advanced by Redial
 
 	mu sync.Mutex
 	st *store
@@ -161,6 +162,15 @@ func (c *Cache) Close() error {
 
 // On reports whether the cache serves and fills entries now.
 func (c *Cache) On() bool { return c.gen.Load() != nil }
+
+// Redial flushes the cache and drops its connections, so that it connects again at the
+// address Options.Redis.Resolve names then (a replica set's new leader, say).
+func (c *Cache) Redial() {
+	c.epoch.Add(1)
+	if g := c.gen.Load(); g != nil {
+		g.inv.close()
+	}
+}
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
@@ -296,9 +306,9 @@ func (c *Cache) run() {
 			backoff, quiet = minBackoff, false
 		}
 		if quiet {
-			c.opts.Logger.Debug("read cache still off", "addr", c.opts.Redis.Addr, "err", err, "retry_in", backoff)
+			c.opts.Logger.Debug("read cache still off", "err", err, "retry_in", backoff)
 		} else {
-			c.opts.Logger.Warn("read cache off", "addr", c.opts.Redis.Addr, "err", err, "retry_in", backoff)
+			c.opts.Logger.Warn("read cache off", "err", err, "retry_in", backoff)
 		}
 		quiet = true
 		select {
@@ -314,7 +324,10 @@ func (c *Cache) run() {
 // it, and serves until the invalidation connection fails; it leaves the cache off and empty
 // and reports whether it was on.
 func (c *Cache) session() (on bool, err error) {
+	epoch := c.epoch.Load()
+	// The invalidation connection and the tracked ones must reach the same server.
 	vo := c.opts.Redis
+	vo.Addr, vo.Resolve = vo.Address(), nil
 	vo.ClientName += "-invalidate"
 	vo.DialTimeout = c.opts.Timeout
 	dctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
@@ -323,8 +336,9 @@ func (c *Cache) session() (on bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	po := c.opts.Redis
-	po.ClientName += "-cache"
+	po := vo
+	po.ClientName = c.opts.Redis.ClientName + "-cache"
+	po.DialTimeout = c.opts.Redis.DialTimeout
 	po.Hello = [][]string{{"CLIENT", "TRACKING", "ON", "REDIRECT", v.id}}
 	po.OnLost = func(err error) {
 		// Redis forgets what a closed connection read: its keys would never be invalidated.
@@ -349,7 +363,10 @@ func (c *Cache) session() (on bool, err error) {
 	}()
 	g := &generation{pool: tracked, inv: v}
 	c.gen.Store(g)
-	c.opts.Logger.Info("read cache on", "addr", c.opts.Redis.Addr, "redirect", v.id)
+	if c.epoch.Load() != epoch {
+		v.close() // connected where Redial has since left
+	}
+	c.opts.Logger.Info("read cache on", "addr", vo.Addr, "redirect", v.id)
 	err = v.read(0, c.invalidate)
 	c.gen.Store(nil)
 	c.flush()

@@ -26,7 +26,8 @@ type conn struct {
 	dead     bool
 	err      error
 
-	ack *acker // when set, every write ends with a WAIT its batches wait for
+	ack  *acker // when set, every write ends with a WAIT its batches wait for
+	addr string // the server's address, for logs
 
 	wake   chan struct{} // a batch became pending
 	closed chan struct{} // closed once the connection has failed

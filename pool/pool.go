@@ -41,6 +41,9 @@ var ErrClosed = errors.New("pool closed")
 type Options struct {
 	// Addr is the host:port (or path, with Network "unix") of the Redis server.
 	Addr string
+	// Resolve, when set, names the address to dial at each connect in place of Addr, so a
+	// pool can follow a server that moves (a replica set's leader, say; see Pool.Redial).
+	Resolve func() string
 	// Network is "tcp" (default) or "unix".
 	Network string
 	// Username and Password authenticate each connection when Password is set.
@@ -99,6 +102,16 @@ func ParseURL(url string) (Options, error) {
 	}, nil
 }
 
+// Address returns where the next connection goes: Resolve's answer, or Addr.
+func (o *Options) Address() string {
+	if o.Resolve != nil {
+		if a := o.Resolve(); a != "" {
+			return a
+		}
+	}
+	return o.Addr
+}
+
 func (o *Options) setDefaults() {
 	if o.Network == "" {
 		o.Network = "tcp"
@@ -134,6 +147,7 @@ type Pool struct {
 	opts     Options
 	slots    []atomic.Pointer[conn]
 	counters counters
+	epoch    atomic.Uint64 // advanced by Redial: connections dialled before it are dropped
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -155,7 +169,21 @@ func New(opts Options) *Pool {
 }
 
 // Addr reports the address the pool connects to.
-func (p *Pool) Addr() string { return p.opts.Addr }
+func (p *Pool) Addr() string { return p.opts.Address() }
+
+// Redial drops every connection so that each is dialled again, at the address Resolve names
+// then; batches a dropped connection owed replies fail with ErrBroken.
+func (p *Pool) Redial() {
+	p.epoch.Add(1)
+	for i := range p.slots {
+		if c := p.slots[i].Load(); c != nil {
+			c.fail(errRedial)
+		}
+	}
+}
+
+// errRedial is why Redial dropped a connection.
+var errRedial = errors.New("redialled: the server moved")
 
 // Close closes every connection, fails batches still pending, and waits for the pool's goroutines.
 func (p *Pool) Close() error {
@@ -250,13 +278,14 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	backoff := 25 * time.Millisecond
 	first := true
 	for {
+		epoch := p.epoch.Load()
 		c, err := dial(&p.opts, p.opts.ClientName, &p.counters)
 		if first {
 			ready <- struct{}{}
 			first = false
 		}
 		if err != nil {
-			p.opts.Logger.Warn("redis connect failed", "addr", p.opts.Addr, "slot", i, "err", err, "retry_in", backoff)
+			p.opts.Logger.Warn("redis connect failed", "slot", i, "err", err, "retry_in", backoff)
 			select {
 			case <-p.stop:
 				return
@@ -267,6 +296,9 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 		}
 		backoff = 25 * time.Millisecond
 		p.slots[i].Store(c)
+		if p.epoch.Load() != epoch {
+			c.fail(errRedial) // dialled at an address Redial has since left
+		}
 		select {
 		case <-p.stop:
 			c.fail(ErrClosed)
@@ -279,7 +311,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 			return
 		default:
 		}
-		p.opts.Logger.Warn("redis connection lost", "addr", p.opts.Addr, "slot", i, "err", c.err)
+		p.opts.Logger.Warn("redis connection lost", "addr", c.addr, "slot", i, "err", c.err)
 		if p.opts.OnLost != nil {
 			p.opts.OnLost(c.err)
 		}
@@ -300,6 +332,7 @@ func dial(o *Options, name string, stats *counters) (*conn, error) {
 		return nil, err
 	}
 	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
+	c.addr = nc.RemoteAddr().String()
 	c.stats = stats
 	if o.AckReplicas > 0 {
 		c.ack = newAcker(o.AckReplicas, o.AckTimeout)
@@ -313,9 +346,10 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, o.Network, o.Addr)
+	addr := o.Address()
+	nc, err := d.DialContext(ctx, o.Network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", o.Addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	if o.TLS != nil {
 		tc := tls.Client(nc, o.TLS)

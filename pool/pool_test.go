@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,5 +213,40 @@ func TestClosedPool(t *testing.T) {
 	b.Add([]byte("PING"))
 	if err := p.Do(context.Background(), b); !errors.Is(err, pool.ErrClosed) {
 		t.Fatalf("Do on closed pool: %v", err)
+	}
+}
+
+// TestRedialFollowsResolve moves a pool from one server to another: after Redial every
+// connection is at the address Resolve names, and batches sent after it reach that server.
+func TestRedialFollowsResolve(t *testing.T) {
+	a, b := redistest.Start(t), redistest.Start(t)
+	var target atomic.Value
+	target.Store(a.Addr)
+	o := pool.Options{Size: 3, Resolve: func() string { return target.Load().(string) }, ClientName: "redial-test",
+		Logger: slog.New(slog.DiscardHandler), DialTimeout: 300 * time.Millisecond}
+	p := pool.New(o)
+	t.Cleanup(func() { p.Close() })
+	redistest.WaitFor(t, 2*time.Second, func() bool { return p.Connected() == 3 }, "3 connections")
+	if got := do(t, p, "SET", "where", "a"); got != "+OK\r\n" {
+		t.Fatalf("SET: %q", got)
+	}
+	target.Store(b.Addr)
+	p.Redial()
+	redistest.WaitFor(t, 2*time.Second, func() bool { return p.Connected() == 3 }, "3 connections after Redial")
+	for i := range 20 {
+		do(t, p, "SET", "after:"+strconv.Itoa(i), "b")
+	}
+	if n := a.MustDo("DBSIZE"); n != int64(1) {
+		t.Errorf("old server holds %v keys, want only the one written before Redial", n)
+	}
+	if n := b.MustDo("DBSIZE"); n != int64(20) {
+		t.Errorf("new server holds %v keys, want the 20 written after Redial", n)
+	}
+	list, _ := a.MustDo("CLIENT", "LIST").(string)
+	if strings.Contains(list, "name=redial-test") {
+		t.Errorf("the pool still has connections to the old server:\n%s", list)
+	}
+	if got := p.Addr(); got != b.Addr {
+		t.Errorf("Addr() = %s, want %s", got, b.Addr)
 	}
 }

@@ -157,7 +157,9 @@ type Hub struct {
 	out       []byte               // commands waiting for the writer
 	sent      []*command           // commands in out or written, oldest first, whose replies are due
 	monitors  map[*Subscription]struct{}
-	dialing   int // MONITOR connections being opened
+	dialing   int      // MONITOR connections being opened
+	conn      net.Conn // the subscription connection, nil while down
+	epoch     uint64   // advanced by Redial
 }
 
 // NewHub returns a Hub and starts connecting to Redis in the background.
@@ -333,6 +335,35 @@ func (h *Hub) releaseLocked(s *Subscription) {
 	}
 }
 
+// Redial drops the subscription connection and every MONITOR stream, so that the hub
+// connects again at the address Options.Redis.Resolve names then and resubscribes there;
+// MONITOR streams end with ErrMoved.
+func (h *Hub) Redial() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.epoch++
+	if h.conn != nil {
+		h.conn.Close()
+	}
+	for s := range h.monitors {
+		h.endLocked(s, ErrMoved)
+	}
+}
+
+// ErrMoved ends MONITOR streams of a server the hub no longer follows.
+var ErrMoved = errors.New("redis moved to another server")
+
+// adopt makes nc the subscription connection, unless Redial ran since epoch.
+func (h *Hub) adopt(nc net.Conn, epoch uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.epoch != epoch {
+		return false
+	}
+	h.conn = nc
+	return true
+}
+
 // run keeps the subscription connection up until Close.
 func (h *Hub) run() {
 	defer h.wg.Done()
@@ -340,7 +371,14 @@ func (h *Hub) run() {
 	o.ClientName += "-pubsub"
 	backoff := minBackoff
 	for {
+		h.mu.Lock()
+		epoch := h.epoch
+		h.mu.Unlock()
 		nc, err := pool.Dial(h.ctx, o)
+		if err == nil && !h.adopt(nc, epoch) {
+			nc.Close() // dialled where Redial has since left: dial again at once
+			continue
+		}
 		if err == nil {
 			start := time.Now()
 			err = h.serve(nc)
@@ -375,6 +413,9 @@ func (h *Hub) serve(nc net.Conn) error {
 	err := h.writeLoop(nc, readDone)
 	nc.Close()
 	<-readDone
+	h.mu.Lock()
+	h.conn = nil
+	h.mu.Unlock()
 	h.disconnect()
 	if err == nil {
 		err = readErr

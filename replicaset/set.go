@@ -89,7 +89,17 @@ type Set struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex // serializes topology changes
+	follow  []func(leader string)
 	lost    atomic.Int64
+}
+
+// OnLeaderChange has f called with the new leader's address each time the set moves to
+// another leader, so that connections kept outside the set can follow it. f runs on the
+// goroutine that changes the topology, under its lock: it must return quickly.
+func (s *Set) OnLeaderChange(f func(leader string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.follow = append(s.follow, f)
 }
 
 // ErrNoLeader reports that the set knows no leader to send a write to.
@@ -220,6 +230,11 @@ func (s *Set) setTopology(leader string, replicas []string) {
 	s.topo.Store(t)
 	if old != nil {
 		s.opts.Logger.Info("topology changed", "leader", leader, "replicas", replicas, "was_leader", old.leader.addr)
+		if old.leader.addr != leader {
+			for _, f := range s.follow {
+				f(leader)
+			}
+		}
 	}
 	for _, n := range byAddr {
 		if !keep[n] {

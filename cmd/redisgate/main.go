@@ -272,8 +272,8 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 		}
 		closers = append(closers, set.Close)
 		db.Replicated = set
-		host, port, _ := net.SplitHostPort(set.Leader())
-		opts.Addr = net.JoinHostPort(host, port) // pub/sub goes to the leader found at start
+		// Pub/sub and the read cache follow the leader through failovers.
+		opts.Addr, opts.Resolve = set.Leader(), set.Leader
 	} else {
 		p := pool.New(opts)
 		closers = append(closers, func() { p.Close() })
@@ -296,11 +296,20 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 	}
 	db.Edge = cache.Edge{MaxAge: k.EdgeMaxAge, StaleWhileRevalidate: k.EdgeStaleWhileRevalidate}
 	if k.Enabled {
-		co := opts // like pub/sub, the cache reads on the leader found at start
+		co := opts
 		co.Size = 2
 		c := cache.New(cache.Options{Redis: co, MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict, Logger: opts.Logger.With("component", "cache")})
 		closers = append(closers, func() { c.Close() })
 		db.Cache = c
+	}
+	if set := db.Replicated; set != nil {
+		// A demoted leader still answers: move to the new one rather than wait for a failure.
+		set.OnLeaderChange(func(string) {
+			hub.Redial()
+			if db.Cache != nil {
+				db.Cache.Redial()
+			}
+		})
 	}
 	return db, closeDB, nil
 }
@@ -341,11 +350,12 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	case rl.Redis != "":
 		opts, err = pool.ParseURL(rl.Redis)
 	case dbs[0].Replicated != nil:
-		// Limiter state lives on the leader found at start, reached with the database's credentials.
+		// Limiter state lives on the first database's leader, followed through failovers and
+		// reached with the database's credentials.
 		if first.Upstream != "" {
 			opts, err = pool.ParseURL(first.Upstream)
 		}
-		opts.Addr = dbs[0].Replicated.Leader()
+		opts.Addr, opts.Resolve = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader
 	default:
 		opts, err = pool.ParseURL(first.Upstream)
 	}
@@ -357,6 +367,9 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	opts.DialTimeout = 500 * time.Millisecond
 	opts.Logger = log.With("component", "ratelimit")
 	store := pool.New(opts)
+	if opts.Resolve != nil {
+		dbs[0].Replicated.OnLeaderChange(func(string) { store.Redial() })
+	}
 	l.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
