@@ -189,16 +189,44 @@ func (c *Cache) Stats() Stats {
 // ErrOff while the cache is off, and with the pool's errors when args could not run; the
 // caller may then run args elsewhere. raw is shared: it must not be modified.
 func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, err error) {
+	raw, _, hit, err = c.get(ctx, args, -1)
+	return raw, hit, err
+}
+
+// Forms is how many encodings of its reply an entry keeps for callers (see GetForm).
+const Forms = 2
+
+// GetForm is Get that, on a hit, also returns the caller's encoding form (0 to Forms-1) of
+// the reply when Keep stored one with the entry, and nil otherwise. body is shared too.
+func (c *Cache) GetForm(ctx context.Context, args [][]byte, form int) (raw, body []byte, hit bool, err error) {
+	return c.get(ctx, args, form)
+}
+
+// Keep stores body, the caller's encoding form (0 to Forms-1) of the reply raw that Get or
+// GetForm returned for args, with the entry of args if it still holds that reply, so that
+// later hits skip the encoding. It counts against MaxBytes; body must not be modified afterwards.
+func (c *Cache) Keep(args [][]byte, form int, raw, body []byte) {
+	if form < 0 || form >= Forms || len(raw) == 0 || !Cacheable(args) {
+		return
+	}
+	var buf [128]byte
+	cmd := appendKey(buf[:0], args)
+	c.mu.Lock()
+	c.st.attach(cmd, form, raw, body)
+	c.mu.Unlock()
+}
+
+func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw, body []byte, hit bool, err error) {
 	if !Cacheable(args) {
-		return nil, false, ErrNotCacheable
+		return nil, nil, false, ErrNotCacheable
 	}
 	g := c.gen.Load()
 	if g == nil {
-		return nil, false, ErrOff
+		return nil, nil, false, ErrOff
 	}
 	if c.opts.Strict {
 		if err := g.inv.sync(ctx); err != nil {
-			return nil, false, fmt.Errorf("%w: %w", ErrOff, err)
+			return nil, nil, false, fmt.Errorf("%w: %w", ErrOff, err)
 		}
 	}
 	var buf [128]byte
@@ -207,8 +235,11 @@ func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, e
 	c.mu.Lock()
 	if e := c.st.get(cmd, now); e != nil {
 		c.st.hits++
+		if form >= 0 && form < Forms {
+			body = e.forms[form]
+		}
 		c.mu.Unlock()
-		return e.raw, true, nil
+		return e.raw, body, true, nil
 	}
 	c.st.misses++
 	t := c.st.ticket(args[1])
@@ -221,13 +252,13 @@ func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, e
 	b.Add([]byte("PTTL"), args[1])
 	if err := g.pool.Do(ctx, b); err != nil {
 		b.Release()
-		return nil, false, fmt.Errorf("cache fill: %w", err)
+		return nil, nil, false, fmt.Errorf("cache fill: %w", err)
 	}
 	raw = bytes.Clone(b.Reply(0))
 	ttl := c.ttl(b.Reply(1))
 	b.Release()
 	if raw[0] == resp.Error || ttl <= 0 {
-		return raw, false, nil
+		return raw, nil, false, nil
 	}
 	e := &entry{cmd: string(cmd), key: string(args[1]), raw: raw, expires: now.Add(ttl)}
 	c.mu.Lock()
@@ -237,7 +268,7 @@ func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, e
 		c.st.dropped++ // filled through connections whose invalidations are gone
 	}
 	c.mu.Unlock()
-	return raw, false, nil
+	return raw, nil, false, nil
 }
 
 // ttl returns how long an entry read along with the PTTL reply raw may live.

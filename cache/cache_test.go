@@ -388,3 +388,38 @@ func (r *rawConn) do(t *testing.T, a ...string) string {
 	defer b.Release()
 	return string(b.Reply(0))
 }
+
+// TestKeepForms stores encodings with an entry: hits return them, they count against the
+// byte bound, an invalidation drops them with the entry, and an encoding of a reply the entry
+// no longer holds is not kept.
+func TestKeepForms(t *testing.T) {
+	rs := redistest.Start(t)
+	c := newCache(t, rs, nil)
+	rs.MustDo("SET", "k", "v1")
+	ctx := context.Background()
+	raw, body, hit, err := c.GetForm(ctx, args("GET", "k"), 1)
+	if err != nil || hit || body != nil {
+		t.Fatalf("first GetForm: body %q hit %v err %v", body, hit, err)
+	}
+	before := c.Stats().Bytes
+	c.Keep(args("GET", "k"), 1, raw, []byte("encoded v1"))
+	if grown := c.Stats().Bytes - before; grown != len("encoded v1") {
+		t.Errorf("Keep grew the cache by %d bytes, want %d", grown, len("encoded v1"))
+	}
+	if _, body, hit, _ := c.GetForm(ctx, args("get", "k"), 1); !hit || string(body) != "encoded v1" {
+		t.Errorf("hit of form 1: body %q hit %v", body, hit)
+	}
+	if _, body, hit, _ := c.GetForm(ctx, args("GET", "k"), 0); !hit || body != nil {
+		t.Errorf("hit of form 0, never kept: body %q hit %v", body, hit)
+	}
+	rs.MustDo("SET", "k", "v2")
+	c.Sync(ctx)
+	raw2, body, hit, _ := c.GetForm(ctx, args("GET", "k"), 1)
+	if hit || body != nil || string(raw2) != bulk("v2") {
+		t.Fatalf("after a write: raw %q body %q hit %v", raw2, body, hit)
+	}
+	c.Keep(args("GET", "k"), 1, raw, []byte("encoded v1")) // raw of the replaced entry
+	if _, body, _, _ := c.GetForm(ctx, args("GET", "k"), 1); body != nil {
+		t.Errorf("an encoding of the old reply was kept with the new entry: %q", body)
+	}
+}

@@ -12,25 +12,52 @@ import (
 	"github.com/redisgate/redisgate/replicaset"
 )
 
+// cached is a reply from the read cache.
+type cached struct {
+	raw  []byte // the reply; nil: none
+	body []byte // on a hit, the JSON answer in the request's encoding when one was kept
+	hit  bool   // raw came from an entry, not a fill
+}
+
 // cachedRead returns the reply of the single command args from db's read cache (filling it
 // on a miss) when the command and the request allow it. ok false: run args the usual way;
-// ok true with raw nil: the request was answered with an error.
-func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byte) (raw []byte, ok bool) {
+// ok true with c.raw nil: the request was answered with an error.
+func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byte, f format) (c cached, ok bool) {
 	if db.cache == nil || !cache.Cacheable(args) || !mayCache(ctx, db) {
-		return nil, false
+		return c, false
 	}
-	raw, _, err := db.cache.Get(s.deadlines.context(), args)
+	var err error
+	c.raw, c.body, c.hit, err = db.cache.GetForm(s.deadlines.context(), args, bodyForm(f))
 	switch {
 	case err == nil:
-		return raw, true
+		return c, true
 	case errors.Is(err, pool.ErrTimeout):
 		// Running it again elsewhere would double the request's deadline.
 		s.opts.Logger.Warn("backend error", "database", db.name, "status", fasthttp.StatusGatewayTimeout, "err", err)
 		writeError(ctx, fasthttp.StatusGatewayTimeout, "ERR backend: "+err.Error())
-		return nil, true
+		return cached{}, true
 	}
 	// The cache is off, or the fill could not run: reads are safe to run again.
-	return nil, false
+	return cached{}, false
+}
+
+// bodyForm numbers the JSON encodings a cache entry keeps: plain and base64 (resp2 answers
+// are the raw reply itself).
+func bodyForm(f format) int {
+	switch {
+	case f.resp2:
+		return -1
+	case f.base64:
+		return 1
+	}
+	return 0
+}
+
+// keepBody stores a copy of body, the JSON answer in f's encoding of the cached reply raw,
+// with its cache entry: later hits answer it without encoding the reply again, which for
+// large values (base64 especially) costs more than the rest of the request.
+func keepBody(db *database, args [][]byte, f format, raw, body []byte) {
+	db.cache.Keep(args, bodyForm(f), raw, bytes.Clone(body))
 }
 
 // mayCache reports whether a read of the request may be answered from the cache: not in

@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -286,4 +288,41 @@ func directDo(t *testing.T, p *pool.Pool, args ...string) string {
 	}
 	defer b.Release()
 	return string(b.Reply(0))
+}
+
+// TestCacheKeepsEncodedAnswers reads a cached key in each encoding: the answer kept with the
+// entry after its first hit is the one the encoder makes, and a write replaces it.
+func TestCacheKeepsEncodedAnswers(t *testing.T) {
+	var k *cache.Cache
+	g := startGateway(t, withCache(t, &k, nil))
+	value := strings.Repeat("héllo wörld ", 1000)
+	directDo(t, g.pool, "SET", "big", value)
+	for _, enc := range []string{"", "base64"} {
+		for i := range 4 { // a miss, the first hit (which keeps its answer), then kept answers
+			r := g.req("GET", "/get/big", "", "Upstash-Encoding", enc)
+			var got struct{ Result string }
+			if err := json.Unmarshal([]byte(r.body), &got); r.status != 200 || err != nil {
+				t.Fatalf("encoding %q, read %d: %d %.80s (%v)", enc, i, r.status, r.body, err)
+			}
+			if enc == "base64" {
+				b, err := base64.StdEncoding.DecodeString(got.Result)
+				if err != nil {
+					t.Fatalf("read %d: %v", i, err)
+				}
+				got.Result = string(b)
+			}
+			if got.Result != value {
+				t.Errorf("encoding %q, read %d: result %.40q…, want the value", enc, i, got.Result)
+			}
+		}
+	}
+	st := k.Stats()
+	if st.Bytes < 2*len(value) {
+		t.Errorf("cache holds %d bytes, want the reply and its two encodings (> %d)", st.Bytes, 2*len(value))
+	}
+	directDo(t, g.pool, "SET", "big", "small")
+	k.Sync(context.Background())
+	if r := g.req("GET", "/get/big", "", "Upstash-Encoding", "base64"); r.body != `{"result":"c21hbGw="}` {
+		t.Errorf("after a write: %d %s", r.status, r.body)
+	}
 }

@@ -266,11 +266,18 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		defer s.edgeAnswer(ctx, g.db, f)
 	}
 	loadHash := g.db.scripts.Rewrite(args)
-	raw, cached := s.cachedRead(ctx, g.db, args)
-	if cached && raw == nil {
+	c, fromCache := s.cachedRead(ctx, g.db, args, f)
+	switch {
+	case fromCache && c.raw == nil:
+		return
+	case c.body != nil:
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetContentType("application/json")
+		ctx.Response.SetBodyRaw(c.body) // shared with the cache entry, never modified
 		return
 	}
-	if !cached {
+	raw := c.raw
+	if !fromCache {
 		blocking, block := s.blocking(info, args)
 		b := pool.NewBatch(1)
 		b.Add(args...)
@@ -282,18 +289,23 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	}
 	if f.resp2 {
 		writeRaw(ctx, raw)
+		if fromCache {
+			ctx.Response.SetBodyRaw(raw) // shared with the cache entry, never modified
+		}
 		return
 	}
 	buf := bufPool.Get().(*[]byte)
 	out, isErr, err := appendEntry((*buf)[:0], raw, f.base64)
-	if err != nil {
+	switch {
+	case err != nil:
 		writeError(ctx, fasthttp.StatusBadGateway, "ERR backend: "+err.Error())
-	} else {
-		status := fasthttp.StatusOK
-		if isErr {
-			status = fasthttp.StatusBadRequest
+	case isErr:
+		writeJSON(ctx, fasthttp.StatusBadRequest, out)
+	default:
+		writeJSON(ctx, fasthttp.StatusOK, out)
+		if c.hit {
+			keepBody(g.db, args, f, raw, out)
 		}
-		writeJSON(ctx, status, out)
 	}
 	*buf = out
 	bufPool.Put(buf)
