@@ -115,6 +115,9 @@ type Stats struct {
 	Flushes int64
 	// Dropped counts fill replies not kept because an invalidation or flush overtook them.
 	Dropped int64
+	// Coalesced counts misses answered by the fill another Get of the same command was
+	// running (they are among Misses): a hot key sends one read to Redis, not one per client.
+	Coalesced int64
 	// Entries and Bytes are what the cache holds now.
 	Entries, Bytes int
 	// On reports whether the cache serves and fills entries now.
@@ -133,8 +136,10 @@ type Cache struct {
 	gen   atomic.Pointer[generation] // nil while the cache is off
 	epoch atomic.Uint64              // advanced by Redial
 
-	mu sync.Mutex
-	st *store
+	mu      sync.Mutex
+	st      *store
+	fills   map[string]*fill // fills running, by command
+	coalesc int64            // misses answered by a fill already running
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -146,7 +151,7 @@ type Cache struct {
 // invalidation connection is subscribed.
 func New(opts Options) *Cache {
 	opts.setDefaults()
-	c := &Cache{opts: opts, st: newStore(opts.MaxBytes)}
+	c := &Cache{opts: opts, st: newStore(opts.MaxBytes), fills: map[string]*fill{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.run()
@@ -179,7 +184,7 @@ func (c *Cache) Stats() Stats {
 	s := c.st
 	return Stats{
 		Hits: s.hits, Misses: s.misses, Evictions: s.evictions, Invalidations: s.invalidations,
-		Flushes: s.flushes, Dropped: s.dropped, Entries: len(s.entries), Bytes: s.bytes, On: c.On(),
+		Flushes: s.flushes, Dropped: s.dropped, Coalesced: c.coalesc, Entries: len(s.entries), Bytes: s.bytes, On: c.On(),
 	}
 }
 
@@ -243,8 +248,42 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw, body []b
 	}
 	c.st.misses++
 	t := c.st.ticket(args[1])
+	if f := c.fills[string(cmd)]; f != nil && f.t == t {
+		// Nothing invalidated the key since that fill was sent: its reply is as fresh as an
+		// entry would be.
+		c.coalesc++
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.raw, nil, false, f.err
+		case <-ctx.Done():
+			return nil, nil, false, fmt.Errorf("cache fill: %w: %w", pool.ErrTimeout, ctx.Err())
+		}
+	}
+	f := &fill{t: t, done: make(chan struct{})}
+	c.fills[string(cmd)] = f
 	c.mu.Unlock()
 
+	f.raw, f.err = c.fill(ctx, g, cmd, args, t, now)
+	c.mu.Lock()
+	if c.fills[string(cmd)] == f {
+		delete(c.fills, string(cmd))
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return f.raw, nil, false, f.err
+}
+
+// fill is a read of a missing entry, which concurrent Gets of the same command share.
+type fill struct {
+	t    ticket
+	done chan struct{} // closed once raw and err are set
+	raw  []byte
+	err  error
+}
+
+// fill runs args on g's tracked connections and keeps the reply, unless t is outdated by then.
+func (c *Cache) fill(ctx context.Context, g *generation, cmd []byte, args [][]byte, t ticket, now time.Time) ([]byte, error) {
 	// PTTL rides along so that no entry outlives its key: an expired key is deleted (and
 	// invalidated) only when Redis gets to it, which can be long after it expired.
 	b := pool.NewBatch(2)
@@ -252,13 +291,13 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw, body []b
 	b.Add([]byte("PTTL"), args[1])
 	if err := g.pool.Do(ctx, b); err != nil {
 		b.Release()
-		return nil, nil, false, fmt.Errorf("cache fill: %w", err)
+		return nil, fmt.Errorf("cache fill: %w", err)
 	}
-	raw = bytes.Clone(b.Reply(0))
+	raw := bytes.Clone(b.Reply(0))
 	ttl := c.ttl(b.Reply(1))
 	b.Release()
 	if raw[0] == resp.Error || ttl <= 0 {
-		return raw, nil, false, nil
+		return raw, nil
 	}
 	e := &entry{cmd: string(cmd), key: string(args[1]), raw: raw, expires: now.Add(ttl)}
 	c.mu.Lock()
@@ -268,7 +307,7 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw, body []b
 		c.st.dropped++ // filled through connections whose invalidations are gone
 	}
 	c.mu.Unlock()
-	return raw, nil, false, nil
+	return raw, nil
 }
 
 // ttl returns how long an entry read along with the PTTL reply raw may live.

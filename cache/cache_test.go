@@ -423,3 +423,42 @@ func TestKeepForms(t *testing.T) {
 		t.Errorf("an encoding of the old reply was kept with the new entry: %q", body)
 	}
 }
+
+// TestConcurrentMissesShareOneFill sends 20 Gets of a missing entry while Redis is frozen,
+// so that all are waiting at once: Redis then runs one GET for all of them.
+func TestConcurrentMissesShareOneFill(t *testing.T) {
+	rs := redistest.Start(t)
+	c := newCache(t, rs, nil)
+	rs.MustDo("SET", "hot", "v")
+	rs.MustDo("CONFIG", "RESETSTAT")
+	rs.Freeze()
+	const n = 20
+	var wg sync.WaitGroup
+	replies := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			raw, _, err := c.Get(ctx, args("GET", "hot"))
+			replies[i], errs[i] = string(raw), err
+		}()
+	}
+	redistest.WaitFor(t, 2*time.Second, func() bool { return c.Stats().Coalesced == n-1 }, "19 Gets joining the first one's fill")
+	rs.Thaw()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || replies[i] != bulk("v") {
+			t.Errorf("Get %d: %q %v", i, replies[i], errs[i])
+		}
+	}
+	stats := fmt.Sprint(rs.MustDo("INFO", "commandstats"))
+	if !strings.Contains(stats, "cmdstat_get:calls=1,") {
+		t.Errorf("Redis ran GET other than once:\n%s", stats)
+	}
+	if _, hit := get(t, c, "GET", "hot"); !hit {
+		t.Error("the shared fill was not kept")
+	}
+}

@@ -76,7 +76,7 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 				for _, e := range []struct {
 					name string
 					v    int64
-				}{{"hit", st.Hits}, {"miss", st.Misses}, {"eviction", st.Evictions}, {"invalidation", st.Invalidations}, {"flush", st.Flushes}, {"dropped_fill", st.Dropped}} {
+				}{{"hit", st.Hits}, {"miss", st.Misses}, {"eviction", st.Evictions}, {"invalidation", st.Invalidations}, {"flush", st.Flushes}, {"dropped_fill", st.Dropped}, {"coalesced", st.Coalesced}} {
 					emit(float64(e.v), d.Name, e.name)
 				}
 			}
