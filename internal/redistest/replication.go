@@ -120,15 +120,24 @@ type DelayProxy struct {
 // StartDelayProxy starts a DelayProxy on a free loopback port and stops it when the test ends.
 func StartDelayProxy(t testing.TB, target string, delay time.Duration) *DelayProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := NewDelayProxy(target, delay)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// NewDelayProxy starts a DelayProxy to target on a free loopback port; Close stops it.
+func NewDelayProxy(target string, delay time.Duration) (*DelayProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("delay proxy: %w", err)
 	}
 	p := &DelayProxy{Addr: ln.Addr().String(), ln: ln, target: target, delay: delay}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.Close)
-	return p
+	return p, nil
 }
 
 func (p *DelayProxy) accept() {
@@ -152,7 +161,8 @@ func (p *DelayProxy) accept() {
 	}
 }
 
-// pipe copies src to dst, each chunk delayed; chunks keep their order.
+// pipe copies src to dst, each chunk delayed; chunks keep their order. Chunks already due when
+// the writer wakes go out in one write, so a busy connection costs one wake-up per batch, not per chunk.
 func (p *DelayProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	type chunk struct {
@@ -165,14 +175,47 @@ func (p *DelayProxy) pipe(dst, src net.Conn) {
 	go func() {
 		defer wg.Done()
 		failed := false
-		for c := range ch {
-			if failed {
-				continue
+		var out []byte
+		var held chunk // received but not yet due
+		holding := false
+		for {
+			c := held
+			if !holding {
+				var ok bool
+				if c, ok = <-ch; !ok {
+					return
+				}
 			}
-			time.Sleep(time.Until(c.at))
-			if _, err := dst.Write(c.data); err != nil {
+			holding = false
+			if failed {
+				continue // drain until the reader stops
+			}
+			sleepUntil(c.at)
+			out = append(out[:0], c.data...)
+			closed := false
+		gather:
+			for {
+				select {
+				case d, ok := <-ch:
+					switch {
+					case !ok:
+						closed = true
+						break gather
+					case time.Until(d.at) > timerSlack: // due within timerSlack counts as due, as in sleepUntil
+						held, holding = d, true
+						break gather
+					}
+					out = append(out, d.data...)
+				default:
+					break gather
+				}
+			}
+			if _, err := dst.Write(out); err != nil {
 				failed = true
 				src.Close() // ends the reading loop
+			}
+			if closed {
+				return
 			}
 		}
 	}()
