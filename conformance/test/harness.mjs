@@ -242,7 +242,9 @@ async function gatewayReady(url, token) {
 /** Start a gateway in front of `redisUrl`. */
 export async function startGateway({ redisUrl, token, extraArgs = [] }) {
   const port = await freePort();
-  const args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, ...extraArgs];
+  // REDISGATE_EXTRA_ARGS (space-separated) runs the whole suite with more flags, e.g. --cache=true.
+  const envArgs = (process.env.REDISGATE_EXTRA_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, ...envArgs, ...extraArgs];
   const bin = await buildGateway();
   const proc = spawnChild(bin, args, "redisgate", { cwd: REPO_ROOT });
   const url = `http://127.0.0.1:${port}`;
