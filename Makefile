@@ -4,6 +4,7 @@
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 FUZZTIME ?= 10s
+STATICCHECK ?= v0.8.2
 
 .PHONY: test deps vet gotest fuzz conformance run build
 
@@ -19,6 +20,7 @@ deps:
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
 gotest:
 	$(GO) test -race -count=1 ./...

@@ -113,9 +113,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 			body = ctx.PostBody()
 		}
 		var query []command.Arg
-		ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		for k, v := range ctx.QueryArgs().All() {
 			query = append(query, command.Arg{Key: k, Value: v})
-		})
+		}
 		args, err := command.FromPath(path, body, len(body) > 0, query, s.opts.MaxArgs)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())

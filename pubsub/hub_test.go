@@ -96,7 +96,7 @@ func TestChannelsAreSharedAndReferenceCounted(t *testing.T) {
 	}
 	for _, s := range []*pubsub.Subscription{a, b} {
 		m := next(t, s)
-		if string(m.Channel) != "news" || string(m.Payload) != "hello" || m.Pattern != nil && len(m.Pattern) != 0 {
+		if string(m.Channel) != "news" || string(m.Payload) != "hello" || len(m.Pattern) != 0 {
 			t.Errorf("got %q %q %q", m.Pattern, m.Channel, m.Payload)
 		}
 	}

@@ -77,7 +77,6 @@ type answer struct {
 
 // eventType wraps a handler for one event type and invokes it with a fixture.
 type eventType struct {
-	name    string
 	request func(t *testing.T, raw []byte) *limit.Request
 	invoke  func(t *testing.T, g *limit.Guard, raw []byte) answer
 }
