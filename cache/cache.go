@@ -72,6 +72,9 @@ type Options struct {
 	// shared by concurrent calls): no read then misses a write acknowledged before it began,
 	// wherever it was made, at the cost of a round trip to Redis per hit.
 	Strict bool
+	// Position, when set, returns the server's replication offset, as recently learned
+	// (a replica set's leader's, probed); Covers then tells which writes the cache has seen.
+	Position func() int64
 	// Logger receives state changes (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -167,6 +170,14 @@ func (c *Cache) Close() error {
 
 // On reports whether the cache serves and fills entries now.
 func (c *Cache) On() bool { return c.gen.Load() != nil }
+
+// Covers reports whether the invalidations of every write up to offset in the server's
+// replication stream have been applied (see Options.Position): entries then reflect them.
+// Sync makes it true of every write acknowledged before it was called.
+func (c *Cache) Covers(offset int64) bool {
+	g := c.gen.Load()
+	return g != nil && g.inv.position != nil && g.inv.covered.Load() >= offset
+}
 
 // Redial flushes the cache and drops its connections, so that it connects again at the
 // address Options.Redis.Resolve names then (a replica set's new leader, say).
@@ -406,6 +417,7 @@ func (c *Cache) session() (on bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	v.position = c.opts.Position
 	po := vo
 	po.ClientName = c.opts.Redis.ClientName + "-cache"
 	po.DialTimeout = c.opts.Redis.DialTimeout

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redisgate/redisgate/pool"
@@ -37,6 +38,12 @@ type inval struct {
 	sent []*barrier // PINGs written whose PONG has not arrived, oldest first
 	err  error      // set once the reader has stopped
 	down chan struct{}
+
+	// position, when set, returns the server's replication offset (as last probed);
+	// covered is the highest one read before a PING whose PONG has arrived: every
+	// invalidation of a write up to it has been applied.
+	position func() int64
+	covered  atomic.Int64
 }
 
 // errLate reports a PING whose PONG did not arrive within the connection's timeout.
@@ -48,6 +55,7 @@ type barrier struct {
 	done  chan struct{}
 	err   error       // set before done is closed
 	timer *time.Timer // fails the barrier when the PONG is late; guarded by inval.mu
+	pos   int64       // inval.position() just before the PING was written
 }
 
 func newBarrier() *barrier { return &barrier{done: make(chan struct{})} }
@@ -239,6 +247,10 @@ func (v *inval) sync(ctx context.Context) error {
 	}
 	select {
 	case <-b.done:
+		if b.err == nil {
+			for c := v.covered.Load(); b.pos > c && !v.covered.CompareAndSwap(c, b.pos); c = v.covered.Load() {
+			}
+		}
 		return b.err
 	case <-ctx.Done():
 		return fmt.Errorf("cache: invalidation barrier: %w", ctx.Err())
@@ -257,6 +269,9 @@ func (v *inval) send(b *barrier) {
 		return // the reader failed b already, or will
 	}
 	v.next = nil
+	if v.position != nil {
+		b.pos = v.position()
+	}
 	v.sent = append(v.sent, b)
 	b.timer = time.AfterFunc(v.timeout, func() { b.finish(errLate) })
 	v.mu.Unlock()

@@ -23,13 +23,28 @@ type cached struct {
 // on a miss) when the command and the request allow it. ok false: run args the usual way;
 // ok true with c.raw nil: the request was answered with an error.
 func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byte, f format) (c cached, ok bool) {
-	if db.cache == nil || !cache.Cacheable(args) || !mayCache(ctx, db) {
+	if db.cache == nil || !cache.Cacheable(args) {
 		return c, false
+	}
+	may, after := mayCache(ctx, db)
+	if !may {
+		return c, false
+	}
+	if !after.IsZero() && !db.cache.Covers(after.Offset) {
+		// The write the token names was acknowledged before this request: once a PING sent
+		// now comes back on the invalidation connection, its invalidations have arrived.
+		db.cache.Sync(s.deadlines.context())
 	}
 	var err error
 	c.raw, c.body, c.hit, err = db.cache.GetForm(s.deadlines.context(), args, bodyForm(f))
 	switch {
 	case err == nil:
+		if !after.IsZero() {
+			// The answer reflects the token's position: pass it on, so the client's later
+			// reads, from replicas too, still see its writes.
+			var buf [96]byte
+			ctx.Response.Header.SetBytesV("Upstash-Sync-Token", append(buf[:0], after.Token(s.syncSeq.Add(1))...))
+		}
 		return c, true
 	case errors.Is(err, pool.ErrTimeout):
 		// Running it again elsewhere would double the request's deadline.
@@ -61,9 +76,10 @@ func keepBody(db *database, args [][]byte, f format, raw, body []byte) {
 }
 
 // mayCache reports whether a read of the request may be answered from the cache: not in
-// strong mode, and not when its sync token names a replication position, which the cache
-// cannot tell whether it has caught up with.
-func mayCache(ctx *fasthttp.RequestCtx, db *database) bool {
+// strong mode, and, when its sync token names a replication position, only one in the
+// current leader's history, which the cache reads from. after is that position: the answer
+// must reflect it.
+func mayCache(ctx *fasthttp.RequestCtx, db *database) (ok bool, after replicaset.Position) {
 	mode := replicaset.Eventual
 	if db.set != nil {
 		mode = db.set.Mode()
@@ -71,20 +87,27 @@ func mayCache(ctx *fasthttp.RequestCtx, db *database) bool {
 	if h := ctx.Request.Header.Peek(ConsistencyHeader); len(h) > 0 {
 		m, err := replicaset.ParseMode(string(h))
 		if err != nil {
-			return false // the usual route answers the mistake
+			return false, after // the usual route answers the mistake
 		}
 		mode = m
 	}
 	if mode == replicaset.Strong {
-		return false
+		return false, after
 	}
 	// Tokens of positions are "<40-character replication id>-<offset>-<n>"; others are opaque.
 	if tok := ctx.Request.Header.Peek("Upstash-Sync-Token"); bytes.IndexByte(tok, '-') == 40 {
-		if _, ok := replicaset.ParseToken(string(tok)); ok {
-			return false
+		p, ok := replicaset.ParseToken(string(tok))
+		if !ok {
+			return true, after
 		}
+		if db.set == nil || db.set.LeaderPosition().ReplID != p.ReplID {
+			// Another history (a failover since, or another database's token): the usual
+			// route sorts it out.
+			return false, after
+		}
+		return true, p
 	}
-	return true
+	return true, after
 }
 
 // edgeCacheable reports whether the answer to args may carry edge caching headers: the

@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/replicaset"
 )
@@ -22,7 +25,7 @@ type replicatedGateway struct {
 	set            *replicaset.Set
 }
 
-func startReplicatedGateway(t *testing.T, mode replicaset.Mode) *replicatedGateway {
+func startReplicatedGateway(t *testing.T, mode replicaset.Mode, dbOpts ...func(*proxy.Database, *replicaset.Set)) *replicatedGateway {
 	t.Helper()
 	leader := redistest.Start(t)
 	r1 := redistest.StartReplica(t, leader, "")
@@ -34,8 +37,11 @@ func startReplicatedGateway(t *testing.T, mode replicaset.Mode) *replicatedGatew
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := proxy.New(proxy.Options{MaxArgs: 100, Logger: slog.New(slog.DiscardHandler)},
-		[]proxy.Database{{Name: "r", Replicated: set, Tokens: []string{rwToken}}})
+	db := proxy.Database{Name: "r", Replicated: set, Tokens: []string{rwToken}}
+	for _, f := range dbOpts {
+		f(&db, set)
+	}
+	srv, err := proxy.New(proxy.Options{MaxArgs: 100, Logger: slog.New(slog.DiscardHandler)}, []proxy.Database{db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +122,64 @@ func TestReplicatedStrongWriteNotAcknowledged(t *testing.T) {
 	if r.status != 504 || !strings.HasPrefix(r.body, `{"error":"ERR write applied on the leader but not acknowledged by a replica in time`) {
 		t.Errorf("strong write with replicas frozen: %d %s", r.status, r.body)
 	}
+}
+
+// TestReplicatedCacheHonoursSyncTokens reads through the cache with sync tokens naming
+// positions of the leader, as the SDK sends them. A token of a write made through the
+// gateway hits; a token of a write made straight on the leader, read at once (before its
+// invalidation may have arrived), is never answered with the older value.
+func TestReplicatedCacheHonoursSyncTokens(t *testing.T) {
+	var k *cache.Cache
+	g := startReplicatedGateway(t, replicaset.Eventual, func(db *proxy.Database, set *replicaset.Set) {
+		o, err := pool.ParseURL("redis://" + set.Leader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Size, o.Logger = 2, slog.New(slog.DiscardHandler)
+		k = cache.New(cache.Options{Redis: o, Logger: slog.New(slog.DiscardHandler),
+			Position: func() int64 { return set.LeaderPosition().Offset }})
+		t.Cleanup(func() { k.Close() })
+		redistest.WaitFor(t, 5*time.Second, k.On, "cache on")
+		db.Cache = k
+	})
+	w := g.req("GET", "/set/k/v0", "")
+	tok := w.header.Get("Upstash-Sync-Token")
+	for range 3 {
+		r := g.req("GET", "/get/k", "", "Upstash-Sync-Token", tok)
+		r.expect(t, 200, `{"result":"v0"}`)
+		if p, ok := replicaset.ParseToken(r.header.Get("Upstash-Sync-Token")); !ok || p.Offset < mustParseToken(t, tok).Offset {
+			t.Errorf("answer's sync token %q, want a position at least the request's %q", r.header.Get("Upstash-Sync-Token"), tok)
+		}
+	}
+	if st := k.Stats(); st.Hits < 2 {
+		t.Fatalf("reads with the write's token: %d hits, want 2 (stats %+v)", st.Hits, st)
+	}
+	const tries = 300
+	hits := k.Stats().Hits
+	for i := range tries {
+		v := "v" + strconv.Itoa(i+1)
+		g.leader.MustDo("SET", "k", v)
+		info := fmt.Sprint(g.leader.MustDo("INFO", "replication"))
+		m := regexp.MustCompile(`master_replid:(\w+)[\s\S]*master_repl_offset:(\d+)`).FindStringSubmatch(info)
+		if m == nil {
+			t.Fatalf("INFO replication: %s", info)
+		}
+		direct := m[1] + "-" + m[2] + "-1"
+		if r := g.req("GET", "/get/k", "", "Upstash-Sync-Token", direct); r.body != `{"result":"`+v+`"}` {
+			t.Fatalf("try %d: read with the token of a direct write answered %d %s, want %s", i, r.status, r.body, v)
+		}
+		g.req("GET", "/get/k", "", "Upstash-Sync-Token", direct).expect(t, 200, `{"result":"`+v+`"}`)
+	}
+	if got := k.Stats().Hits - hits; got < tries/2 {
+		t.Errorf("%d of %d second reads hit the cache", got, tries)
+	}
+}
+
+func mustParseToken(t *testing.T, tok string) replicaset.Position {
+	t.Helper()
+	p, ok := replicaset.ParseToken(tok)
+	if !ok {
+		t.Fatalf("token %q names no position", tok)
+	}
+	return p
 }

@@ -437,6 +437,16 @@ func (s *Set) CanBlock() bool { return s.opts.BlockingConns > 0 }
 // Lost reports how many requests carried a sync token of a write lost in a failover.
 func (s *Set) Lost() int64 { return s.lost.Load() }
 
+// LeaderPosition returns the leader's replication id and offset at its last probe, or the
+// zero Position when that probe failed or found it not a leader.
+func (s *Set) LeaderPosition() Position {
+	st := s.topo.Load().leader.state.Load()
+	if st == nil || !st.ok || !st.master {
+		return Position{}
+	}
+	return Position{ReplID: st.replID, Offset: st.offset}
+}
+
 // Leader returns the address of the current leader.
 func (s *Set) Leader() string { return s.topo.Load().leader.addr }
 

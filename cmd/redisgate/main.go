@@ -298,7 +298,12 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 	if k.Enabled {
 		co := opts
 		co.Size = 2
-		c := cache.New(cache.Options{Redis: co, MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict, Logger: opts.Logger.With("component", "cache")})
+		copts := cache.Options{Redis: co, MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict, Logger: opts.Logger.With("component", "cache")}
+		if set := db.Replicated; set != nil {
+			// Lets reads whose sync token names a position the cache has caught up with hit.
+			copts.Position = func() int64 { return set.LeaderPosition().Offset }
+		}
+		c := cache.New(copts)
 		closers = append(closers, func() { c.Close() })
 		db.Cache = c
 	}

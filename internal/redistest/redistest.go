@@ -69,6 +69,8 @@ func (s *Server) start(bin string) error {
 	args := append([]string{
 		"--port", port, "--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"),
+		// A leader waits 5 s by default before a diskless full sync, for more replicas to share it.
+		"--repl-diskless-sync-delay", "0",
 	}, s.args...)
 	s.cmd = exec.Command(bin, args...)
 	if err := s.cmd.Start(); err != nil {

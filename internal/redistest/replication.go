@@ -14,7 +14,9 @@ import (
 )
 
 // StartReplica starts a redis-server replicating from leader (through via when via is not
-// empty, e.g. a DelayProxy's address) and waits until its link is up.
+// empty, e.g. a DelayProxy's address) and waits until its link is up and the leader streams
+// writes to it (after a full sync the leader waits for the replica's first acknowledgement,
+// which replicas send once a second).
 func StartReplica(t testing.TB, leader *Server, via string, args ...string) *Server {
 	t.Helper()
 	if via == "" {
@@ -26,6 +28,12 @@ func StartReplica(t testing.TB, leader *Server, via string, args ...string) *Ser
 		v, err := s.Do("INFO", "replication")
 		return err == nil && strings.Contains(fmt.Sprint(v), "master_link_status:up")
 	}, "replica link up")
+	// A write seen on the replica, then its deletion, prove the stream flows.
+	probe := "redistest:probe:" + s.Addr
+	leader.MustDo("SET", probe, "1")
+	WaitFor(t, 10*time.Second, func() bool { v, err := s.Do("EXISTS", probe); return err == nil && v == int64(1) }, "replica streaming")
+	leader.MustDo("DEL", probe)
+	WaitFor(t, 10*time.Second, func() bool { v, err := s.Do("EXISTS", probe); return err == nil && v == int64(0) }, "replica streaming")
 	return s
 }
 
