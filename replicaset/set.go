@@ -91,6 +91,7 @@ type Set struct {
 	mu      sync.Mutex // serializes topology changes
 	follow  []func(leader string)
 	lost    atomic.Int64
+	written atomic.Pointer[Position] // the furthest position a write through the set reached
 }
 
 // OnLeaderChange has f called with the new leader's address each time the set moves to
@@ -388,6 +389,11 @@ func (s *Set) Do(ctx context.Context, b *pool.Batch, req Request) (Result, error
 			return res, err
 		}
 		res.Pos = Position{ReplID: replID(lst), Offset: roleOffset(b.Reply(n))}
+		for w := s.written.Load(); w == nil || w.ReplID != res.Pos.ReplID || w.Offset < res.Pos.Offset; w = s.written.Load() {
+			if p := res.Pos; s.written.CompareAndSwap(w, &p) {
+				break
+			}
+		}
 		return res, nil
 	}
 	target := t.leader
@@ -437,14 +443,19 @@ func (s *Set) CanBlock() bool { return s.opts.BlockingConns > 0 }
 // Lost reports how many requests carried a sync token of a write lost in a failover.
 func (s *Set) Lost() int64 { return s.lost.Load() }
 
-// LeaderPosition returns the leader's replication id and offset at its last probe, or the
-// zero Position when that probe failed or found it not a leader.
+// LeaderPosition returns the leader's replication id and the furthest offset known to be
+// reached, by its last probe or by a write through the set since; the zero Position when
+// that probe failed or found it not a leader. Every write up to it has run on the leader.
 func (s *Set) LeaderPosition() Position {
 	st := s.topo.Load().leader.state.Load()
 	if st == nil || !st.ok || !st.master {
 		return Position{}
 	}
-	return Position{ReplID: st.replID, Offset: st.offset}
+	p := Position{ReplID: st.replID, Offset: st.offset}
+	if w := s.written.Load(); w != nil && w.ReplID == p.ReplID && w.Offset > p.Offset {
+		p.Offset = w.Offset
+	}
+	return p
 }
 
 // Leader returns the address of the current leader.
