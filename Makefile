@@ -37,6 +37,7 @@ fuzz:
 	$(call FUZZ,FuzzFromPath,command)
 	$(call FUZZ,FuzzReadReply,resp)
 	$(call FUZZ,FuzzReplyJSON,proxy)
+	$(call FUZZ,FuzzAppendEncode,internal/b64)
 
 # The SDK suite runs twice: as configured by default, and with the read cache on (every read
 # the SDK makes then goes through the cache; its answers must not change).

@@ -1,18 +1,18 @@
 package proxy
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/redisgate/redisgate/internal/b64"
 	"github.com/redisgate/redisgate/resp"
 )
 
 // appendResult appends one raw RESP reply as a JSON value following the REST contract:
-// strings (base64 when b64, except a top-level "OK" status), integers as numbers,
+// strings (base64 when enc64, except a top-level "OK" status), integers as numbers,
 // nil as null, arrays recursively, and errors nested in arrays as their message.
-func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
+func appendResult(dst, raw []byte, enc64, top bool) ([]byte, []byte, error) {
 	kind, data, n, rest, err := resp.Next(raw)
 	if err != nil {
 		return dst, nil, err
@@ -22,7 +22,7 @@ func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
 		if top && string(data) == "OK" {
 			return append(dst, `"OK"`...), rest, nil
 		}
-		return appendString(dst, data, b64), rest, nil
+		return appendString(dst, data, enc64), rest, nil
 	case resp.Error:
 		return appendString(dst, data, false), rest, nil
 	case resp.Integer:
@@ -36,7 +36,7 @@ func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
 		if n < 0 {
 			return append(dst, "null"...), rest, nil
 		}
-		return appendString(dst, data, b64), rest, nil
+		return appendString(dst, data, enc64), rest, nil
 	case resp.Array:
 		if n < 0 {
 			return append(dst, "null"...), rest, nil
@@ -46,7 +46,7 @@ func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, rest, err = appendResult(dst, rest, b64, false); err != nil {
+			if dst, rest, err = appendResult(dst, rest, enc64, false); err != nil {
 				return dst, nil, err
 			}
 		}
@@ -57,7 +57,7 @@ func appendResult(dst, raw []byte, b64, top bool) ([]byte, []byte, error) {
 
 // appendEntry appends {"result":…} or {"error":…} for one raw reply, as one command's answer
 // or one pipeline entry, and reports whether the reply was an error.
-func appendEntry(dst, raw []byte, b64 bool) ([]byte, bool, error) {
+func appendEntry(dst, raw []byte, enc64 bool) ([]byte, bool, error) {
 	if len(raw) > 0 && raw[0] == resp.Error {
 		_, msg, _, _, err := resp.Next(raw)
 		if err != nil {
@@ -66,7 +66,7 @@ func appendEntry(dst, raw []byte, b64 bool) ([]byte, bool, error) {
 		return appendError(dst, msg), true, nil
 	}
 	dst = append(dst, `{"result":`...)
-	dst, _, err := appendResult(dst, raw, b64, true)
+	dst, _, err := appendResult(dst, raw, enc64, true)
 	return append(dst, '}'), false, err
 }
 
@@ -79,12 +79,12 @@ func appendError[T string | []byte](dst []byte, msg T) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: base64-encoded when b64, else escaped,
+// appendString appends s as a JSON string: base64-encoded when enc64, else escaped,
 // with invalid UTF-8 replaced by U+FFFD as encoding/json does.
-func appendString(dst, s []byte, b64 bool) []byte {
+func appendString(dst, s []byte, enc64 bool) []byte {
 	dst = append(dst, '"')
-	if b64 {
-		dst = base64.StdEncoding.AppendEncode(dst, s)
+	if enc64 {
+		dst = b64.AppendEncode(dst, s)
 		return append(dst, '"')
 	}
 	start := 0
