@@ -462,3 +462,35 @@ func TestConcurrentMissesShareOneFill(t *testing.T) {
 		t.Error("the shared fill was not kept")
 	}
 }
+
+// TestRedialMovesTheCache moves a cache to another server: it is emptied, and its reads and
+// invalidations then come from the new one.
+func TestRedialMovesTheCache(t *testing.T) {
+	a, b := redistest.Start(t), redistest.Start(t)
+	var target atomic.Value
+	target.Store(a.Addr)
+	c := newCache(t, a, func(o *cache.Options) { o.Redis.Resolve = func() string { return target.Load().(string) } })
+	a.MustDo("SET", "k", "on a")
+	b.MustDo("SET", "k", "on b")
+	get(t, c, "GET", "k")
+	if raw, hit := get(t, c, "GET", "k"); !hit || raw != bulk("on a") {
+		t.Fatalf("before Redial: %q hit=%v", raw, hit)
+	}
+	target.Store(b.Addr)
+	c.Redial()
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		list := fmt.Sprint(b.MustDo("CLIENT", "LIST"))
+		return c.On() && strings.Contains(list, "name=redisgate-invalidate") && strings.Contains(list, "name=redisgate-cache")
+	}, "the cache on the second server")
+	if raw, _ := get(t, c, "GET", "k"); raw != bulk("on b") {
+		t.Fatalf("after Redial: %q, want the second server's value", raw)
+	}
+	b.MustDo("SET", "k", "written on b")
+	c.Sync(context.Background())
+	if raw, _ := get(t, c, "GET", "k"); raw != bulk("written on b") {
+		t.Errorf("after a write on the second server: %q", raw)
+	}
+	if list := fmt.Sprint(a.MustDo("CLIENT", "LIST")); strings.Contains(list, "name=redisgate-") {
+		t.Errorf("connections left on the first server:\n%s", list)
+	}
+}

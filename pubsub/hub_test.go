@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +328,25 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	}
 	if _, err := h.Subscribe(ctx, pubsub.Channels, "c"); !errors.Is(err, pubsub.ErrClosed) {
 		t.Errorf("subscribe after Close: %v", err)
+	}
+}
+
+// TestRedialMovesSubscriptions moves a hub to another server: its channels are subscribed
+// there, and no longer on the old one.
+func TestRedialMovesSubscriptions(t *testing.T) {
+	a, b := redistest.Start(t), redistest.Start(t)
+	var target atomic.Value
+	target.Store(a.Addr)
+	h := newHub(t, a, func(o *pubsub.Options) { o.Redis.Resolve = func() string { return target.Load().(string) } })
+	s := subscribe(t, h, pubsub.Channels, "news")
+	defer s.Close()
+	eventually(t, "subscribed on the first server", func() bool { return numsub(t, a, "news") == 1 })
+	target.Store(b.Addr)
+	h.Redial()
+	eventually(t, "subscribed on the second server", func() bool { return numsub(t, b, "news") == 1 })
+	eventually(t, "gone from the first server", func() bool { return numsub(t, a, "news") == 0 })
+	b.MustDo("PUBLISH", "news", "moved")
+	if m := next(t, s); string(m.Payload) != "moved" {
+		t.Errorf("payload %q, want the message published on the new server", m.Payload)
 	}
 }
