@@ -28,45 +28,17 @@ RESULTS_FILE=${RESULTS_FILE:-$BENCH_DIR/cache-results-latest.md}
 KEEP_TMP=${KEEP_TMP:-0}               # 1: keep the temp dir (logs) after the run
 
 # ---------------------------------------------------------------- helpers -----------------
-log() { printf '[cache-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf '[cache-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=cache-bench   # prefix of every message (log, die, cleanup and the traps in lib.sh)
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$BENCH_DIR/lib.sh"   # the helpers shared with run.sh; installs cleanup on exit
 
-TMP=""
-PIDS=()            # every background process we started and have not reaped yet, killed on exit
+# Kept here because run.sh's versions differ: median and errs_sum (these skip empty values), run_bg
+# (this one drops the reaped pid from PIDS), server_pids and check_alive (other servers).
+
 REDIS_PID="" PROXY_PID=""
 declare -A GATE_PID=() GATE_PORT=() GATE_TOKEN=()
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM ERR
-  local pid alive=()
-  for pid in "${PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; alive+=("$pid"); fi
-  done
-  local i
-  for i in $(seq 1 50); do
-    local still=()
-    for pid in "${alive[@]}"; do kill -0 "$pid" 2>/dev/null && still+=("$pid"); done
-    alive=("${still[@]}")
-    [ "${#alive[@]}" -eq 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${alive[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-    if [ "$KEEP_TMP" = 1 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ]; }; then
-      printf '[cache-bench] logs kept in %s\n' "$TMP" >&2
-    else
-      rm -rf "$TMP"
-    fi
-  fi
-  [ "$rc" -ne 0 ] && printf '[cache-bench] exited with status %d\n' "$rc" >&2
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'printf "\n[cache-bench] interrupted\n" >&2; exit 130' INT
-trap 'printf "[cache-bench] terminated\n" >&2; exit 143' TERM
-trap 'printf "[cache-bench] ERROR: command failed (line %s): %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+# server_pids: the servers whose CPU lib.sh's noise accounting counts as the benchmark's own
+server_pids() { echo "$REDIS_PID $PROXY_PID ${GATE_PID[*]}"; }
 
 # forget_pid PID: drop a reaped process from PIDS, so that cleanup never signals a reused pid
 forget_pid() {
@@ -85,17 +57,6 @@ stop_pid() {
   forget_pid "$pid"
 }
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-
-# seconds in a wrk-style duration: 5, 5s, 2m
-dur_secs() {
-  case $1 in
-    *[0-9]s) echo "${1%s}" ;;
-    *[0-9]m) echo $(( ${1%m} * 60 )) ;;
-    *) echo "$1" ;;
-  esac
-}
-
 # microseconds in a round trip: 0, 500us (or µs), 0.5ms, 1s; empty output when malformed
 rtt_us() {
   awk -v s="$1" 'BEGIN {
@@ -112,51 +73,7 @@ median() {
     if (NR == 0) { print "n/a"; exit }
     if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2 }'
 }
-maxof() { printf '%s\n' "$@" | sort -g | tail -n1; }
-
-# value of key=... in a "BENCH k=v k=v" line
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
-
-fmt_int() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.0f\n", x }'; }
 fmt() { awk -v f="$1" -v x="$2" 'BEGIN { if (x == "n/a" || x == "") print "n/a"; else printf f "\n", x }'; }
-us_to_ms() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.2f\n", x/1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f\n", a/b }'; }
-
-USED_PORTS=" "
-# pick_port VAR: a free loopback TCP port below the ephemeral range, not handed out before
-pick_port() {
-  local p i
-  for i in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-      USED_PORTS+="$p "
-      printf -v "$1" '%s' "$p"
-      return 0
-    fi
-  done
-  die "no free TCP port found"
-}
-
-# wait_until SECONDS PID NAME LOGFILE CMD...: poll CMD until it succeeds; fail if PID dies
-wait_until() {
-  local secs=$1 pid=$2 name=$3 logf=$4; shift 4
-  local deadline=$(( $(date +%s) + secs ))
-  while :; do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited during start-up; last lines of $logf:"
-      tail -n 20 "$logf" >&2 || true
-      die "$name did not start"
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      log "$name not ready after ${secs}s; last lines of $logf:"
-      tail -n 20 "$logf" >&2 || true
-      die "$name not ready"
-    fi
-    sleep 0.1
-  done
-}
 
 # run_bg OUTFILE CMD...: run CMD with its output in OUTFILE and wait for it. It runs in the
 # background so that bash acts on Ctrl-C at once (bash defers traps while a foreground command
@@ -169,32 +86,6 @@ run_bg() {
   wait "$pid" || rc=$?
   forget_pid "$pid"
   return "$rc"
-}
-
-# jiffies PID: user+system CPU time of the process (all its threads) in clock ticks; 0 without PID
-jiffies() {
-  [ -n "$1" ] || { echo 0; return 0; }
-  awk '{sub(/^.*\) /, ""); print $12+$13}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-
-# Foreign CPU: how much of the machine something other than this benchmark used during a run
-# (another benchmark, a build...). Busy user+system jiffies of the machine minus those of our
-# servers, of this shell and of every child it has reaped (wrk, curl, redis-cli...).
-# Approximate (interrupt time is left out on both sides); a run above ~10 % is suspect.
-machine_jiffies() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d\n", t, $2+$3+$4}' /proc/stat; }
-own_jiffies() {
-  local pid s=0 f
-  for pid in $REDIS_PID $PROXY_PID "${GATE_PID[@]}"; do s=$(( s + $(jiffies "$pid") )); done
-  f=$(awk '{sub(/^.*\) /, ""); print $12+$13+$14+$15}' "/proc/$$/stat")
-  echo $(( s + f ))
-}
-NOISE_START="" OTHER_ALL=() LAST_OTHER=0
-noise_begin() { NOISE_START="$(machine_jiffies) $(own_jiffies)"; }
-# noise_end: sets LAST_OTHER to the foreign CPU in % of the whole machine since noise_begin
-noise_end() {
-  local now; now="$(machine_jiffies) $(own_jiffies)"
-  LAST_OTHER=$(awk -v a="$NOISE_START" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " ");
-    t = y[1]-x[1]; o = (y[2]-x[2]) - (y[3]-x[3]); v = 0; if (t > 0) v = 100*o/t; if (v < 0) v = 0; printf "%.0f\n", v }')
 }
 
 # ---------------------------------------------------------------- checks ------------------
@@ -234,41 +125,10 @@ UPTIME=$(uptime)
 LOAD1=$(awk '{print $1}' /proc/loadavg)
 log "uptime: $UPTIME (the load average includes the last minutes; the idle share below is now)"
 log "cores: $NPROC ($ALL_CPUS), CLK_TCK $CLK_TCK"
-# CPU idle over one second, now (the load average also remembers the last minutes)
-cpu_idle_pct() {
-  local a b
-  a=$(awk '$1 == "cpu" {t=0; for (i=2; i<=NF; i++) t+=$i; printf "%d %d\n", t, $5+$6}' /proc/stat); sleep 1
-  b=$(awk '$1 == "cpu" {t=0; for (i=2; i<=NF; i++) t+=$i; printf "%d %d\n", t, $5+$6}' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[1]-x[1]; v = 100; if (d > 0) v = 100*(y[2]-x[2])/d; printf "%.0f\n", v }'
-}
-IDLE=$(cpu_idle_pct)
-log "CPU idle over the last second: ${IDLE}%"
-if [ "$IDLE" -lt 80 ] && [ "$WAIT_IDLE" -gt 0 ]; then
-  log "waiting up to ${WAIT_IDLE}s for the CPU to be at least 80% idle"
-  idle_deadline=$(( $(date +%s) + WAIT_IDLE ))
-  while [ "$IDLE" -lt 80 ] && [ "$(date +%s)" -lt "$idle_deadline" ]; do IDLE=$(cpu_idle_pct); done
-  log "CPU idle over the last second: ${IDLE}%"
-  LOAD1=$(awk '{print $1}' /proc/loadavg); UPTIME=$(uptime)
-fi
-if [ "$IDLE" -lt 80 ]; then
-  log "WARNING: the machine is busy (load $LOAD1 on $NPROC cores, ${IDLE}% idle): numbers will be noisy. Busiest processes now:"
-  top -b -n 2 -d 0.5 -o %CPU 2>/dev/null | awk '/^top -/ {n++} n == 2' | sed -n '7,12p' >&2 || true
-fi
+wait_idle
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/redisgate-cache-bench.XXXXXX")
 RAW="$TMP/raw.md"; : >"$RAW"
-# raw LINE: one line of the raw report; after a measured run (RUN_NOTE=1, the default) it
-# appends the foreign CPU share of that run, the attempts it took, and NOISY when over the limit
-raw() {
-  local line=$*
-  if [ "${RUN_NOTE:-1}" = 1 ]; then
-    OTHER_ALL+=("$LAST_OTHER")
-    line+="  other CPU ${LAST_OTHER}%"
-    [ "${ATTEMPTS:-1}" -gt 1 ] && line+=" (best of $ATTEMPTS attempts)"
-    [ "$LAST_OTHER" -gt "$NOISE_LIMIT" ] && line+="  NOISY"
-  fi
-  printf '%s\n' "$line" | tee -a "$RAW"
-}
 
 # ---------------------------------------------------------------- redis, builds -----------
 VALUE=$(printf 'v%.0s' $(seq 1 "$VALUE_SIZE"))
@@ -283,7 +143,6 @@ redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --daemon
 REDIS_PID=$!; PIDS+=("$REDIS_PID")
 wait_until 10 "$REDIS_PID" redis-server "$TMP/redis.log" \
   sh -c "[ \"\$(timeout 2 redis-cli -h 127.0.0.1 -p $RPORT PING)\" = PONG ]"
-rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 [ "$(rcli SET "$KEY" "$VALUE")" = OK ] || die "SET $KEY failed"
 
 # Redis commands run so far, INFO itself left out (the script's own INFO calls)
@@ -291,25 +150,7 @@ redis_calls() {
   rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {s += $3} END {printf "%d\n", s}'
 }
 
-if [ -n "$REDISGATE_BIN" ]; then
-  GATE_BIN=$REDISGATE_BIN
-  GIT_REV="(prebuilt $REDISGATE_BIN)"
-else
-  GATE_BIN="$TMP/redisgate"
-  SRC_DIR=$REPO_DIR
-  if [ -n "$REDISGATE_REF" ]; then
-    GIT_REV=$(git -C "$REPO_DIR" rev-parse --short "$REDISGATE_REF^{commit}" 2>/dev/null) || die "REDISGATE_REF=$REDISGATE_REF is not a commit"
-    log "building redisgate from commit $GIT_REV ($REDISGATE_REF)"
-    SRC_DIR="$TMP/src"; mkdir -p "$SRC_DIR"
-    git -C "$REPO_DIR" archive "$GIT_REV" | tar -x -C "$SRC_DIR" || die "git archive $GIT_REV failed"
-  else
-    log "building redisgate from the working tree"
-    GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [ -n "$(git -C "$REPO_DIR" status --porcelain -- . ':!bench' 2>/dev/null)" ]; then GIT_REV+=" + uncommitted changes (working tree)"; fi
-  fi
-  run_bg "$TMP/build.log" timeout 600 go -C "$SRC_DIR" build -o "$GATE_BIN" ./cmd/redisgate || {
-    cat "$TMP/build.log" >&2; die "go build ./cmd/redisgate failed (REDISGATE_REF=HEAD builds the last commit instead of the working tree)"; }
-fi
+build_redisgate
 NEED_PROXY=0
 for r in "${RTT_LIST[@]}"; do [ "${RTT_US[$r]}" -gt 0 ] && NEED_PROXY=1; done
 if [ "$NEED_PROXY" = 1 ]; then
@@ -401,26 +242,6 @@ ping_rtt() {
 }
 
 # ---------------------------------------------------------------- runner ------------------
-RETRIES_USED=0
-# best_of FUNC ARGS...: run FUNC, which sets RESULT and LAST_OTHER. When something outside the
-# benchmark used more than NOISE_LIMIT % of the CPU meanwhile, run it again (RETRY_NOISY more
-# times per run, RETRY_BUDGET in the whole benchmark) and keep the least disturbed attempt.
-# Sets RESULT, LAST_OTHER and ATTEMPTS.
-best_of() {
-  local best="" best_other=-1
-  ATTEMPTS=0
-  while :; do
-    "$@"
-    ATTEMPTS=$(( ATTEMPTS + 1 ))
-    if [ "$best_other" -lt 0 ] || [ "$LAST_OTHER" -lt "$best_other" ]; then best=$RESULT best_other=$LAST_OTHER; fi
-    [ "$LAST_OTHER" -le "$NOISE_LIMIT" ] && break
-    { [ "$ATTEMPTS" -le "$RETRY_NOISY" ] && [ "$RETRIES_USED" -lt "$RETRY_BUDGET" ]; } || break
-    RETRIES_USED=$(( RETRIES_USED + 1 ))
-    log "other processes used ${LAST_OTHER}% of the CPU during that run: repeating it"
-  done
-  RESULT=$best LAST_OTHER=$best_other
-}
-
 # measure_once MODE [DURATION]: one wrk run against MODE's gateway, with the CPU time of the
 # gateway, Redis and the delay proxy and Redis's command count read before and after.
 # RESULT: "rps p50_us p99_us errors gateway_us_per_req gateway_cores redis_us_per_req redis_cmds_per_req proxy_us_per_req"
@@ -445,7 +266,6 @@ measure_once() {
       printf "%s %s %s %s %.2f %.2f %.2f %.4f %.2f\n", rps, p50, p99, e, g*t/n, g/hz/(d/1e6), r*t/n, c/n, p*t/n }')
 }
 
-errs_of() { echo "$(kv "$1" connect)/$(kv "$1" read)/$(kv "$1" write)/$(kv "$1" timeout)/$(kv "$1" non2xx)"; }
 # adds the e1/e2/... error tuples given as arguments
 errs_sum() { printf '%s\n' "$@" | grep -v '^$' | awk -F/ '{for (i = 1; i <= NF; i++) s[i] += $i; n = NF} END {
   out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? "/" : "") s[i]; print out }'; }
@@ -601,8 +421,4 @@ if [ "$LOG_LINES" -gt 0 ]; then
     echo '```'; } >>"$TMP/table.md"
 fi
 
-cat "$TMP/header.md" "$RAW" "$TMP/table.md" >"$RESULTS_FILE"
-echo
-echo "=============================================================================="
-cat "$RESULTS_FILE"
-log "written to $RESULTS_FILE"
+write_report
