@@ -40,12 +40,6 @@ declare -A GATE_PID=() GATE_PORT=() GATE_TOKEN=()
 # server_pids: the servers whose CPU lib.sh's noise accounting counts as the benchmark's own
 server_pids() { echo "$REDIS_PID $PROXY_PID ${GATE_PID[*]}"; }
 
-# forget_pid PID: drop a reaped process from PIDS, so that cleanup never signals a reused pid
-forget_pid() {
-  local p keep=()
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
 # stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it
 stop_pid() {
   local pid=$1 i
@@ -75,18 +69,6 @@ median() {
 }
 fmt() { awk -v f="$1" -v x="$2" 'BEGIN { if (x == "n/a" || x == "") print "n/a"; else printf f "\n", x }'; }
 
-# run_bg OUTFILE CMD...: run CMD with its output in OUTFILE and wait for it. It runs in the
-# background so that bash acts on Ctrl-C at once (bash defers traps while a foreground command
-# runs) and so that cleanup can kill it by pid.
-run_bg() {
-  local out=$1; shift
-  "$@" >"$out" 2>&1 &
-  local pid=$! rc=0
-  PIDS+=("$pid")
-  wait "$pid" || rc=$?
-  forget_pid "$pid"
-  return "$rc"
-}
 
 # ---------------------------------------------------------------- checks ------------------
 for tool in redis-server redis-cli redis-benchmark wrk curl ss taskset getconf awk sed sort timeout base64 od; do

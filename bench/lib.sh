@@ -18,12 +18,13 @@
 # and define:
 #   server_pids            prints the pids of the servers it started, whose CPU the noise
 #                          accounting counts as the benchmark's own (empty or exited pids are fine)
-#   run_bg OUTFILE CMD...  runs CMD in the background, in PIDS, and waits for it (build_redisgate)
-# and add every background process it starts to PIDS, which cleanup stops on exit.
+# and add every background process it starts to PIDS, which cleanup stops on exit (forget_pid
+# once it has reaped one, as run_bg does).
 #
 # It provides: log, die, cleanup, is_uint, dur_secs, maxof, kv, fmt_int, us_to_ms, ratio,
 # pick_port, wait_until, jiffies, machine_jiffies, own_jiffies, noise_begin, noise_end,
-# cpu_idle_pct, wait_idle, build_redisgate, raw, best_of, errs_of, rcli, write_report; the
+# cpu_idle_pct, wait_idle, build_redisgate, raw, best_of, errs_of, rcli, write_report,
+# forget_pid, run_bg; the
 # variables TMP="" and PIDS=() for the script to fill; and LAST_OTHER, OTHER_ALL, RETRIES_USED,
 # RESULT, ATTEMPTS, IDLE, GATE_BIN and GIT_REV, which those functions set.
 
@@ -31,7 +32,7 @@ log() { printf '[%s %s] %s\n' "$BENCH_TAG" "$(date +%T)" "$*" >&2; }
 die() { printf '[%s] ERROR: %s\n' "$BENCH_TAG" "$*" >&2; exit 1; }
 
 TMP=""
-PIDS=()            # every background process the script started, killed on exit (cache.sh drops reaped ones)
+PIDS=()            # every background process the script started and has not reaped, killed on exit
 
 cleanup() {
   local rc=$?
@@ -244,4 +245,24 @@ write_report() {
   echo "=============================================================================="
   cat "$RESULTS_FILE"
   log "written to $RESULTS_FILE"
+}
+
+# forget_pid PID: drop a reaped process from PIDS, so that cleanup never signals a reused pid
+forget_pid() {
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# run_bg OUTFILE CMD...: run CMD with its output in OUTFILE and wait for it. It runs in the
+# background so that bash acts on Ctrl-C at once (bash defers traps while a foreground command
+# runs) and so that cleanup can kill it by pid.
+run_bg() {
+  local out=$1; shift
+  "$@" >"$out" 2>&1 &
+  local pid=$! rc=0
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
 }

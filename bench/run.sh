@@ -54,17 +54,6 @@ median() {
 }
 sum() { printf '%s\n' "$@" | awk '{s+=$1} END {printf "%d\n", s}'; }
 
-# run_bg OUTFILE CMD...: run CMD with its output in OUTFILE and wait for it. It runs in the
-# background so that bash acts on Ctrl-C at once (bash defers traps while a foreground command
-# runs) and so that cleanup can kill it by pid.
-run_bg() {
-  local out=$1; shift
-  "$@" >"$out" 2>&1 &
-  local pid=$! rc=0
-  PIDS+=("$pid")
-  wait "$pid" || rc=$?
-  return "$rc"
-}
 
 # ---------------------------------------------------------------- checks ------------------
 for tool in redis-server redis-cli redis-benchmark wrk webdis curl ss awk sed sort timeout; do
