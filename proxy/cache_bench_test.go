@@ -86,3 +86,55 @@ func redisCalls(b *testing.B, rs *redistest.Server) int64 {
 	}
 	return n
 }
+
+// BenchmarkHotKeyGETUnderWrites serves GETs of one key from 16 goroutines per core while
+// another client writes the key straight to Redis every millisecond. It reports the Redis
+// reads the cache sent per write (a fill shared by every GET waiting for it counts once) and
+// the Redis commands per request besides the writes.
+func BenchmarkHotKeyGETUnderWrites(b *testing.B) {
+	var k *cache.Cache
+	g := startGateway(b, withCache(b, &k, func(o *cache.Options) { o.PingInterval = time.Second }))
+	g.redis.MustDo("SET", "bench", strings.Repeat("x", 64))
+	stop := make(chan struct{})
+	var writes int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				g.redis.MustDo("SET", "bench", strings.Repeat(strconv.Itoa(i%10), 64))
+				writes++
+			}
+		}
+	}()
+	before, st0 := redisCalls(b, g.redis), k.Stats()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := newCtx()
+		for pb.Next() {
+			ctx.Response.Reset()
+			g.srv.Handle(ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	calls := redisCalls(b, g.redis) - before - 1 - writes
+	st := k.Stats()
+	fills := (st.Misses - st0.Misses) - (st.Coalesced - st0.Coalesced)
+	b.ReportMetric(float64(fills)/float64(max(1, writes)), "fills/write")
+	b.ReportMetric(float64(st.Coalesced-st0.Coalesced)/float64(max(1, writes)), "coalesced/write")
+	b.ReportMetric(float64(calls)/float64(b.N), "redis-cmds/op")
+	b.ReportMetric(float64(st.Hits-st0.Hits)/float64(b.N), "hit-ratio")
+}
