@@ -209,30 +209,31 @@ func (c *Cache) Get(ctx context.Context, args [][]byte) (raw []byte, hit bool, e
 	return raw, hit, err
 }
 
-// Forms is how many encodings of its reply an entry keeps for callers (see GetForm).
-const Forms = 2
+// Forms is how many things made of its reply (encodings of it) an entry keeps for callers.
+const Forms = 3
 
-// GetForm is Get that, on a hit, also returns the caller's encoding form (0 to Forms-1) of
-// the reply when Keep stored one with the entry, and nil otherwise. body is shared too.
-func (c *Cache) GetForm(ctx context.Context, args [][]byte, form int) (raw, body []byte, hit bool, err error) {
+// GetForm is Get that, on a hit, also returns what Keep stored as form (0 to Forms-1) with
+// the entry, or nil. It is shared too: callers must not change it.
+func (c *Cache) GetForm(ctx context.Context, args [][]byte, form int) (raw []byte, v any, hit bool, err error) {
 	return c.get(ctx, args, form)
 }
 
-// Keep stores body, the caller's encoding form (0 to Forms-1) of the reply raw that Get or
-// GetForm returned for args, with the entry of args if it still holds that reply, so that
-// later hits skip the encoding. It counts against MaxBytes; body must not be modified afterwards.
-func (c *Cache) Keep(args [][]byte, form int, raw, body []byte) {
-	if form < 0 || form >= Forms || len(raw) == 0 || !Cacheable(args) {
+// Keep stores v, something the caller made of the reply raw that Get or GetForm returned for
+// args (an encoding of it, say), as form (0 to Forms-1) of the entry of args if it still holds
+// that reply, so that later hits return it. size, its bytes, counts against MaxBytes; v must
+// not be changed afterwards (except through its own synchronisation).
+func (c *Cache) Keep(args [][]byte, form int, raw []byte, v any, size int) {
+	if form < 0 || form >= Forms || len(raw) == 0 || v == nil || !Cacheable(args) {
 		return
 	}
 	var buf [128]byte
 	cmd := appendKey(buf[:0], args)
 	c.mu.Lock()
-	c.st.attach(cmd, form, raw, body)
+	c.st.attach(cmd, form, raw, v, size)
 	c.mu.Unlock()
 }
 
-func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw, body []byte, hit bool, err error) {
+func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, body any, hit bool, err error) {
 	if !Cacheable(args) {
 		return nil, nil, false, ErrNotCacheable
 	}

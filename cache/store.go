@@ -14,10 +14,10 @@ const stripes = 4096
 
 // entry is one cached reply.
 type entry struct {
-	cmd     string        // the command, as encoded by appendKey: the entry's identity
-	key     string        // the Redis key the command reads
-	raw     []byte        // the raw RESP reply; never changed once stored
-	forms   [Forms][]byte // the callers' encodings of raw, kept by Cache.Keep
+	cmd     string     // the command, as encoded by appendKey: the entry's identity
+	key     string     // the Redis key the command reads
+	raw     []byte     // the raw RESP reply; never changed once stored
+	forms   [Forms]any // what callers made of raw (their encodings of it), kept by Cache.Keep
 	size    int
 	expires time.Time
 
@@ -113,19 +113,19 @@ func (s *store) put(e *entry, t ticket) bool {
 	return true
 }
 
-// attach keeps body as form of the live entry of cmd when that entry still holds raw;
-// the entry grows by its size and least recently used entries make room.
-func (s *store) attach(cmd []byte, form int, raw, body []byte) {
+// attach keeps v, of size bytes, as form of the live entry of cmd when that entry still
+// holds raw; the entry grows by size and least recently used entries make room.
+func (s *store) attach(cmd []byte, form int, raw []byte, v any, size int) {
 	e := s.entries[string(cmd)]
 	if e == nil || e.forms[form] != nil || len(e.raw) != len(raw) || &e.raw[0] != &raw[0] {
 		return
 	}
-	if e.size+len(body) > s.maxBytes/16 {
+	if e.size+size > s.maxBytes/16 {
 		return
 	}
-	e.forms[form] = body
-	e.size += len(body)
-	s.bytes += len(body)
+	e.forms[form] = v
+	e.size += size
+	s.bytes += size
 	for s.bytes > s.maxBytes && s.tail != nil {
 		s.remove(s.tail)
 		s.evictions++

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -14,9 +15,26 @@ import (
 
 // cached is a reply from the read cache.
 type cached struct {
-	raw  []byte // the reply; nil: none
-	body []byte // on a hit, the JSON answer in the request's encoding when one was kept
-	hit  bool   // raw came from an entry, not a fill
+	raw []byte  // the reply; nil: none
+	ans *answer // on a hit, the answer in the request's format when one was kept
+	hit bool    // raw came from an entry, not a fill
+}
+
+// answer is an answer kept with a cache entry for one format: later hits send its body as it
+// is and, for edge caching, its ETag, computed once.
+type answer struct {
+	body []byte // never changed
+	etag atomic.Pointer[[]byte]
+}
+
+// etagOf returns the ETag of a's body in encoding, computing it on first use.
+func (a *answer) etagOf(encoding string) []byte {
+	if p := a.etag.Load(); p != nil {
+		return *p
+	}
+	e := cache.AppendETag(nil, encoding, a.body)
+	a.etag.Store(&e)
+	return e
 }
 
 // cachedRead returns the reply of the single command args from db's read cache (filling it
@@ -36,7 +54,9 @@ func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byt
 		db.cache.Sync(s.deadlines.context())
 	}
 	var err error
-	c.raw, c.body, c.hit, err = db.cache.GetForm(s.deadlines.context(), args, bodyForm(f))
+	var kept any
+	c.raw, kept, c.hit, err = db.cache.GetForm(s.deadlines.context(), args, bodyForm(f))
+	c.ans, _ = kept.(*answer)
 	switch {
 	case err == nil:
 		if !after.IsZero() {
@@ -56,23 +76,29 @@ func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byt
 	return cached{}, false
 }
 
-// bodyForm numbers the JSON encodings a cache entry keeps: plain and base64 (resp2 answers
-// are the raw reply itself).
+// bodyForm numbers the formats whose answers a cache entry keeps.
 func bodyForm(f format) int {
 	switch {
 	case f.resp2:
-		return -1
+		return 2
 	case f.base64:
 		return 1
 	}
 	return 0
 }
 
-// keepBody stores a copy of body, the JSON answer in f's encoding of the cached reply raw,
-// with its cache entry: later hits answer it without encoding the reply again, which for
-// large values (base64 especially) costs more than the rest of the request.
-func keepBody(db *database, args [][]byte, f format, raw, body []byte) {
-	db.cache.Keep(args, bodyForm(f), raw, bytes.Clone(body))
+// keepAnswer stores body, the answer in f's format to the cached reply raw, with its cache
+// entry (a copy, unless it is raw itself): later hits send it without encoding the reply
+// again, which for large values (base64 especially) costs more than the rest of the request.
+func keepAnswer(db *database, args [][]byte, f format, raw, body []byte) {
+	size := 64 // the answer and its ETag
+	if f.resp2 {
+		body = raw
+	} else {
+		body = bytes.Clone(body)
+		size += len(body)
+	}
+	db.cache.Keep(args, bodyForm(f), raw, &answer{body: body}, size)
 }
 
 // mayCache reports whether a read of the request may be answered from the cache: not in
@@ -120,8 +146,9 @@ func edgeCacheable(ctx *fasthttp.RequestCtx, db *database, args [][]byte) bool {
 }
 
 // edgeAnswer adds the edge caching headers to the successful answer written to ctx and,
-// when the request's If-None-Match lists its ETag, turns it into a 304 without a body.
-func (s *Server) edgeAnswer(ctx *fasthttp.RequestCtx, db *database, f format) {
+// when the request's If-None-Match lists its ETag, turns it into a 304 without a body. kept,
+// when not nil, is the cache's answer ctx holds, whose ETag is computed once.
+func (s *Server) edgeAnswer(ctx *fasthttp.RequestCtx, db *database, f format, kept *answer) {
 	body := ctx.Response.Body()
 	if ctx.Response.StatusCode() != fasthttp.StatusOK || len(body) == 0 || (f.resp2 && body[0] == '-') {
 		return // errors are not cached
@@ -133,8 +160,13 @@ func (s *Server) edgeAnswer(ctx *fasthttp.RequestCtx, db *database, f format) {
 	case f.base64:
 		encoding = "base64"
 	}
-	var buf [48]byte
-	etag := cache.AppendETag(buf[:0], encoding, body)
+	var etag []byte
+	if kept != nil {
+		etag = kept.etagOf(encoding)
+	} else {
+		var buf [48]byte
+		etag = cache.AppendETag(buf[:0], encoding, body)
+	}
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderCacheControl, db.cacheControl)
 	h.SetBytesV(fasthttp.HeaderETag, etag)

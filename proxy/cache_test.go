@@ -205,9 +205,21 @@ func TestCacheBypass(t *testing.T) {
 }
 
 // TestEdgeCaching checks Cache-Control, ETag and If-None-Match on GET answers of read
-// commands whose token is in the URL, and their absence everywhere else.
+// commands whose token is in the URL, and their absence everywhere else; with the read cache
+// too, whose kept answers carry an ETag computed once.
 func TestEdgeCaching(t *testing.T) {
-	g := startGateway(t, withEdge(cache.Edge{MaxAge: 10 * time.Second, StaleWhileRevalidate: 30 * time.Second}))
+	t.Run("read cache off", func(t *testing.T) { testEdgeCaching(t) })
+	t.Run("read cache on", func(t *testing.T) {
+		var k *cache.Cache
+		testEdgeCaching(t, withCache(t, &k, nil))
+		if st := k.Stats(); st.Hits < 5 {
+			t.Errorf("%d cache hits: the kept answers were not exercised", st.Hits)
+		}
+	})
+}
+
+func testEdgeCaching(t *testing.T, opts ...gatewayOption) {
+	g := startGateway(t, append(opts, withEdge(cache.Edge{MaxAge: 10 * time.Second, StaleWhileRevalidate: 30 * time.Second}))...)
 	q := "?_token=" + rwToken
 	noAuth := []string{"Authorization", ""}
 	g.req("GET", "/set/k/v1"+q, "", noAuth...).expect(t, 200, `{"result":"OK"}`)

@@ -262,18 +262,23 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	var c cached
 	if edgeCacheable(ctx, g.db, args) {
-		defer s.edgeAnswer(ctx, g.db, f)
+		defer func() { s.edgeAnswer(ctx, g.db, f, c.ans) }()
 	}
 	loadHash := g.db.scripts.Rewrite(args)
 	c, fromCache := s.cachedRead(ctx, g.db, args, f)
 	switch {
 	case fromCache && c.raw == nil:
 		return
-	case c.body != nil:
+	case c.ans != nil:
 		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.SetContentType("application/json")
-		ctx.Response.SetBodyRaw(c.body) // shared with the cache entry, never modified
+		if f.resp2 {
+			ctx.SetContentType("application/octet-stream")
+		} else {
+			ctx.SetContentType("application/json")
+		}
+		ctx.Response.SetBodyRaw(c.ans.body) // shared with the cache entry, never modified
 		return
 	}
 	raw := c.raw
@@ -291,6 +296,9 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeRaw(ctx, raw)
 		if fromCache {
 			ctx.Response.SetBodyRaw(raw) // shared with the cache entry, never modified
+			if c.hit {
+				keepAnswer(g.db, args, f, raw, nil)
+			}
 		}
 		return
 	}
@@ -304,7 +312,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	default:
 		writeJSON(ctx, fasthttp.StatusOK, out)
 		if c.hit {
-			keepBody(g.db, args, f, raw, out)
+			keepAnswer(g.db, args, f, raw, out)
 		}
 	}
 	*buf = out
