@@ -328,6 +328,12 @@ func TestCacheKeepsEncodedAnswers(t *testing.T) {
 			}
 		}
 	}
+	for i := range 4 {
+		r := g.req("GET", "/get/big", "", "Upstash-Response-Format", "resp2")
+		if want := "$" + strconv.Itoa(len(value)) + "\r\n" + value + "\r\n"; r.status != 200 || r.body != want {
+			t.Fatalf("resp2, read %d: %d %.40q…", i, r.status, r.body)
+		}
+	}
 	st := k.Stats()
 	if st.Bytes < 2*len(value) {
 		t.Errorf("cache holds %d bytes, want the reply and its two encodings (> %d)", st.Bytes, 2*len(value))

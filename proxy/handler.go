@@ -272,13 +272,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	case fromCache && c.raw == nil:
 		return
 	case c.ans != nil:
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		if f.resp2 {
-			ctx.SetContentType("application/octet-stream")
-		} else {
-			ctx.SetContentType("application/json")
-		}
-		ctx.Response.SetBodyRaw(c.ans.body) // shared with the cache entry, never modified
+		writeShared(ctx, f, c.ans.body)
 		return
 	}
 	raw := c.raw
@@ -293,12 +287,13 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		raw = fixLoad(b.Reply(0), loadHash)
 	}
 	if f.resp2 {
-		writeRaw(ctx, raw)
-		if fromCache {
-			ctx.Response.SetBodyRaw(raw) // shared with the cache entry, never modified
-			if c.hit {
-				keepAnswer(g.db, args, f, raw, nil)
-			}
+		if !fromCache {
+			writeRaw(ctx, raw)
+			return
+		}
+		writeShared(ctx, f, raw)
+		if c.hit {
+			keepAnswer(g.db, args, f, raw, nil)
 		}
 		return
 	}
@@ -479,6 +474,17 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
+}
+
+// writeShared answers body, which the read cache shares and nobody changes, without copying it.
+func writeShared(ctx *fasthttp.RequestCtx, f format, body []byte) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	if f.resp2 {
+		ctx.SetContentType("application/octet-stream")
+	} else {
+		ctx.SetContentType("application/json")
+	}
+	ctx.Response.SetBodyRaw(body)
 }
 
 func writeRaw(ctx *fasthttp.RequestCtx, body []byte) {
