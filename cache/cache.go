@@ -233,7 +233,7 @@ func (c *Cache) Keep(args [][]byte, form int, raw []byte, v any, size int) {
 	c.mu.Unlock()
 }
 
-func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, body any, hit bool, err error) {
+func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, v any, hit bool, err error) {
 	if !Cacheable(args) {
 		return nil, nil, false, ErrNotCacheable
 	}
@@ -253,10 +253,10 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, b
 	if e := c.st.get(cmd, now); e != nil {
 		c.st.hits++
 		if form >= 0 && form < Forms {
-			body = e.forms[form]
+			v = e.forms[form]
 		}
 		c.mu.Unlock()
-		return e.raw, body, true, nil
+		return e.raw, v, true, nil
 	}
 	c.st.misses++
 	t := c.st.ticket(args[1])
