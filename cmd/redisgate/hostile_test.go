@@ -1,0 +1,883 @@
+package main
+
+// The hostile acceptance suite of issue 13 (trust boundary): every case of hostileCases
+// (hostile_cases_test.go) is an attack by a token of database a on database b, the
+// gateway's own state, or the shared connections, run against a whole gateway started with
+// limits, quotas and the read cache on, in two layouts:
+//
+//   - shared: one redis-server, a in logical DB 1, b in logical DB 2;
+//   - separate: two redis-servers, a and b each in DB 0 of its own.
+//
+// Around every case the harness seeds both databases, keeps a subscriber of b's channel
+// and a concurrent checker (SET/GET pairs and pipelines with unique values on both
+// databases) running, and afterwards asserts that b's keys, functions, scripts and
+// messages, the other logical databases and the limiter state are unchanged, that nothing
+// of b appeared in any answer the attacker got, that the checker saw no error and no
+// mismatched reply, and that the quota and rate limit of a's tokens still hold.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/config"
+	"github.com/redisgate/redisgate/internal/redistest"
+)
+
+// layout is where the two databases live; a case runs in a set of layouts.
+type layout uint8
+
+const (
+	shared   layout = 1 << iota // one redis-server: a in DB 1, b in DB 2
+	separate                    // two redis-servers: a and b in DB 0 of each
+	both     = shared | separate
+)
+
+func (l layout) String() string {
+	switch l {
+	case shared:
+		return "two databases on one shared Redis server"
+	case separate:
+		return "two databases on separate Redis servers"
+	}
+	return "both layouts"
+}
+
+// Limits the gateway runs with in the suite.
+const (
+	hostileMaxBlock       = time.Second
+	hostileCommandTimeout = 2 * time.Second
+	hostileHeartbeat      = time.Second
+	hostileMaxResponse    = "8MiB"
+	quotaDaily            = 10 // daily quota of each case's quota token
+	quotaPre              = 4  // commands the quota token runs before the attack
+	rateBurst             = 3  // rate-limit burst of each case's rate token (3/m:3)
+	limiterDB             = 15 // the reserved logical database of the limiter's state
+	bigValueBytes         = 1 << 20
+)
+
+// role names the token a request is sent with.
+type role uint8
+
+const (
+	rw       role = iota // a read-write token of database a
+	ro                   // a read-only token of database a
+	quotaTok             // the case's own token of database a with a daily quota of quotaDaily
+	rateTok              // the case's own token of database a with a rate limit of 3/m:3
+	bTok                 // a read-write token of database b (the victim's own traffic)
+)
+
+// env is one layout's running gateway, servers and bookkeeping.
+type env struct {
+	t      *testing.T
+	layout layout
+	rnd    string
+	s1, s2 *redistest.Server // s2 is s1 in the shared layout
+	aSrv   *redistest.Server
+	bSrv   *redistest.Server
+	aDB    int
+	bDB    int
+	lim    *redistest.Server // the server keeping limiter state
+	url    string
+	admin  string
+	file   string
+	client *http.Client
+
+	// tokens
+	aRW, aRO, bRW, bRO, chkA, chkB, victim string
+	quota, rate                            []string // per case index
+	extra                                  []string // read-write tokens of a added by the revocation cases
+
+	// b's secrets: markers that appear in b's key names, values and messages
+	kMark, vMark, bChan, bLib, bFunc, bScriptSHA string
+	bChanRaw                                     string // b's channel as Redis names it
+	aChan                                        string
+	pwned                                        string // marker of what attackers write
+
+	sub      *sseStream // the subscriber of b's channel
+	args     []string
+	missing  []string // flags the configuration does not know yet
+	revoked  map[string]bool
+	bFuncs   string // FUNCTION DUMP of b's server after seeding (separate layout)
+	victimKs map[string]redistest.KeyState
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// userID is the limiter's name of a token: a prefix of its hash, never the token.
+func userID(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return "t:" + hex.EncodeToString(h[:12])
+}
+
+// knownFlag reports whether the configuration accepts --name value.
+func knownFlag(name, value string) bool {
+	_, err := config.Load([]string{"--" + name, value}, func(string) string { return "" }, io.Discard)
+	return err == nil || !strings.Contains(err.Error(), "flag provided but not defined")
+}
+
+// TestHostileTrustBoundary runs every hostile case in each layout it names.
+func TestHostileTrustBoundary(t *testing.T) {
+	cases := hostileCases()
+	if len(cases) < 60 {
+		t.Fatalf("only %d hostile cases, want at least 60", len(cases))
+	}
+	names := map[string]bool{}
+	for _, c := range cases {
+		if names[c.name] {
+			t.Fatalf("two cases are named %q", c.name)
+		}
+		names[c.name] = true
+	}
+	for _, l := range []layout{shared, separate} {
+		t.Run(l.String(), func(t *testing.T) {
+			e := startEnv(t, l, len(cases))
+			for i, c := range cases {
+				if c.in&l == 0 {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) { e.runCase(t, i, c) })
+			}
+		})
+	}
+}
+
+func startEnv(t *testing.T, l layout, ncases int) *env {
+	rnd := randHex(6)
+	e := &env{t: t, layout: l, rnd: rnd, revoked: map[string]bool{}}
+	redisArgs := []string{"--notify-keyspace-events", "KEA", "--slowlog-log-slower-than", "0", "--enable-debug-command", "local"}
+	e.s1 = redistest.Start(t, redisArgs...)
+	e.s2 = e.s1
+	if l == separate {
+		e.s2 = redistest.Start(t, redisArgs...)
+		e.aSrv, e.bSrv, e.aDB, e.bDB = e.s1, e.s2, 0, 0
+	} else {
+		e.aSrv, e.bSrv, e.aDB, e.bDB = e.s1, e.s1, 1, 2
+	}
+	e.lim = e.aSrv
+	tok := func(what string) string { return what + "-" + rnd + "-" + randHex(4) }
+	e.aRW, e.aRO, e.bRW, e.bRO = tok("attacker-rw"), tok("attacker-ro"), tok("victim-rw"), tok("victim-ro")
+	e.chkA, e.chkB, e.victim = tok("checker-a"), tok("checker-b"), tok("victim-quota")
+	for i := range ncases {
+		e.quota = append(e.quota, tok(fmt.Sprintf("quota%d", i)))
+		e.rate = append(e.rate, tok(fmt.Sprintf("rate%d", i)))
+	}
+	e.kMark, e.vMark = "bkey"+rnd, "bval"+rnd
+	e.bChan, e.aChan = "bchan"+rnd, "achan"+rnd
+	e.bLib, e.bFunc = "blib_"+rnd, "bfunc_"+rnd
+	e.pwned = "pwned" + rnd
+	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	t.Cleanup(e.client.CloseIdleConnections)
+
+	e.file = filepath.Join(t.TempDir(), "redisgate.yaml")
+	e.writeConfig()
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = fmt.Sprintf("127.0.0.1:%d", port)
+	args := []string{"--config", e.file, "--listen", "127.0.0.1:0", "--admin-listen", e.admin, "--log-level", "error",
+		"--limit-token", "100000/s:100000", "--quota-daily", "100000000", "--cache=true", "--pprof",
+		"--pool-size", "4", "--blocking-conns", "2"}
+	for _, f := range [][2]string{
+		{"max-block", hostileMaxBlock.String()}, {"command-timeout", hostileCommandTimeout.String()},
+		{"stream-heartbeat", hostileHeartbeat.String()}, {"max-response", hostileMaxResponse},
+	} {
+		if knownFlag(f[0], f[1]) {
+			args = append(args, "--"+f[0], f[1])
+		} else {
+			e.missing = append(e.missing, "--"+f[0])
+		}
+	}
+	if len(e.missing) > 0 {
+		t.Logf("the configuration does not know %v yet: cases depending on them will fail", e.missing)
+	}
+	e.args = args
+	e.url, _ = startRun(t, "redisgate listening on", args...)
+	if e.url == "" {
+		t.Fatal("the gateway did not start")
+	}
+
+	// b's function library (separate servers only) and loaded script.
+	if l == separate {
+		lib := fmt.Sprintf("#!lua name=%s\nredis.register_function('%s', function(keys, args) return '%s-func' end)", e.bLib, e.bFunc, e.vMark)
+		e.bSrv.MustDo("FUNCTION", "LOAD", "REPLACE", lib)
+		e.bFuncs = fmt.Sprint(e.bSrv.MustDo("FUNCTION", "DUMP"))
+	}
+	e.bScriptSHA = fmt.Sprint(e.bSrv.MustDo("SCRIPT", "LOAD", "return '"+e.vMark+"-script'"))
+
+	// The victim's quota state, made once and then never touched by anyone but attackers.
+	if st, body := e.do(bTok, "GET", "/ping", "", nil); st != 200 {
+		t.Fatalf("database b does not answer: %d %s", st, body)
+	}
+	if st, body := e.doAs(e.victim, "GET", "/ping", ""); st != 200 {
+		t.Fatalf("the victim token does not answer: %d %s", st, body)
+	}
+	e.victimKs = e.victimState()
+	if len(e.victimKs) == 0 {
+		t.Errorf("no limiter key of the victim token %s in DB %d of the first database's server", userID(e.victim), limiterDB)
+	}
+
+	// b's subscriber, kept for the whole layout.
+	e.sub = e.openSub()
+	t.Cleanup(func() { e.sub.close() })
+	e.bChanRaw = e.bChan
+	if chans, err := e.bSrv.Do("PUBSUB", "CHANNELS", "*"+e.bChan+"*"); err == nil {
+		if list, _ := chans.([]any); len(list) == 1 {
+			e.bChanRaw = fmt.Sprint(list[0])
+		}
+	}
+	t.Logf("%s: gateway %s, b's channel %q is %q in Redis", l, e.url, e.bChan, e.bChanRaw)
+	return e
+}
+
+// writeConfig writes the config file with every token not revoked.
+func (e *env) writeConfig() {
+	var b strings.Builder
+	list := func(toks ...string) string {
+		var keep []string
+		for _, t := range toks {
+			if !e.revoked[t] {
+				keep = append(keep, t)
+			}
+		}
+		return "[" + strings.Join(keep, ", ") + "]"
+	}
+	aURL := fmt.Sprintf("%s/%d", e.aSrv.URL(), e.aDB)
+	bURL := fmt.Sprintf("%s/%d", e.bSrv.URL(), e.bDB)
+	fmt.Fprintf(&b, "databases:\n  - name: a\n    upstream: %s\n", aURL)
+	fmt.Fprintf(&b, "    tokens: %s\n", list(append([]string{e.aRW, e.chkA}, append(append(e.quota, e.rate...), e.extra...)...)...))
+	fmt.Fprintf(&b, "    read_only_tokens: %s\n    token_limits:\n", list(e.aRO))
+	for i := range e.quota {
+		fmt.Fprintf(&b, "      %s: {daily: %d}\n      %s: {rate: \"%d/m:%d\"}\n", e.quota[i], quotaDaily, e.rate[i], rateBurst, rateBurst)
+	}
+	fmt.Fprintf(&b, "  - name: b\n    upstream: %s\n    tokens: %s\n    read_only_tokens: %s\n", bURL, list(e.bRW, e.chkB, e.victim), list(e.bRO))
+	fmt.Fprintf(&b, "    token_limits:\n      %s: {daily: 1000}\n", e.victim)
+	if err := os.WriteFile(e.file, []byte(b.String()), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// reload rewrites the config file and sends SIGHUP to this process, on which the
+// in-process gateway reloads it.
+func (e *env) reload() error {
+	e.writeConfig()
+	return syscall.Kill(os.Getpid(), syscall.SIGHUP)
+}
+
+func (e *env) token(r role, i int) string {
+	switch r {
+	case ro:
+		return e.aRO
+	case quotaTok:
+		return e.quota[i]
+	case rateTok:
+		return e.rate[i]
+	case bTok:
+		return e.bRW
+	}
+	return e.aRW
+}
+
+func (e *env) doAs(token, method, path, body string) (int, string) {
+	st, b, _ := e.request(context.Background(), token, method, path, body)
+	return st, b
+}
+
+// do sends one request with the token of r (case index 0 for per-case roles when c is nil).
+func (e *env) do(r role, method, path, body string, c *caseRun) (int, string) {
+	i := 0
+	if c != nil {
+		i = c.index
+	}
+	return e.doAs(e.token(r, i), method, path, body)
+}
+
+// request sends one request and returns its status and up to 16 MiB of its body; a
+// transport error is status 0 with the error as body.
+func (e *env) request(ctx context.Context, token, method, path, body string) (int, string, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.url+path, rd)
+	if err != nil {
+		return 0, err.Error(), err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := e.client.Do(req)
+	if err != nil {
+		return 0, err.Error(), err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	io.Copy(io.Discard, res.Body)
+	if err != nil {
+		return res.StatusCode, string(b), err
+	}
+	return res.StatusCode, string(b), nil
+}
+
+// jsonCmd is the JSON array of args.
+func jsonCmd(args ...string) string {
+	b, _ := json.Marshal(args)
+	return string(b)
+}
+
+// victimState returns the limiter keys of the victim token.
+func (e *env) victimState() map[string]redistest.KeyState {
+	all, err := e.lim.Snapshot(limiterDB)
+	if err != nil {
+		e.t.Errorf("limiter DB: %v", err)
+		return nil
+	}
+	id := userID(e.victim)
+	out := map[string]redistest.KeyState{}
+	for k, v := range all {
+		if strings.Contains(k, id) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// limiterKeys returns every limiter key name in the reserved database.
+func (e *env) limiterKeys() []string {
+	v, err := e.lim.DoDB(limiterDB, "KEYS", "*")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range v.([]any) {
+		out = append(out, fmt.Sprint(k))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// seed empties a's and b's databases and writes their known keys, directly in Redis.
+func (e *env) seed() {
+	t := e.t
+	a, b := e.aSrv, e.bSrv
+	a.MustDoDB(e.aDB, "FLUSHDB")
+	b.MustDoDB(e.bDB, "FLUSHDB")
+	a.MustDoDB(e.aDB, "SET", "a:str", "aval-"+e.rnd)
+	a.MustDoDB(e.aDB, "HSET", "a:hash", "f", "aval-hash")
+	a.MustDoDB(e.aDB, "RPUSH", "a:list", "x", "y")
+	a.MustDoDB(e.aDB, "XADD", "block", "1-1", "f", "blockentry1")
+	a.MustDoDB(e.aDB, "XADD", "block", "1-2", "f", "blockentry2")
+	a.MustDoDB(e.aDB, "SET", "a:big", strings.Repeat("x", bigValueBytes))
+	k := func(s string) string { return e.kMark + ":" + s }
+	v := func(s string) string { return e.vMark + "-" + s }
+	b.MustDoDB(e.bDB, "SET", k("str"), v("str"), "EX", "3600")
+	b.MustDoDB(e.bDB, "SET", k("plain"), v("plain"))
+	b.MustDoDB(e.bDB, "HSET", k("hash"), "field", v("hash"))
+	b.MustDoDB(e.bDB, "RPUSH", k("list"), v("list1"), v("list2"))
+	b.MustDoDB(e.bDB, "SADD", k("set"), v("set"))
+	b.MustDoDB(e.bDB, "ZADD", k("zset"), "1", v("zset"))
+	b.MustDoDB(e.bDB, "XADD", k("stream"), "1-1", "f", v("stream"))
+	b.MustDoDB(e.bDB, "PEXPIRE", k("hash"), "7200000")
+	if n, _ := b.DoDB(e.bDB, "DBSIZE"); n != int64(7) {
+		t.Fatalf("b seeded with %v keys", n)
+	}
+}
+
+// snapshot is the state of everything a's tokens must not change.
+type snapshot struct {
+	b      map[string]redistest.KeyState
+	others map[string]map[string]redistest.KeyState // "server/db" → keys
+}
+
+// checkerPrefix starts the checker's keys, which the snapshots leave out.
+const checkerPrefix = "chk-"
+
+func (e *env) takeSnapshot() snapshot {
+	s := snapshot{others: map[string]map[string]redistest.KeyState{}}
+	var err error
+	if s.b, err = e.bSrv.Snapshot(e.bDB, checkerPrefix); err != nil {
+		e.t.Fatalf("snapshot of b: %v", err)
+	}
+	servers := []*redistest.Server{e.s1}
+	if e.s2 != e.s1 {
+		servers = append(servers, e.s2)
+	}
+	for si, srv := range servers {
+		for db := range 16 {
+			if (srv == e.aSrv && db == e.aDB) || (srv == e.bSrv && db == e.bDB) || (srv == e.lim && db == limiterDB) {
+				continue
+			}
+			m, err := srv.Snapshot(db)
+			if err != nil {
+				e.t.Fatalf("snapshot of server %d DB %d: %v", si+1, db, err)
+			}
+			s.others[fmt.Sprintf("server %d DB %d", si+1, db)] = m
+		}
+	}
+	return s
+}
+
+// sseStream is an open /subscribe, /psubscribe or /monitor stream whose events are collected.
+type sseStream struct {
+	status int
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	err    error
+}
+
+// openStream opens path with token; it returns once the answer's headers came (or failed).
+func (e *env) openStream(token, path string) *sseStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &sseStream{cancel: cancel, done: make(chan struct{})}
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := cl.Do(req)
+	if err != nil {
+		s.err = err
+		close(s.done)
+		return s
+	}
+	s.status = res.StatusCode
+	go func() {
+		defer close(s.done)
+		defer res.Body.Close()
+		r := bufio.NewReader(res.Body)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			s.mu.Lock()
+			if s.buf.Len() < 16<<20 {
+				s.buf.Write(buf[:n])
+			}
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+				s.err = err
+			}
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sseStream) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// ended reports whether the gateway ended the stream.
+func (s *sseStream) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *sseStream) close() {
+	s.cancel()
+	<-s.done
+}
+
+func (e *env) openSub() *sseStream {
+	s := e.openStream(e.bRW, "/subscribe/"+e.bChan)
+	if s.status != 200 {
+		e.t.Fatalf("b's subscriber: status %d %v %s", s.status, s.err, s.text())
+	}
+	redistest.WaitFor(e.t, 3*time.Second, func() bool { return strings.Contains(s.text(), "subscribe,"+e.bChan) }, "b's subscription confirmed")
+	return s
+}
+
+// checker runs SET/GET pairs and pipelines with unique values through the gateway on both
+// databases and counts what went wrong.
+type checker struct {
+	e                           *env
+	stop                        chan struct{}
+	wg                          sync.WaitGroup
+	ops                         atomic.Int64
+	errs, timeouts              atomic.Int64
+	mismatches, missingA, missB atomic.Int64
+	mu                          sync.Mutex
+	samples                     []string
+}
+
+func (c *checker) sample(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.samples) < 6 {
+		c.samples = append(c.samples, fmt.Sprintf(format, args...))
+	}
+}
+
+func (e *env) startChecker(caseIndex int) *checker {
+	c := &checker{e: e, stop: make(chan struct{})}
+	for _, db := range []string{"a", "b"} {
+		token, mark := e.chkA, "a"+e.rnd
+		if db == "b" {
+			token, mark = e.chkB, e.vMark
+		}
+		for g := range 3 {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				for n := 0; ; n++ {
+					select {
+					case <-c.stop:
+						return
+					default:
+					}
+					key := fmt.Sprintf("%s%s-%d-%d-%d", checkerPrefix, mark, caseIndex, g, n)
+					val := fmt.Sprintf("%s%s-v-%d-%d-%s", checkerPrefix, mark, g, n, randHex(4))
+					if g == 2 {
+						c.pipeline(db, token, key, val)
+					} else {
+						c.setGet(db, token, key, val)
+					}
+					time.Sleep(15 * time.Millisecond)
+				}
+			}()
+		}
+	}
+	return c
+}
+
+func (c *checker) failed(db, what string, status int, body string) {
+	if status == 0 || status == 503 || status == 504 || strings.Contains(body, "imeout") {
+		c.timeouts.Add(1)
+	} else {
+		c.errs.Add(1)
+	}
+	c.sample("%s on %s: %d %.200s", what, db, status, body)
+}
+
+func (c *checker) wrong(db, what, got, want string) {
+	if got == `{"result":null}` || strings.Contains(got, `{"result":null}`) {
+		if db == "a" {
+			c.missingA.Add(1)
+		} else {
+			c.missB.Add(1)
+		}
+	} else {
+		c.mismatches.Add(1)
+	}
+	c.sample("%s on %s: got %.200s, want %.200s", what, db, got, want)
+}
+
+func (c *checker) setGet(db, token, key, val string) {
+	st, body, _ := c.e.request(context.Background(), token, "POST", "/", jsonCmd("SET", key, val, "PX", "60000"))
+	c.ops.Add(1)
+	if st != 200 || body != `{"result":"OK"}` {
+		c.failed(db, "SET", st, body)
+		return
+	}
+	st, body, _ = c.e.request(context.Background(), token, "GET", "/get/"+key, "")
+	c.ops.Add(1)
+	want, _ := json.Marshal(map[string]string{"result": val})
+	switch {
+	case st != 200 && st != 400:
+		c.failed(db, "GET", st, body)
+	case body != string(want):
+		c.wrong(db, "GET", body, string(want))
+	}
+}
+
+func (c *checker) pipeline(db, token, key, val string) {
+	body := "[" + jsonCmd("SET", key, val, "PX", "60000") + "," + jsonCmd("GET", key) + "]"
+	st, got, _ := c.e.request(context.Background(), token, "POST", "/pipeline", body)
+	c.ops.Add(2)
+	v, _ := json.Marshal(val)
+	want := `[{"result":"OK"},{"result":` + string(v) + `}]`
+	switch {
+	case st != 200:
+		c.failed(db, "pipeline", st, got)
+	case got != want:
+		c.wrong(db, "pipeline", got, want)
+	}
+}
+
+func (c *checker) halt() {
+	close(c.stop)
+	c.wg.Wait()
+}
+
+// tolerance relaxes the checker for attacks whose expected effect it would otherwise count.
+type tolerance uint8
+
+const (
+	// ownFlush: the attack empties a's own database, so a's checker may read null.
+	ownFlush tolerance = 1 << iota
+	// stall: the attack holds a's Redis server for up to --command-timeout (a runaway
+	// script is stopped only then), so the checker's requests on that server may time out.
+	stall
+)
+
+// caseRun is one run of one case: what the attacker sent and got.
+type caseRun struct {
+	e        *env
+	t        *testing.T
+	index    int
+	sent     []string // every request the attacker sent, expanded
+	answers  []string // every answer and stream the attacker got
+	served   map[role]int
+	failures []string
+}
+
+func (r *caseRun) fail(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+// probeQuota checks that the case's quota token is refused once its daily quota is spent.
+func (r *caseRun) probeQuota() {
+	if r.served[quotaTok] > quotaDaily {
+		r.fail("the quota token was served %d commands under a daily quota of %d", r.served[quotaTok], quotaDaily)
+		return
+	}
+	left := quotaDaily - r.served[quotaTok]
+	served := 0
+	for range left + 1 {
+		st, body := r.e.do(quotaTok, "GET", "/ping", "", r)
+		if st == 429 {
+			break
+		}
+		if st != 200 {
+			r.fail("quota probe: %d %s", st, body)
+			return
+		}
+		served++
+	}
+	if served > left {
+		r.fail("the quota token was served %d more commands after the attack, at most %d were left of its daily quota of %d: the quota was reset", served, left, quotaDaily)
+	}
+}
+
+// probeRate checks that the case's rate token is refused once its burst is spent.
+func (r *caseRun) probeRate() {
+	if r.served[rateTok] > rateBurst {
+		r.fail("the rate token was served %d requests under a limit of %d/m:%d", r.served[rateTok], rateBurst, rateBurst)
+		return
+	}
+	left := rateBurst - r.served[rateTok]
+	served := 0
+	for range max(left, 0) + 1 {
+		st, body := r.e.do(rateTok, "GET", "/ping", "", r)
+		if st == 429 {
+			break
+		}
+		if st != 200 {
+			r.fail("rate probe: %d %s", st, body)
+			return
+		}
+		served++
+	}
+	if served > max(left, 0) {
+		r.fail("the rate token was served %d more requests after the attack, at most %d were left of its burst of %d: the limiter state was reset", served, max(left, 0), rateBurst)
+	}
+}
+
+// secret is something of b's that an attacker's answer must not hold.
+type secret struct{ what, text string }
+
+func (e *env) secrets() []secret {
+	s := []secret{
+		{"a value of b (seeded or written by b's checker)", e.vMark},
+		{"a key name of b", e.kMark},
+		{"b's channel name", e.bChan},
+		{"b's function library", e.bLib},
+		{"b's function", e.bFunc},
+		{"b's read-write token", e.bRW},
+		{"b's read-only token", e.bRO},
+		{"b's checker token", e.chkB},
+		{"the victim token", e.victim},
+		{"the limiter id of b's token", userID(e.bRW)},
+		{"the limiter id of b's checker token", userID(e.chkB)},
+		{"the limiter id of the victim token", userID(e.victim)},
+		{"b's loaded script's hash", e.bScriptSHA},
+	}
+	if e.bChanRaw != e.bChan {
+		s = append(s, secret{"b's channel as Redis names it", e.bChanRaw})
+	}
+	return s
+}
+
+// leaks describes every secret of b found in answer that the attacker did not send itself,
+// with the text around it: the helper that shows, for a failing case, what leaked.
+func leaks(answer, sent string, secrets []secret) []string {
+	var out []string
+	for _, s := range secrets {
+		if s.text == "" || strings.Contains(sent, s.text) {
+			continue
+		}
+		i := strings.Index(answer, s.text)
+		if i < 0 {
+			continue
+		}
+		lo, hi := max(0, i-80), min(len(answer), i+len(s.text)+80)
+		out = append(out, fmt.Sprintf("%s leaked (%d times), e.g. …%q…", s.what, strings.Count(answer, s.text), answer[lo:hi]))
+	}
+	return out
+}
+
+func (e *env) runCase(t *testing.T, index int, c hostileCase) {
+	r := &caseRun{e: e, t: t, index: index, served: map[role]int{}}
+	e.t = t
+	e.seed()
+	before := e.takeSnapshot()
+	subFrom := len(e.sub.text())
+
+	chk := e.startChecker(index)
+	defer func() {
+		if chk != nil {
+			chk.halt()
+		}
+	}()
+	// b's subscriber is alive: b's own message reaches it.
+	canary := fmt.Sprintf("%s-canary-%d", e.vMark, index)
+	if st, body := e.do(bTok, "POST", "/", jsonCmd("PUBLISH", e.bChan, canary), nil); st != 200 || body == `{"result":0}` {
+		t.Errorf("b's canary publish: %d %s", st, body)
+	}
+	for range quotaPre {
+		if st, body := e.do(quotaTok, "GET", "/ping", "", r); st != 200 {
+			t.Fatalf("quota token before the attack: %d %s", st, body)
+		}
+		r.served[quotaTok]++
+	}
+	if st, body := e.do(rateTok, "GET", "/ping", "", r); st != 200 {
+		t.Fatalf("rate token before the attack: %d %s", st, body)
+	}
+	r.served[rateTok]++
+
+	start := time.Now()
+	if c.custom != nil {
+		c.custom(r)
+	}
+	for i, s := range c.steps {
+		r.runStep(i, s)
+	}
+	if c.after != nil {
+		c.after(r)
+	}
+	t.Logf("attack took %v", time.Since(start).Round(time.Millisecond))
+	time.Sleep(150 * time.Millisecond) // let stray messages arrive
+
+	chk.halt()
+	ck := chk
+	chk = nil
+
+	// The servers still answer and run no script.
+	for _, srv := range []*redistest.Server{e.s1, e.s2} {
+		if _, err := srv.Do("PING"); err != nil {
+			r.fail("Redis %s does not answer PING after the attack: %v", srv.Addr, err)
+			if strings.Contains(err.Error(), "BUSY") {
+				srv.Do("SCRIPT", "KILL")
+				srv.Do("FUNCTION", "KILL")
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+
+	// b and every other logical database are unchanged.
+	after := e.takeSnapshot()
+	if d := redistest.DiffSnapshots(before.b, after.b); len(d) > 0 {
+		r.fail("database b changed: %s", strings.Join(d, "; "))
+	}
+	for where, m := range before.others {
+		if d := redistest.DiffSnapshots(m, after.others[where]); len(d) > 0 {
+			r.fail("%s (no tenant's) changed: %s", where, strings.Join(d, "; "))
+		}
+	}
+	for _, k := range e.limiterKeys() {
+		if strings.Contains(k, e.pwned) || strings.Contains(k, "a:") || strings.Contains(k, "block") {
+			r.fail("the limiter's database holds a key the attacker wrote: %q", k)
+		}
+	}
+	if d := redistest.DiffSnapshots(e.victimKs, e.victimState()); len(d) > 0 {
+		r.fail("the victim token's limiter state changed: %s", strings.Join(d, "; "))
+	}
+	if v, err := e.bSrv.Do("SCRIPT", "EXISTS", e.bScriptSHA); err != nil || fmt.Sprint(v) != "[1]" {
+		r.fail("b's loaded script is gone: %v %v", v, err)
+		e.bSrv.Do("SCRIPT", "LOAD", "return '"+e.vMark+"-script'")
+	}
+	if e.layout == separate {
+		if v, err := e.bSrv.Do("FUNCTION", "DUMP"); err != nil || fmt.Sprint(v) != e.bFuncs {
+			r.fail("b's function library changed: %v", err)
+			lib := fmt.Sprintf("#!lua name=%s\nredis.register_function('%s', function(keys, args) return '%s-func' end)", e.bLib, e.bFunc, e.vMark)
+			e.bSrv.Do("FUNCTION", "FLUSH")
+			e.bSrv.Do("FUNCTION", "LOAD", "REPLACE", lib)
+			e.bFuncs = fmt.Sprint(e.bSrv.MustDo("FUNCTION", "DUMP"))
+		}
+	}
+
+	// b's subscriber got its canary and nothing the attacker sent.
+	got := e.sub.text()
+	if e.sub.ended() {
+		r.fail("b's subscriber stream ended: %v %.300s", e.sub.err, got[min(subFrom, len(got)):])
+		e.sub.close()
+		e.sub = e.openSub()
+	} else {
+		got = got[min(subFrom, len(got)):]
+		if !strings.Contains(got, canary) {
+			r.fail("b's subscriber did not get b's own message %q: %.300s", canary, got)
+		}
+		for _, m := range []string{e.pwned, "apos" + e.rnd} {
+			if strings.Contains(got, m) {
+				r.fail("b's subscriber received a message the attacker sent: %.300s", got)
+			}
+		}
+	}
+
+	// Nothing of b in the attacker's answers.
+	sent := strings.Join(r.sent, "\n")
+	for _, l := range leaks(strings.Join(r.answers, "\n"), sent, e.secrets()) {
+		r.fail("%s", l)
+	}
+
+	// The concurrent checker saw no error and no mismatch.
+	errs, timeouts, mism := ck.errs.Load(), ck.timeouts.Load(), ck.mismatches.Load()
+	missA, missB := ck.missingA.Load(), ck.missB.Load()
+	if c.tolerate&stall == 0 {
+		errs += timeouts
+	}
+	if c.tolerate&ownFlush == 0 {
+		mism += missA
+	}
+	mism += missB
+	if errs > 0 || mism > 0 {
+		r.fail("the concurrent checker saw %d errors and %d mismatched replies in %d operations (e.g. %s)", errs, mism, ck.ops.Load(), strings.Join(ck.samples, " | "))
+	} else if ck.ops.Load() == 0 {
+		r.fail("the concurrent checker ran no operation")
+	}
+
+	// The attacker's quota and rate limit still hold.
+	r.probeQuota()
+	r.probeRate()
+
+	for _, f := range r.failures {
+		t.Error(f)
+	}
+}
