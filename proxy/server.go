@@ -110,6 +110,7 @@ type grant struct {
 	rate     ratelimit.Rate
 	quota    ratelimit.Quota
 	streams  *atomic.Int64 // SSE streams the token holds open
+	revoked  chan struct{} // closed when a Reload removes the token or changes what it opens
 }
 
 type database struct {
@@ -246,10 +247,11 @@ func (s *Server) Reload(a Access) error {
 				if _, dup := t.tokens[h]; dup {
 					return fmt.Errorf("database %s: a token is used twice", d.Name)
 				}
-				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: a.TokenRate, quota: a.Quota, streams: new(atomic.Int64)}
+				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: a.TokenRate, quota: a.Quota, streams: new(atomic.Int64), revoked: make(chan struct{})}
 				if old != nil {
-					if prev, ok := old.tokens[h]; ok {
-						gr.streams = prev.streams // open streams still count against the token
+					if prev, ok := old.tokens[h]; ok && prev.db == gr.db && prev.readOnly == gr.readOnly {
+						// Open streams still count against the token, and stay open.
+						gr.streams, gr.revoked = prev.streams, prev.revoked
 					}
 				}
 				if tl, ok := d.TokenLimits[tok]; ok {
@@ -269,6 +271,14 @@ func (s *Server) Reload(a Access) error {
 		}
 	}
 	s.access.Store(t)
+	if old != nil {
+		// Streams opened with a token that no longer opens the same thing end now.
+		for h, prev := range old.tokens {
+			if cur, ok := t.tokens[h]; !ok || cur.revoked != prev.revoked {
+				close(prev.revoked)
+			}
+		}
+	}
 	return nil
 }
 
