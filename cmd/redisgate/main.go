@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
 
 	if cfg.AdminListen != "" {
-		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, reg, dbs, log)
+		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, args, reg, dbs, log)
 		defer stopAdmin()
 	}
 
