@@ -55,6 +55,10 @@ type Database struct {
 	Cache *cache.Cache
 	// Edge is how browsers and CDNs may cache GET answers of read commands; zero: not at all.
 	Edge cache.Edge
+	// KillScripts stops the scripts and functions running on the database's Redis nodes
+	// (SCRIPT KILL, FUNCTION KILL); it is called when a request's script is still running at
+	// the command timeout. Nil: scripts are never stopped.
+	KillScripts func(ctx context.Context) error
 }
 
 // TokenLimit is the rate limit and quota of one token; zero fields keep the server-wide values.
@@ -122,6 +126,9 @@ type database struct {
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
 
+	killScripts func(context.Context) error // nil: scripts are not stopped
+	killing     atomic.Bool                 // a kill is under way
+
 	cache        *cache.Cache // nil: reads are not cached
 	edge         cache.Edge
 	cacheControl string // of edge-cacheable answers
@@ -135,9 +142,10 @@ type Server struct {
 	http      *fasthttp.Server
 	base      context.Context
 	cancel    context.CancelFunc
-	deadlines *deadlines // of CommandTimeout from now
-	obs       *observer  // nil without metrics
-	debug     bool       // log every request
+	deadlines *deadlines     // of CommandTimeout from now
+	obs       *observer      // nil without metrics
+	bg        sync.WaitGroup // script kills under way, waited for by Shutdown
+	debug     bool           // log every request
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
@@ -170,6 +178,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
+		db.killScripts = d.KillScripts
 		if _, dup := s.dbs[d.Name]; dup {
 			return nil, fmt.Errorf("database %s: name used twice", d.Name)
 		}
@@ -310,6 +319,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.cancel()
+	s.bg.Wait()
 	return err
 }
 
