@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,25 +196,51 @@ type route struct {
 	write    bool          // some command may write
 	blocking bool          // some command blocks its connection
 	block    time.Duration // how long it may block
+	script   bool          // some command runs a script or function
 }
+
+// scriptGrace is how long a request whose script was stopped at the command timeout waits
+// for the script's error reply.
+const scriptGrace = time.Second
 
 // run sends b to db's backend as r allows, under the command deadline (plus r.block);
 // on failure it answers the request and reports false.
 func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) bool {
-	var err error
+	var rctx context.Context
 	switch {
 	case r.blocking:
-		rctx, cancel := context.WithTimeout(s.base, s.opts.CommandTimeout+r.block)
-		if db.set != nil {
-			err = db.set.DoBlocking(rctx, b)
-		} else {
-			err = db.blocking.Do(rctx, b)
-		}
-		cancel()
-	case db.set != nil:
-		err = s.runReplicated(ctx, db, b, r)
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+r.block)
+		defer cancel()
+	case r.script && db.killScripts != nil:
+		// A script still running at the command timeout is stopped, so that it cannot keep
+		// Redis busy for every tenant; the request waits a moment more for its error reply.
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+scriptGrace)
+		defer cancel()
+		s.bg.Add(1)
+		t := time.AfterFunc(s.opts.CommandTimeout, func() {
+			defer s.bg.Done()
+			s.killScripts(db)
+		})
+		defer func() {
+			if t.Stop() {
+				s.bg.Done()
+			}
+		}()
 	default:
-		err = db.backend.Do(s.deadlines.context(), b)
+		rctx = s.deadlines.context()
+	}
+	var err error
+	switch {
+	case r.blocking && db.set != nil:
+		err = db.set.DoBlocking(rctx, b)
+	case r.blocking:
+		err = db.blocking.Do(rctx, b)
+	case db.set != nil:
+		err = s.runReplicated(rctx, ctx, db, b, r)
+	default:
+		err = db.backend.Do(rctx, b)
 	}
 	if r.write && db.cache != nil {
 		// Answer a write only once its invalidations have reached the read cache, so that
@@ -242,6 +269,39 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	s.opts.Logger.Warn("backend error", "database", db.name, "status", status, "err", err)
 	writeError(ctx, status, "ERR backend: "+err.Error())
 	return false
+}
+
+// killWindow bounds how long the gateway keeps trying to stop a runaway script: Redis
+// takes SCRIPT KILL only once the script has run for its busy-reply-threshold (5 s by default).
+const killWindow = 10 * time.Second
+
+// killScripts stops the scripts and functions running on db's Redis, one caller at a time:
+// requests whose scripts outlive the command timeout together need one kill.
+func (s *Server) killScripts(db *database) {
+	if !db.killing.CompareAndSwap(false, true) {
+		return
+	}
+	defer db.killing.Store(false)
+	ctx, cancel := context.WithTimeout(s.base, killWindow)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		err := db.killScripts(actx)
+		acancel()
+		switch {
+		case err == nil:
+			s.opts.Logger.Warn("stopped a script that ran past the command timeout", "database", db.name, "timeout", s.opts.CommandTimeout)
+			return
+		case ctx.Err() != nil || strings.Contains(err.Error(), "UNKILLABLE"):
+			s.opts.Logger.Error("a script ran past the command timeout and could not be stopped", "database", db.name, "err", err)
+			return
+		}
+		// Redis does not answer yet: the script has not reached its busy-reply-threshold.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // single runs one command.
@@ -280,7 +340,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		blocking, block := s.blocking(info, args)
 		b := pool.NewBatch(1)
 		b.Add(args...)
-		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: blocking, block: block}) {
+		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: blocking, block: block, script: isScript(args)}) {
 			return
 		}
 		defer b.Release()
@@ -338,7 +398,7 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 	}
 	refusals := make([]error, len(cmds))
 	loads := make([]string, len(cmds))
-	blocking, block, write := false, time.Duration(0), false
+	blocking, block, write, script := false, time.Duration(0), false, false
 	b := pool.NewBatch(len(cmds))
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
@@ -351,13 +411,14 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 		}
 		loads[i] = g.db.scripts.Rewrite(args)
 		write = write || !info.NoWrite
+		script = script || isScript(args)
 		if bl, d := s.blocking(info, args); bl {
 			// One blocking command sends the whole pipeline, in order, to a dedicated connection.
 			blocking, block = true, block+d
 		}
 		b.Add(args...)
 	}
-	if b.Len() > 0 && !s.run(ctx, g.db, b, route{write: write, blocking: blocking, block: block}) {
+	if b.Len() > 0 && !s.run(ctx, g.db, b, route{write: write, blocking: blocking, block: block, script: script}) {
 		return
 	}
 	defer b.Release()
@@ -406,6 +467,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 	loads := make([]string, len(cmds))
 	b := pool.NewBatch(len(cmds) + 2)
 	b.Add([]byte("MULTI"))
+	script := false
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR command "+strconv.Itoa(i)+": more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
@@ -417,10 +479,11 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 			return
 		}
 		loads[i] = g.db.scripts.Rewrite(args)
+		script = script || isScript(args)
 		b.Add(args...)
 	}
 	b.Add([]byte("EXEC"))
-	if !s.run(ctx, g.db, b, route{write: true}) {
+	if !s.run(ctx, g.db, b, route{write: true, script: script}) {
 		return
 	}
 	defer b.Release()
@@ -496,4 +559,13 @@ func writeRaw(ctx *fasthttp.RequestCtx, body []byte) {
 // writeError answers {"error":msg} with status.
 func writeError[T string | []byte](ctx *fasthttp.RequestCtx, status int, msg T) {
 	writeJSON(ctx, status, appendError(nil, msg))
+}
+
+// isScript reports whether args runs a script or function.
+func isScript(args [][]byte) bool {
+	switch command.Name(args) {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"github.com/valyala/fasthttp"
 
 	"github.com/redisgate/redisgate/pool"
@@ -17,7 +18,7 @@ const SyncLostHeader = "Redisgate-Sync-Lost"
 
 // runReplicated sends b through db's replica set, reading the request's sync token and
 // consistency header and answering with the new sync token.
-func (s *Server) runReplicated(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) error {
+func (s *Server) runReplicated(rctx context.Context, ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) error {
 	req := replicaset.Request{Write: r.write}
 	if h := ctx.Request.Header.Peek(ConsistencyHeader); len(h) > 0 {
 		m, err := replicaset.ParseMode(string(h))
@@ -29,7 +30,7 @@ func (s *Server) runReplicated(ctx *fasthttp.RequestCtx, db *database, b *pool.B
 	if tok := ctx.Request.Header.Peek("Upstash-Sync-Token"); len(tok) > 0 {
 		req.After, _ = replicaset.ParseToken(string(tok))
 	}
-	res, err := db.set.Do(s.deadlines.context(), b, req)
+	res, err := db.set.Do(rctx, b, req)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,10 @@ type Database struct {
 	Cache *cache.Cache
 	// Edge is how browsers and CDNs may cache GET answers of read commands; zero: not at all.
 	Edge cache.Edge
+	// KillScripts stops the scripts and functions running on the database's Redis nodes
+	// (SCRIPT KILL, FUNCTION KILL); it is called when a request's script is still running at
+	// the command timeout. Nil: scripts are never stopped.
+	KillScripts func(ctx context.Context) error
 }
 
 // TokenLimit is the rate limit and quota of one token; zero fields keep the server-wide values.
@@ -110,6 +114,7 @@ type grant struct {
 	rate     ratelimit.Rate
 	quota    ratelimit.Quota
 	streams  *atomic.Int64 // SSE streams the token holds open
+	revoked  chan struct{} // closed when a Reload removes the token or changes what it opens
 }
 
 type database struct {
@@ -120,6 +125,9 @@ type database struct {
 	canBlock bool // blocking commands have somewhere to run
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
+
+	killScripts func(context.Context) error // nil: scripts are not stopped
+	killing     atomic.Bool                 // a kill is under way
 
 	cache        *cache.Cache // nil: reads are not cached
 	edge         cache.Edge
@@ -134,9 +142,10 @@ type Server struct {
 	http      *fasthttp.Server
 	base      context.Context
 	cancel    context.CancelFunc
-	deadlines *deadlines // of CommandTimeout from now
-	obs       *observer  // nil without metrics
-	debug     bool       // log every request
+	deadlines *deadlines     // of CommandTimeout from now
+	obs       *observer      // nil without metrics
+	bg        sync.WaitGroup // script kills under way, waited for by Shutdown
+	debug     bool           // log every request
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
@@ -169,6 +178,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
+		db.killScripts = d.KillScripts
 		if _, dup := s.dbs[d.Name]; dup {
 			return nil, fmt.Errorf("database %s: name used twice", d.Name)
 		}
@@ -246,10 +256,11 @@ func (s *Server) Reload(a Access) error {
 				if _, dup := t.tokens[h]; dup {
 					return fmt.Errorf("database %s: a token is used twice", d.Name)
 				}
-				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: a.TokenRate, quota: a.Quota, streams: new(atomic.Int64)}
+				gr := grant{db: db, readOnly: i == 1, user: "t:" + hex.EncodeToString(h[:12]), rate: a.TokenRate, quota: a.Quota, streams: new(atomic.Int64), revoked: make(chan struct{})}
 				if old != nil {
-					if prev, ok := old.tokens[h]; ok {
-						gr.streams = prev.streams // open streams still count against the token
+					if prev, ok := old.tokens[h]; ok && prev.db == gr.db && prev.readOnly == gr.readOnly {
+						// Open streams still count against the token, and stay open.
+						gr.streams, gr.revoked = prev.streams, prev.revoked
 					}
 				}
 				if tl, ok := d.TokenLimits[tok]; ok {
@@ -269,6 +280,14 @@ func (s *Server) Reload(a Access) error {
 		}
 	}
 	s.access.Store(t)
+	if old != nil {
+		// Streams opened with a token that no longer opens the same thing end now.
+		for h, prev := range old.tokens {
+			if cur, ok := t.tokens[h]; !ok || cur.revoked != prev.revoked {
+				close(prev.revoked)
+			}
+		}
+	}
 	return nil
 }
 
@@ -300,6 +319,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.cancel()
+	s.bg.Wait()
 	return err
 }
 

@@ -108,6 +108,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	st := &stream{
 		sub:          sub,
 		open:         g.streams,
+		revoked:      g.revoked,
 		conn:         ctx.Conn(),
 		shutdown:     ctx.Done(),
 		heartbeat:    s.opts.StreamHeartbeat,
@@ -163,6 +164,7 @@ type stream struct {
 	open         *atomic.Int64   // the token's open streams, decremented at the end
 	conn         net.Conn        // the client connection, for write deadlines
 	shutdown     <-chan struct{} // closed when the HTTP server shuts down
+	revoked      <-chan struct{} // closed when a reload revokes the stream's token
 	heartbeat    time.Duration
 	writeTimeout time.Duration
 	log          *slog.Logger
@@ -202,6 +204,10 @@ func (st *stream) run(w *bufio.Writer) {
 			st.writeFinal(w, errShutdown)
 			st.flush(w)
 			return
+		case <-st.revoked:
+			st.writeFinal(w, errRevoked)
+			st.flush(w)
+			return
 		}
 		if err := st.flush(w); err != nil {
 			st.log.Debug("stream ended", "kind", st.sub.Kind(), "err", err)
@@ -211,7 +217,10 @@ func (st *stream) run(w *bufio.Writer) {
 	}
 }
 
-var errShutdown = errors.New("server shutting down")
+var (
+	errShutdown = errors.New("server shutting down")
+	errRevoked  = errors.New("token revoked")
+)
 
 // flush sends what w holds, allowing the client writeTimeout to take it.
 func (st *stream) flush(w *bufio.Writer) error {
@@ -267,6 +276,8 @@ func (st *stream) writeFinal(w *bufio.Writer, err error) {
 		msg = "ERR slow consumer: too many messages waiting for this stream, it is closed"
 	case errors.Is(err, errShutdown), errors.Is(err, pubsub.ErrClosed):
 		msg = "ERR server shutting down"
+	case errors.Is(err, errRevoked):
+		msg = "WRONGPASS this stream's token was revoked"
 	case err != nil:
 		msg = "ERR " + err.Error()
 	default:

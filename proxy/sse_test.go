@@ -533,3 +533,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+func TestStreamEndsWhenItsTokenIsRevoked(t *testing.T) {
+	g := streamGateway(t)
+	kept := g.stream("POST", "/subscribe/c", roToken)
+	kept.expect("data: subscribe,c,1")
+	gone := g.stream("POST", "/subscribe/c", rwToken)
+	gone.expect("data: subscribe,c,1")
+	start := time.Now()
+	err := g.srv.Reload(proxy.Access{Databases: []proxy.DatabaseAccess{{Name: "test", ReadOnlyTokens: []string{roToken}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.expect("data: error,c,WRONGPASS this stream's token was revoked")
+	if _, err := gone.readLine(time.Second); err == nil {
+		t.Error("the revoked stream went on after its final event")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("revoked stream ended after %v", d)
+	}
+	g.req("POST", "/", `["PUBLISH","c","still here"]`, "Authorization", "Bearer "+rwToken).expect(t, 401, `{"error":"WRONGPASS invalid or missing auth token"}`)
+	g.redis.MustDo("PUBLISH", "c", "for the kept one")
+	kept.expect("data: message,c,for the kept one")
+	// A token whose access changes (here from read-only to read-write) loses its streams too.
+	err = g.srv.Reload(proxy.Access{Databases: []proxy.DatabaseAccess{{Name: "test", Tokens: []string{roToken}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept.expect("data: error,c,WRONGPASS this stream's token was revoked")
+}

@@ -12,11 +12,13 @@ package pubsub
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -733,6 +735,7 @@ func (h *Hub) monitorLoop(s *Subscription, br *bufio.Reader) {
 	defer h.wg.Done()
 	defer close(s.exited)
 	var buf []byte
+	db := strconv.Itoa(h.opts.Redis.DB)
 	for {
 		var err error
 		if buf, err = resp.ReadReply(br, buf[:0], h.opts.MaxReply); err != nil {
@@ -742,7 +745,7 @@ func (h *Hub) monitorLoop(s *Subscription, br *bufio.Reader) {
 			return
 		}
 		kind, data, _, _, err := resp.Next(buf)
-		if err != nil || kind != resp.Simple {
+		if err != nil || kind != resp.Simple || !ofDB(data, db) {
 			continue
 		}
 		if !s.offer(newMessage(nil, nil, data), h.opts.Buffer, h.opts.BufferBytes) {
@@ -752,4 +755,15 @@ func (h *Hub) monitorLoop(s *Subscription, br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// ofDB reports whether the MONITOR line ("1700000000.123456 [1 127.0.0.1:5000] \"get\" \"k\"",
+// or "[1 lua]" for a script's commands) reports a command run in logical database db: a
+// MONITOR connection sees the whole server, a stream only its own database.
+func ofDB(line []byte, db string) bool {
+	_, after, ok := bytes.Cut(line, []byte(" ["))
+	if !ok {
+		return false
+	}
+	return len(after) > len(db) && string(after[:len(db)]) == db && after[len(db)] == ' '
 }

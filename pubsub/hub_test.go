@@ -1,10 +1,12 @@
 package pubsub_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
+	"github.com/redisgate/redisgate/resp"
 )
 
 func TestMain(m *testing.M) {
@@ -348,5 +351,61 @@ func TestRedialMovesSubscriptions(t *testing.T) {
 	b.MustDo("PUBLISH", "news", "moved")
 	if m := next(t, s); string(m.Payload) != "moved" {
 		t.Errorf("payload %q, want the message published on the new server", m.Payload)
+	}
+}
+
+func TestMonitorShowsOnlyItsOwnDatabase(t *testing.T) {
+	rs := redistest.Start(t)
+	h := newHub(t, rs, func(o *pubsub.Options) { o.Redis.DB = 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := h.Monitor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// One connection moving between databases, as other tenants' would.
+	c, err := net.DialTimeout("tcp", rs.Addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	cmds := [][]string{
+		{"SELECT", "4"}, {"SET", "secret-of-db-4", "v4"}, {"EVAL", "return redis.call('get','secret-of-db-4')", "0"},
+		{"SELECT", "0"}, {"SET", "secret-of-db-0", "v0"},
+		{"SELECT", "3"}, {"SET", "mine", "v3"}, {"EVAL", "return redis.call('get','mine')", "0"},
+	}
+	var out []byte
+	for _, cmd := range cmds {
+		args := make([][]byte, len(cmd))
+		for i, a := range cmd {
+			args[i] = []byte(a)
+		}
+		out = resp.AppendCommand(out, args)
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for range cmds {
+		if _, err := resp.ReadReply(br, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	eventually(t, "the script's GET in database 3 seen by MONITOR", func() bool {
+		for _, msg := range m.Take(nil) {
+			lines = append(lines, string(msg.Payload))
+		}
+		return len(lines) > 0 && strings.Contains(lines[len(lines)-1], `[3 lua] "get" "mine"`)
+	})
+	for _, l := range lines {
+		if strings.Contains(l, "secret") || !strings.Contains(l, " [3 ") {
+			t.Errorf("database 3's MONITOR stream shows %q", l)
+		}
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), `"SET" "mine" "v3"`) {
+		t.Errorf("own SET missing from %q", lines)
 	}
 }

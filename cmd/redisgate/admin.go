@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redisgate/redisgate/metrics"
@@ -137,7 +140,8 @@ func readiness(dbs []proxy.Database) (bool, []map[string]any) {
 // startAdmin serves /healthz, /readyz, /metrics (and /debug/pprof when asked) on addr
 // until the returned stop is called. When addr cannot be listened on, it logs a warning and
 // serves nothing.
-func startAdmin(addr string, withPprof bool, reg *metrics.Registry, dbs []proxy.Database, log *slog.Logger) (stop func()) {
+// The command line pprof serves is args with secrets redacted (see redactArgs).
+func startAdmin(addr string, withPprof bool, args []string, reg *metrics.Registry, dbs []proxy.Database, log *slog.Logger) (stop func()) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -157,7 +161,13 @@ func startAdmin(addr string, withPprof bool, reg *metrics.Registry, dbs []proxy.
 	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		cmdline := strings.Join(append([]string{"redisgate"}, redactArgs(args)...), "\x00")
+		mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+			// pprof.Cmdline would serve os.Args, tokens and passwords given as flags included.
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, cmdline)
+		})
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -182,4 +192,51 @@ func startAdmin(addr string, withPprof bool, reg *metrics.Registry, dbs []proxy.
 		srv.Shutdown(ctx)
 		<-done
 	}
+}
+
+// secretFlags are the flags whose values are credentials.
+var secretFlags = map[string]bool{"token": true, "read-only-token": true}
+
+// redactArgs returns args with the values of secretFlags and the passwords of URLs replaced by "xxxxx".
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case !strings.HasPrefix(a, "-") || !secretFlags[name]:
+			out[i] = redactURLs(a)
+		case hasValue && value != "":
+			out[i] = a[:len(a)-len(value)] + "xxxxx"
+		default:
+			out[i] = a
+			if i+1 < len(args) {
+				i++
+				out[i] = "xxxxx"
+			}
+		}
+	}
+	return out
+}
+
+// redactURLs replaces the password of every URL in the comma-separated list s.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	prefix, list := "", s
+	if strings.HasPrefix(s, "-") {
+		if name, value, ok := strings.Cut(s, "="); ok {
+			prefix, list = name+"=", value
+		}
+	}
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = "xxxxx" // unparsable but may hold credentials
+		}
+	}
+	return prefix + strings.Join(parts, ",")
 }

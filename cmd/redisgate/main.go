@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
 
 	if cfg.AdminListen != "" {
-		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, reg, dbs, log)
+		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, args, reg, dbs, log)
 		defer stopAdmin()
 	}
 
@@ -272,12 +272,20 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 		}
 		closers = append(closers, set.Close)
 		db.Replicated = set
+		db.KillScripts = proxy.KillScripts(opts, func() []string {
+			nodes := []string{set.Leader()}
+			for _, r := range set.Replicas() {
+				nodes = append(nodes, r.Addr)
+			}
+			return nodes
+		})
 		// Pub/sub and the read cache follow the leader through failovers.
 		opts.Addr, opts.Resolve = set.Leader(), set.Leader
 	} else {
 		p := pool.New(opts)
 		closers = append(closers, func() { p.Close() })
 		db.Backend = p
+		db.KillScripts = proxy.KillScripts(opts, func() []string { return []string{opts.Addr} })
 		if n := *d.BlockingConns; n > 0 {
 			bo := opts
 			bo.Size = n

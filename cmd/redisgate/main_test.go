@@ -170,3 +170,48 @@ func TestAdminListener(t *testing.T) {
 	rs.Kill()
 	redistest.WaitFor(t, 2*time.Second, func() bool { c, _ := fetch("/readyz"); return c == 503 }, "/readyz 503 with Redis down")
 }
+
+func TestPprofCmdlineHidesSecrets(t *testing.T) {
+	rs := redistest.Start(t)
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", port)
+	token, roToken := "pprof-secret-token-0123456789", "pprof-secret-ro-token-0123456789"
+	upstream := strings.Replace(rs.URL(), "redis://", "redis://default:upstream-password@", 1)
+	rs.MustDo("CONFIG", "SET", "requirepass", "upstream-password")
+	startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--upstream="+upstream, "--token", token,
+		"--read-only-token="+roToken, "--admin-listen", admin, "--pprof")
+	var res *http.Response
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		res, err = http.Get("http://" + admin + "/debug/pprof/cmdline")
+		return err == nil
+	}, "the admin listener")
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	got := string(b)
+	for _, secret := range []string{token, roToken, "upstream-password"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("/debug/pprof/cmdline shows a secret: %q", got)
+		}
+	}
+	if !strings.Contains(got, "--pprof") || !strings.Contains(got, "--token\x00xxxxx") || !strings.Contains(got, "--read-only-token=xxxxx") {
+		t.Errorf("/debug/pprof/cmdline = %q", got)
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	in := []string{"--token", "s1", "-token=s2", "--read-only-token=s3", "--upstream", "rediss://u:s4@h:1/2",
+		"--replica=redis://:s5@a:1,redis://b:2", "--limit-redis", "redis://%zz:s6@x", "--listen", "0.0.0.0:1", "--token"}
+	got := strings.Join(redactArgs(in), " ")
+	for _, s := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		if strings.Contains(got, s) {
+			t.Errorf("redactArgs kept %s: %s", s, got)
+		}
+	}
+	want := "--token xxxxx -token=xxxxx --read-only-token=xxxxx --upstream rediss://u:xxxxx@h:1/2 --replica=redis://:xxxxx@a:1,redis://b:2 --limit-redis xxxxx --listen 0.0.0.0:1 --token"
+	if got != want {
+		t.Errorf("redactArgs:\n got %s\nwant %s", got, want)
+	}
+}
