@@ -364,13 +364,15 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 		opts, err = pool.ParseURL(rl.Redis)
 	case dbs[0].Replicated != nil:
 		// Limiter state lives on the first database's leader, followed through failovers and
-		// reached with the database's credentials.
+		// reached with the database's credentials, in a logical database of its own.
 		if first.Upstream != "" {
 			opts, err = pool.ParseURL(first.Upstream)
 		}
-		opts.Addr, opts.Resolve = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader
+		opts.Addr, opts.Resolve, opts.DB = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader, rl.DB
 	default:
-		opts, err = pool.ParseURL(first.Upstream)
+		// In a logical database of its own on the first database's server, which tenants'
+		// connections cannot select (--isolation acl).
+		opts, err = pool.ParseURL(cfg.LimiterURL())
 	}
 	if err != nil {
 		return l, nil, fmt.Errorf("rate limiter redis: %w", err)
