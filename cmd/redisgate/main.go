@@ -63,8 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var dbs []proxy.Database
-	for _, d := range cfg.Databases {
-		db, closeDB, err := openDatabase(cfg, d, log, embedded != nil)
+	placements := cfg.Placements()
+	for i, d := range cfg.Databases {
+		db, closeDB, err := openDatabase(cfg, d, placements[i], log, embedded != nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
 			return 2
@@ -235,7 +236,7 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 
 // openDatabase opens the connections of one database: a pool, or a replica set, with
 // blocking connections and a pub/sub hub; closeDB closes them all.
-func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
+func openDatabase(cfg config.Config, d config.Database, at config.Placement, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
 	var closers []func()
 	closeDB = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -256,7 +257,7 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 	opts.Size = d.PoolSize
 	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
 	opts.Logger = log.With("database", d.Name)
-	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded}
+	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
 	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
 		return db, nil, err
 	}
