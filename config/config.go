@@ -63,6 +63,8 @@ type Config struct {
 	Pprof bool `yaml:"pprof"`
 	// Cache configures the read cache and edge caching of databases that set none.
 	Cache Cache `yaml:"cache"`
+	// Isolation is how databases are kept inside their logical database: acl or off.
+	Isolation string `yaml:"isolation"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -83,8 +85,12 @@ type RateLimits struct {
 	// UserHeader names a header carrying the user id, believed only from trusted proxies;
 	// without it the user is the token.
 	UserHeader string `yaml:"user_header"`
-	// Redis is the URL of the Redis that keeps limiter state (default: the first database's upstream).
+	// Redis is the URL of the Redis that keeps limiter state (default: the first database's
+	// server, logical database DB).
 	Redis string `yaml:"redis"`
+	// DB is the logical database of the first database's server that keeps limiter state
+	// when Redis is not given; no database may use it.
+	DB int `yaml:"db"`
 	// FailClosed denies requests when the limiter's Redis cannot decide (default: allow them).
 	FailClosed bool `yaml:"fail_closed"`
 	// Timeout bounds one limiter decision's trip to Redis.
@@ -185,7 +191,8 @@ func Default() Config {
 		BlockingConns: 2,
 		CORSOrigin:    "*",
 		AdminListen:   "127.0.0.1:9079",
-		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond},
+		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond, DB: DefaultLimitDB},
+		Isolation:     IsolationACL,
 		LogLevel:      "info",
 		LogFormat:     "text",
 		Consistency:   "eventual",
@@ -311,7 +318,9 @@ func options() []option {
 	s, g = str(func(c *Config) *string { return &c.RateLimits.UserHeader })
 	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.Redis })
-	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's upstream)", s, g)
+	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's server, logical database --limit-db)", s, g)
+	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, strconv.Atoi)
+	add("limit-db", "logical database of the first database's server keeping rate-limit state when --limit-redis is not given; tenants cannot select it", s, g)
 	s, g = func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.RateLimits.FailClosed = b
@@ -359,6 +368,8 @@ func options() []option {
 	add("edge-max-age", "Cache-Control max-age (whole seconds) and ETag on GET answers of read commands whose token is in ?_token=; 0: no edge caching", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.EdgeStaleWhileRevalidate })
 	add("edge-stale-while-revalidate", "Cache-Control stale-while-revalidate sent with --edge-max-age; 0: none", s, g)
+	s, g = str(func(c *Config) *string { return &c.Isolation })
+	add("isolation", "acl: each database's connections run as a Redis ACL user of the gateway's own that cannot leave its logical database (scripts included); off: command checks only", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", "debug, info, warn or error", s, g)
 	s, g = str(func(c *Config) *string { return &c.LogFormat })
@@ -623,7 +634,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("token: %w", err)
 		}
 	}
-	return nil
+	return c.validateIsolation()
 }
 
 func (r *RateLimits) validate() error {

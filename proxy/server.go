@@ -55,6 +55,12 @@ type Database struct {
 	Cache *cache.Cache
 	// Edge is how browsers and CDNs may cache GET answers of read commands; zero: not at all.
 	Edge cache.Edge
+	// LogicalDB is the logical database the tokens open on the database's Redis server.
+	LogicalDB int
+	// Shared reports that the Redis server also serves other databases: commands that see or
+	// act on the whole server (/monitor, INFO, PUBSUB, functions, SCRIPT FLUSH) are refused
+	// and pub/sub channels are namespaced.
+	Shared bool
 	// KillScripts stops the scripts and functions running on the database's Redis nodes
 	// (SCRIPT KILL, FUNCTION KILL); it is called when a request's script is still running at
 	// the command timeout. Nil: scripts are never stopped.
@@ -126,6 +132,8 @@ type database struct {
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
 
+	logicalDB   int
+	shared      bool                        // the Redis server serves other databases too
 	killScripts func(context.Context) error // nil: scripts are not stopped
 	killing     atomic.Bool                 // a kill is under way
 
@@ -178,7 +186,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
-		db.killScripts = d.KillScripts
+		db.killScripts, db.logicalDB, db.shared = d.KillScripts, d.LogicalDB, d.Shared
 		if _, dup := s.dbs[d.Name]; dup {
 			return nil, fmt.Errorf("database %s: name used twice", d.Name)
 		}

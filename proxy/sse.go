@@ -81,6 +81,12 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR pub/sub is not enabled for this database")
 		return
 	}
+	if kind == pubsub.Monitor && g.db.shared {
+		// MONITOR sees the whole server; its stream shows only this database's commands,
+		// but other databases' clients and timing would still show through.
+		writeError(ctx, fasthttp.StatusBadRequest, "ERR /monitor is not available for a database whose Redis server serves other databases too")
+		return
+	}
 	if kind == pubsub.Monitor && g.readOnly {
 		// MONITOR shows every client's commands and values: it needs a read-write token.
 		writeError(ctx, fasthttp.StatusBadRequest, "NOPERM this token is read-only and cannot run 'MONITOR'")

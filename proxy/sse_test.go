@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/resp"
@@ -561,4 +562,11 @@ func TestStreamEndsWhenItsTokenIsRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept.expect("data: error,c,WRONGPASS this stream's token was revoked")
+}
+
+func TestStreamMonitorRefusedOnASharedServer(t *testing.T) {
+	g := streamGateway(t, func(c *gatewayConfig) {
+		c.database = append(c.database, func(db *proxy.Database, _ pool.Options) { db.Shared = true })
+	})
+	g.req("GET", "/monitor", "").expect(t, 400, `{"error":"ERR /monitor is not available for a database whose Redis server serves other databases too"}`)
 }

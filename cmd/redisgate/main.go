@@ -63,8 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var dbs []proxy.Database
-	for _, d := range cfg.Databases {
-		db, closeDB, err := openDatabase(cfg, d, log, embedded != nil)
+	placements := cfg.Placements()
+	for i, d := range cfg.Databases {
+		db, closeDB, err := openDatabase(cfg, d, placements[i], log, embedded != nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
 			return 2
@@ -235,7 +236,7 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 
 // openDatabase opens the connections of one database: a pool, or a replica set, with
 // blocking connections and a pub/sub hub; closeDB closes them all.
-func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
+func openDatabase(cfg config.Config, d config.Database, at config.Placement, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
 	var closers []func()
 	closeDB = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -256,7 +257,7 @@ func openDatabase(cfg config.Config, d config.Database, log *slog.Logger, embedd
 	opts.Size = d.PoolSize
 	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
 	opts.Logger = log.With("database", d.Name)
-	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded}
+	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
 	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
 		return db, nil, err
 	}
@@ -364,13 +365,15 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 		opts, err = pool.ParseURL(rl.Redis)
 	case dbs[0].Replicated != nil:
 		// Limiter state lives on the first database's leader, followed through failovers and
-		// reached with the database's credentials.
+		// reached with the database's credentials, in a logical database of its own.
 		if first.Upstream != "" {
 			opts, err = pool.ParseURL(first.Upstream)
 		}
-		opts.Addr, opts.Resolve = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader
+		opts.Addr, opts.Resolve, opts.DB = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader, rl.DB
 	default:
-		opts, err = pool.ParseURL(first.Upstream)
+		// In a logical database of its own on the first database's server, which tenants'
+		// connections cannot select (--isolation acl).
+		opts, err = pool.ParseURL(cfg.LimiterURL())
 	}
 	if err != nil {
 		return l, nil, fmt.Errorf("rate limiter redis: %w", err)
