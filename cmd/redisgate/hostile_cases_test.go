@@ -423,7 +423,8 @@ func (r *caseRun) addToken(what string) string {
 // flags and --pprof, and checks /debug/pprof/cmdline shows neither.
 func pprofCmdline(r *caseRun) {
 	const password = "upstream-secret-pw-7f3a9c"
-	rs := redistest.Start(r.t, "--requirepass", password)
+	rs := redistest.Start(r.t)
+	rs.MustDo("CONFIG", "SET", "requirepass", password)
 	token := "flag-token-" + randHex(12)
 	port, err := redistest.FreePort()
 	if err != nil {
