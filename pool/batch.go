@@ -3,15 +3,18 @@ package pool
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redisgate/redisgate/resp"
 )
 
 // Batch is a group of commands that travel to Redis together and whose replies come back together.
 //
-// A Batch is sent once. After Do returns nil, its replies may be read until Release.
-// If Do returned because its context ended, the pool may still complete the batch
-// later: it must not be reused, and Release leaves it alone.
+// A Batch is sent once. After Do returns nil, its replies may be read until Release, and they
+// count against the pool's Options.MaxInflightResponse until then. After Do returns an error
+// the batch holds no replies. If Do returned because its context ended, the pool may still
+// complete the batch later: it must not be reused, its replies are discarded, and Release
+// leaves it alone.
 type Batch struct {
 	buf      []byte
 	n        int
@@ -22,7 +25,19 @@ type Batch struct {
 	finished bool          // the completion was received
 	held     bool          // completed by the WAIT batch that follows it, not by its own replies
 	holds    []*Batch      // for a WAIT batch: the batches it acknowledges
+
+	state   atomic.Int32 // batchRunning, then batchCompleted or batchAbandoned, whichever comes first
+	over    error        // set by the reader: the replies passed a limit and were discarded
+	budget  *budget      // where charged is owed
+	charged int64        // reply bytes taken from budget
 }
+
+// The states of a batch sent to a connection.
+const (
+	batchRunning   = iota // written or waiting to be, its sender waiting
+	batchCompleted        // its outcome recorded for the sender
+	batchAbandoned        // its sender stopped waiting: the pool drops its replies at completion
+)
 
 var batches = sync.Pool{New: func() any { return &Batch{done: make(chan struct{}, 1)} }}
 
@@ -42,11 +57,13 @@ func (b *Batch) Release() {
 	if !b.finished {
 		return
 	}
+	b.drop()
 	if cap(b.buf) > maxKept || cap(b.replies) > maxKept {
 		return
 	}
 	b.buf, b.replies, b.ends = b.buf[:0], b.replies[:0], b.ends[:0]
-	b.n, b.err, b.finished, b.held = 0, nil, false, false
+	b.n, b.err, b.finished, b.held, b.over = 0, nil, false, false, nil
+	b.state.Store(batchRunning)
 	batches.Put(b)
 }
 
@@ -72,10 +89,47 @@ func (b *Batch) Reply(i int) []byte {
 // Replies returns the raw RESP bytes of all replies, in order.
 func (b *Batch) Replies() []byte { return b.replies }
 
-// complete records the outcome of the batch and wakes its sender.
+// overflow marks b as past its limits with err and drops the replies it holds.
+func (b *Batch) overflow(err error) {
+	b.over = err
+	b.drop()
+}
+
+// drop gives back the reply bytes b holds, to its budget and, when the buffer is large, to the
+// garbage collector.
+func (b *Batch) drop() {
+	if b.budget != nil {
+		b.budget.held.Add(-b.charged)
+		b.budget, b.charged = nil, 0
+	}
+	if cap(b.replies) > maxKept {
+		b.replies = nil
+	} else {
+		b.replies = b.replies[:0]
+	}
+	b.ends = b.ends[:0]
+}
+
+// complete records the outcome of the batch (its own error, if its replies passed a limit, comes
+// before err) and wakes its sender; a failed or abandoned batch gives back its replies first.
 func (b *Batch) complete(err error) {
+	if b.over != nil {
+		err = b.over
+	}
+	if err != nil {
+		b.drop()
+	}
 	b.err = err
+	if !b.state.CompareAndSwap(batchRunning, batchCompleted) {
+		b.drop() // abandoned: nobody will read or release the replies
+	}
 	b.done <- struct{}{}
+}
+
+// abandon records that the sender stops waiting for b; it reports false when b has already
+// completed, so that its outcome is there to be received.
+func (b *Batch) abandon() bool {
+	return b.state.CompareAndSwap(batchRunning, batchAbandoned)
 }
 
 // wait receives the completion of the batch and returns its error.
