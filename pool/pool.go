@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -459,10 +460,36 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 	refused, err := handshake(nc, hello, time.Until(deadline))
 	if err != nil {
 		nc.Close()
+		if refused >= 0 {
+			// Redis echoes the arguments of a command it does not know, passwords included.
+			err = errors.New(redact(err.Error(), o.Password, o.confinePassword()))
+		}
 		if o.Confine != nil && refused >= confineAt {
 			err = &ConfineError{User: o.Confine.User, Err: err}
 		}
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return nc, nil
+}
+
+// confinePassword returns the confined user's password, or "".
+func (o *Options) confinePassword() string {
+	if o.Confine == nil {
+		return ""
+	}
+	return o.Confine.Password
+}
+
+// redact returns msg without the arguments Redis echoes after an unknown command and with every
+// non-empty secret in it replaced by "(redacted)".
+func redact(msg string, secrets ...string) string {
+	if i := strings.Index(msg, ", with args beginning with:"); i >= 0 {
+		msg = msg[:i] + " (arguments redacted)"
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "(redacted)")
+		}
+	}
+	return msg
 }
