@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,10 +27,34 @@ type Batch struct {
 	held     bool          // completed by the WAIT batch that follows it, not by its own replies
 	holds    []*Batch      // for a WAIT batch: the batches it acknowledges
 
-	state   atomic.Int32 // batchRunning, then batchCompleted or batchAbandoned, whichever comes first
-	over    error        // set by the reader: the replies passed a limit and were discarded
-	budget  *budget      // where charged is owed
-	charged int64        // reply bytes taken from budget
+	state atomic.Int32 // batchRunning, then batchCompleted or batchAbandoned, whichever comes first
+	over  error        // set by the reader: the replies passed a limit and were discarded
+	debt  *debt        // the reply bytes it holds, given back if it is never released
+}
+
+// debt is what a batch owes a budget: kept apart from the batch so that a batch dropped without
+// Release gives its bytes back when it is garbage collected.
+type debt struct {
+	budget *budget
+	n      int64
+}
+
+// charge records that b took n bytes from g.
+func (b *Batch) charge(g *budget, n int64) {
+	if b.debt == nil {
+		b.debt = &debt{}
+		runtime.AddCleanup(b, (*debt).settle, b.debt)
+	}
+	b.debt.budget = g
+	b.debt.n += n
+}
+
+// settle gives the bytes owed back to their budget.
+func (d *debt) settle() {
+	if d.budget != nil {
+		d.budget.held.Add(-d.n)
+		d.budget, d.n = nil, 0
+	}
 }
 
 // The states of a batch sent to a connection.
@@ -98,9 +123,8 @@ func (b *Batch) overflow(err error) {
 // drop gives back the reply bytes b holds, to its budget and, when the buffer is large, to the
 // garbage collector.
 func (b *Batch) drop() {
-	if b.budget != nil {
-		b.budget.held.Add(-b.charged)
-		b.budget, b.charged = nil, 0
+	if b.debt != nil {
+		b.debt.settle()
 	}
 	if cap(b.replies) > maxKept {
 		b.replies = nil

@@ -162,8 +162,7 @@ func (r *replyReader) bill(b *Batch, unbilled *int, extra int) bool {
 		b.overflow(fmt.Errorf("%w: replies in flight would pass %d bytes", ErrTooLarge, r.budget.max))
 		return false
 	}
-	b.budget = r.budget
-	b.charged += n
+	b.charge(r.budget, n)
 	return true
 }
 
