@@ -161,16 +161,20 @@ func (d *Database) Replicated() bool { return len(d.Replicas) > 0 || len(d.Senti
 
 // Limits bound the size and duration of requests.
 type Limits struct {
-	MaxBodyBytes   int           `yaml:"max_body_bytes"`
-	MaxPipeline    int           `yaml:"max_pipeline"`
-	MaxArgs        int           `yaml:"max_args"`
-	CommandTimeout time.Duration `yaml:"command_timeout"`
-	MaxBlock       time.Duration `yaml:"max_block"`
-	ReadTimeout    time.Duration `yaml:"read_timeout"`
-	WriteTimeout   time.Duration `yaml:"write_timeout"`
-	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes int           `yaml:"max_header_bytes"`
-	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
+	MaxInflightResponseBytes int           `yaml:"max_inflight_response_bytes"`
+	MaxPipeline              int           `yaml:"max_pipeline"`
+	MaxArgs                  int           `yaml:"max_args"`
+	CommandTimeout           time.Duration `yaml:"command_timeout"`
+	MaxBlock                 time.Duration `yaml:"max_block"`
+	ReadTimeout              time.Duration `yaml:"read_timeout"`
+	WriteTimeout             time.Duration `yaml:"write_timeout"`
+	IdleTimeout              time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes           int           `yaml:"max_header_bytes"`
+	MaxConnsPerIP            int           `yaml:"max_conns_per_ip"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
@@ -193,15 +197,19 @@ func Default() Config {
 		MaxLag:        1 << 20,
 		Cache:         Cache{MaxBytes: 64 << 20, MaxTTL: time.Minute},
 		Limits: Limits{
-			MaxBodyBytes:   10 << 20,
-			MaxPipeline:    10000,
-			MaxArgs:        1000000,
-			CommandTimeout: 10 * time.Second,
-			MaxBlock:       30 * time.Second,
-			ReadTimeout:    30 * time.Second,
-			WriteTimeout:   30 * time.Second,
-			IdleTimeout:    120 * time.Second,
-			MaxHeaderBytes: 4 << 10,
+			MaxBodyBytes: 10 << 20,
+			// A request may read a 64 MiB answer: far above what an HTTP client of a REST
+			// API should want, and four such answers per database stay within 256 MiB.
+			MaxResponseBytes:         64 << 20,
+			MaxInflightResponseBytes: 256 << 20,
+			MaxPipeline:              10000,
+			MaxArgs:                  1000000,
+			CommandTimeout:           10 * time.Second,
+			MaxBlock:                 30 * time.Second,
+			ReadTimeout:              30 * time.Second,
+			WriteTimeout:             30 * time.Second,
+			IdleTimeout:              120 * time.Second,
+			MaxHeaderBytes:           4 << 10,
 
 			MaxStreamsPerToken: 100,
 			StreamHeartbeat:    15 * time.Second,
@@ -271,6 +279,10 @@ func options() []option {
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxResponseBytes }, ParseSize)
+	add("max-response", "largest raw Redis reply to one request in bytes (suffixes KiB, MiB accepted); past it the replies are discarded and the request fails", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightResponseBytes }, ParseSize)
+	add("max-inflight-response", "raw Redis reply bytes all requests to one database may hold at once; a reply past it fails its request", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
 	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, strconv.Atoi)
@@ -462,10 +474,13 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
+	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_response_bytes", l.MaxResponseBytes}, {"limits.max_inflight_response_bytes", l.MaxInflightResponseBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
 		if f.v < 1 {
 			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
 		}
+	}
+	if l.MaxInflightResponseBytes < l.MaxResponseBytes {
+		return fmt.Errorf("limits.max_inflight_response_bytes: %d is less than limits.max_response_bytes (%d)", l.MaxInflightResponseBytes, l.MaxResponseBytes)
 	}
 	for _, f := range []struct {
 		name string
