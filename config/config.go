@@ -161,24 +161,24 @@ func (d *Database) Replicated() bool { return len(d.Replicas) > 0 || len(d.Senti
 
 // Limits bound the size and duration of requests.
 type Limits struct {
-	MaxBodyBytes int `yaml:"max_body_bytes"`
-	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
-	MaxResponseBytes int `yaml:"max_response_bytes"`
-	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
-	MaxInflightResponseBytes int           `yaml:"max_inflight_response_bytes"`
-	MaxPipeline              int           `yaml:"max_pipeline"`
-	MaxArgs                  int           `yaml:"max_args"`
-	CommandTimeout           time.Duration `yaml:"command_timeout"`
-	MaxBlock                 time.Duration `yaml:"max_block"`
-	ReadTimeout              time.Duration `yaml:"read_timeout"`
-	WriteTimeout             time.Duration `yaml:"write_timeout"`
-	IdleTimeout              time.Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes           int           `yaml:"max_header_bytes"`
-	MaxConnsPerIP            int           `yaml:"max_conns_per_ip"`
+	MaxBodyBytes   int           `yaml:"max_body_bytes"`
+	MaxPipeline    int           `yaml:"max_pipeline"`
+	MaxArgs        int           `yaml:"max_args"`
+	CommandTimeout time.Duration `yaml:"command_timeout"`
+	MaxBlock       time.Duration `yaml:"max_block"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
 	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
+	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
+	MaxInflightResponseBytes int `yaml:"max_inflight_response_bytes"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -197,22 +197,23 @@ func Default() Config {
 		MaxLag:        1 << 20,
 		Cache:         Cache{MaxBytes: 64 << 20, MaxTTL: time.Minute},
 		Limits: Limits{
-			MaxBodyBytes: 10 << 20,
-			// A request may read a 64 MiB answer: far above what an HTTP client of a REST
-			// API should want, and four such answers per database stay within 256 MiB.
-			MaxResponseBytes:         64 << 20,
-			MaxInflightResponseBytes: 256 << 20,
-			MaxPipeline:              10000,
-			MaxArgs:                  1000000,
-			CommandTimeout:           10 * time.Second,
-			MaxBlock:                 30 * time.Second,
-			ReadTimeout:              30 * time.Second,
-			WriteTimeout:             30 * time.Second,
-			IdleTimeout:              120 * time.Second,
-			MaxHeaderBytes:           4 << 10,
+			MaxBodyBytes:   10 << 20,
+			MaxPipeline:    10000,
+			MaxArgs:        1000000,
+			CommandTimeout: 10 * time.Second,
+			MaxBlock:       30 * time.Second,
+			ReadTimeout:    30 * time.Second,
+			WriteTimeout:   30 * time.Second,
+			IdleTimeout:    120 * time.Second,
+			MaxHeaderBytes: 4 << 10,
 
 			MaxStreamsPerToken: 100,
 			StreamHeartbeat:    15 * time.Second,
+
+			// One request may read 64 MiB of replies, far more than a REST client should want
+			// in one answer, and four such answers per database fit in 256 MiB.
+			MaxResponseBytes:         64 << 20,
+			MaxInflightResponseBytes: 256 << 20,
 		},
 	}
 }
