@@ -83,7 +83,7 @@ func (b *Batch) Release() {
 		return
 	}
 	b.drop()
-	if cap(b.buf) > maxKept || cap(b.replies) > maxKept {
+	if cap(b.buf) > maxKept || cap(b.replies) > maxKept || cap(b.ends) > maxKept/8 {
 		return
 	}
 	b.buf, b.replies, b.ends = b.buf[:0], b.replies[:0], b.ends[:0]

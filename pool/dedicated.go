@@ -9,7 +9,8 @@ import (
 
 // Dedicated runs batches that may block their connection (BLPOP, XREAD BLOCK, WAIT, …):
 // each batch has a connection to itself, and at most Options.Size connections exist.
-// Connections are dialled on demand and kept for reuse.
+// Connections are dialled on demand and kept for reuse; their batches' replies count against
+// a MaxInflightResponse of their own.
 type Dedicated struct {
 	opts   Options
 	slots  chan struct{} // one token per connection that may exist

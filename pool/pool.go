@@ -376,8 +376,9 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	}
 }
 
-// Dial opens one connection to the server o describes, authenticated, with o.DB selected and
-// named o.ClientName, for work that needs a connection to itself (pub/sub, MONITOR); the caller closes it.
+// Dial opens one connection to the server o describes, authenticated, with o.DB selected, named
+// o.ClientName and confined by o.Confine, for work that needs a connection to itself (pub/sub,
+// MONITOR); the caller closes it.
 func Dial(ctx context.Context, o Options) (net.Conn, error) {
 	o.setDefaults()
 	return dialNet(ctx, &o, o.ClientName)
