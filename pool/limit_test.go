@@ -89,8 +89,8 @@ func TestMaxResponseDiscards(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := p.Do(ctx, b)
 		cancel()
-		if !errors.Is(err, pool.ErrTooLarge) {
-			t.Fatalf("300 GETs of 1 MiB: %v, want ErrTooLarge", err)
+		if !errors.Is(err, pool.ErrTooLarge) || errors.Is(err, pool.ErrInflightFull) {
+			t.Fatalf("300 GETs of 1 MiB: %v, want ErrTooLarge for MaxResponse", err)
 		}
 		if !strings.Contains(err.Error(), "larger than 8388608 bytes") {
 			t.Errorf("error %q does not give the limit", err)
@@ -165,7 +165,7 @@ func TestInflightBudget(t *testing.T) {
 	}
 	c := getBig(2)
 	start := time.Now()
-	if err := p.Do(context.Background(), c); !errors.Is(err, pool.ErrTooLarge) || !strings.Contains(err.Error(), "in flight") {
+	if err := p.Do(context.Background(), c); !errors.Is(err, pool.ErrTooLarge) || !errors.Is(err, pool.ErrInflightFull) || !strings.Contains(err.Error(), "in flight would pass 3146752 bytes") {
 		t.Fatalf("past the budget: %v, want ErrTooLarge", err)
 	}
 	if took := time.Since(start); took > time.Second {

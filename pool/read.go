@@ -15,6 +15,11 @@ import (
 // pool's Options.MaxInflightResponse; they were read and discarded, and the connection is unharmed.
 var ErrTooLarge = errors.New("reply too large")
 
+// ErrInflightFull reports, along with ErrTooLarge, a batch whose replies did not fit in what the
+// pool's unreleased batches left of Options.MaxInflightResponse: unlike the other limits, it may
+// pass once they are released.
+var ErrInflightFull = errors.New("replies in flight at their limit")
+
 // budget counts the reply bytes held by a pool's batches that are not yet released.
 type budget struct {
 	held atomic.Int64
@@ -159,7 +164,7 @@ func (r *replyReader) bill(b *Batch, unbilled *int, extra int) bool {
 		return true // a WAIT's few bytes, dropped as soon as read
 	}
 	if !r.budget.take(n) {
-		b.overflow(fmt.Errorf("%w: replies in flight would pass %d bytes", ErrTooLarge, r.budget.max))
+		b.overflow(fmt.Errorf("%w: %w: replies in flight would pass %d bytes", ErrTooLarge, ErrInflightFull, r.budget.max))
 		return false
 	}
 	b.charge(r.budget, n)
