@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync/atomic"
 
 	"github.com/redisgate/redisgate/resp"
@@ -112,7 +111,7 @@ func (r *replyReader) readReply(b *Batch) error {
 		if b.over == nil {
 			if r.fits(b, start, n+2) && r.bill(b, &unbilled, n+2) {
 				l := len(b.replies)
-				b.replies = slices.Grow(b.replies, n+2)[:l+n+2]
+				b.replies = grow(b.replies, n+2, r.maxResponse)[:l+n+2]
 				if _, err := io.ReadFull(r.br, b.replies[l:]); err != nil {
 					return err
 				}
@@ -169,6 +168,20 @@ func (r *replyReader) bill(b *Batch, unbilled *int, extra int) bool {
 	}
 	b.charge(r.budget, n)
 	return true
+}
+
+// grow returns buf with room for n more bytes. It doubles the capacity, no further than limit,
+// where append would grow a large buffer by a quarter: each copy leaves the old buffer to the
+// garbage collector, and a geometric series of quarters adds up to four times the final size.
+func grow(buf []byte, n, limit int) []byte {
+	need := len(buf) + n
+	if need <= cap(buf) {
+		return buf
+	}
+	size := min(max(2*cap(buf), need, 512), max(limit, need))
+	grown := make([]byte, len(buf), size)
+	copy(grown, buf)
+	return grown
 }
 
 // parseLen parses a RESP length: -1 or a non-negative decimal no larger than max.
