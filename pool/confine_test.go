@@ -16,8 +16,10 @@ import (
 	"github.com/redisgate/redisgate/resp"
 )
 
-// confineRules are rules like those the gateway gives a tenant's database 1.
-var confineRules = []string{"~*", "resetchannels", "&db1:*", "+@all", "-select", "-flushall", "-flushdb", "-move", "-swapdb"}
+// confineRules are rules like those the gateway gives a tenant's database 1: every command that
+// can reach another database (scripts may call select, swapdb, move, copy … db, migrate and
+// flushall), and the admin commands, ACL SETUSER first, that could undo the rules.
+var confineRules = []string{"~*", "resetchannels", "&db1:*", "+@all", "-@admin", "-select", "-swapdb", "-move", "-copy", "-migrate", "-flushall"}
 
 func confinedOptions(t *testing.T, rs *redistest.Server) pool.Options {
 	t.Helper()
@@ -50,8 +52,16 @@ func TestConfine(t *testing.T) {
 			{"SELECT", "0"},
 			{"EVAL", "return redis.call('select',0)", "0"},
 			{"FLUSHALL"},
+			{"EVAL", "return redis.call('flushall')", "0"},
 			{"SWAPDB", "0", "1"},
+			{"EVAL", "return redis.call('swapdb',0,1)", "0"},
 			{"MOVE", "k", "0"},
+			{"EVAL", "return redis.call('move','k',0)", "0"},
+			{"COPY", "k", "k", "DB", "0"},
+			{"EVAL", "return redis.call('copy','k','k','db','0')", "0"},
+			{"EVAL", "return redis.call('migrate','127.0.0.1','1','k','0','10')", "0"},
+			{"ACL", "SETUSER", "gate-db1", "+select"},
+			{"CONFIG", "SET", "maxmemory", "1"},
 		} {
 			// Redis 7.0 answers "NOPERM this user has no permissions…" to a command and
 			// "ERR The user executing the script can't run this command…" to a script.
@@ -170,5 +180,27 @@ func refused(t *testing.T, o pool.Options, want string) {
 	}
 	if l := logs.String(); !strings.Contains(l, "confine connection to ACL user") || !strings.Contains(l, want) {
 		t.Errorf("log does not give the refusal:\n%s", l)
+	}
+}
+
+// TestConfineReplica checks that a replica, where ACL users are not replicated, gets the
+// confined user from the handshake and serves reads of the leader's database 1 through it.
+func TestConfineReplica(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	lp := pool.New(confinedOptions(t, leader))
+	defer lp.Close()
+	redistest.WaitFor(t, 2*time.Second, func() bool { return lp.Connected() == 1 }, "leader connected")
+	do(t, lp, "SET", "k", "from-leader")
+	o := confinedOptions(t, replica)
+	o.Confine.Rules = append(o.Confine.Rules, "-@write")
+	rp := pool.New(o)
+	defer rp.Close()
+	redistest.WaitFor(t, 3*time.Second, func() bool { return rp.Connected() == 1 && do(t, rp, "GET", "k") == "$11\r\nfrom-leader\r\n" }, "the write read on the replica")
+	if got := do(t, rp, "ACL", "WHOAMI"); got != "$8\r\ngate-db1\r\n" {
+		t.Errorf("replica: ACL WHOAMI = %q", got)
+	}
+	if got := do(t, rp, "SELECT", "0"); !strings.Contains(got, "no permissions") {
+		t.Errorf("replica: SELECT 0 = %q", got)
 	}
 }
