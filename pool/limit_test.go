@@ -251,3 +251,42 @@ func TestBatchReusedAfterLarge(t *testing.T) {
 		b.Release()
 	}
 }
+
+// TestTooLargeWithAcks checks that a write batch past MaxResponse on a pool whose writes wait
+// for replicas fails with ErrTooLarge, not with its WAIT's outcome, and that acknowledged writes
+// sharing its WAIT are unaffected.
+func TestTooLargeWithAcks(t *testing.T) {
+	leader := redistest.Start(t)
+	redistest.StartReplica(t, leader, "")
+	p, lost := limitedPool(t, leader, func(o *pool.Options) {
+		o.MaxResponse, o.AckReplicas, o.AckTimeout, o.ReplyTimeout = 1<<20, 1, time.Second, 5*time.Second
+	})
+	do(t, p, "SET", "big", strings.Repeat("x", 1<<20))
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := pool.NewBatch(2)
+			b.Add([]byte("SET"), []byte("w"+strconv.Itoa(i)), []byte("v"))
+			if i%2 == 0 {
+				b.Add([]byte("GET"), []byte("big"))
+			}
+			errs[i] = p.Do(context.Background(), b)
+			if errs[i] == nil && string(b.Reply(0)) != "+OK\r\n" {
+				errs[i] = fmt.Errorf("SET answered %q", b.Reply(0))
+			}
+			b.Release()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 0 && !errors.Is(err, pool.ErrTooLarge) || i%2 == 1 && err != nil {
+			t.Errorf("batch %d: %v", i, err)
+		}
+	}
+	if lost.Load() != 0 || p.Stats().InflightResponse != 0 {
+		t.Errorf("lost %d connections, %d bytes in flight", lost.Load(), p.Stats().InflightResponse)
+	}
+}
