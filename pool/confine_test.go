@@ -18,8 +18,9 @@ import (
 
 // confineRules are rules like those the gateway gives a tenant's database 1: every command that
 // can reach another database (scripts may call select, swapdb, move, copy … db, migrate and
-// flushall), and the admin commands, ACL SETUSER first, that could undo the rules.
-var confineRules = []string{"~*", "resetchannels", "&db1:*", "+@all", "-@admin", "-select", "-swapdb", "-move", "-copy", "-migrate", "-flushall"}
+// flushall), and the admin commands, ACL SETUSER first, that could undo the rules, except ROLE,
+// which the replica set adds to writes.
+var confineRules = []string{"~*", "resetchannels", "&db1:*", "+@all", "-@admin", "+role", "-select", "-swapdb", "-move", "-copy", "-migrate", "-flushall"}
 
 func confinedOptions(t *testing.T, rs *redistest.Server) pool.Options {
 	t.Helper()
@@ -68,6 +69,9 @@ func TestConfine(t *testing.T) {
 			if got := do(t, p, cmd...); !strings.HasPrefix(got, "-") || !strings.Contains(got, "no permissions") && !strings.Contains(got, "can't run this command") {
 				t.Errorf("%s: %q answered %q, want an ACL refusal", when, cmd, got)
 			}
+		}
+		if got := do(t, p, "ROLE"); !strings.HasPrefix(got, "*3\r\n$6\r\nmaster\r\n") {
+			t.Errorf("%s: ROLE = %q", when, got)
 		}
 		if got := do(t, p, "SET", "k", when); got != "+OK\r\n" {
 			t.Errorf("%s: SET = %q", when, got)
