@@ -181,6 +181,10 @@ type Limits struct {
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
 	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
+	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
+	MaxInflightResponseBytes int `yaml:"max_inflight_response_bytes"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -212,6 +216,11 @@ func Default() Config {
 
 			MaxStreamsPerToken: 100,
 			StreamHeartbeat:    15 * time.Second,
+
+			// One request may read 64 MiB of replies, far more than a REST client should want
+			// in one answer, and four such answers per database fit in 256 MiB.
+			MaxResponseBytes:         64 << 20,
+			MaxInflightResponseBytes: 256 << 20,
 		},
 	}
 }
@@ -278,6 +287,10 @@ func options() []option {
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxResponseBytes }, ParseSize)
+	add("max-response", "largest raw Redis reply to one request in bytes (suffixes KiB, MiB accepted); past it the replies are discarded and the request fails", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightResponseBytes }, ParseSize)
+	add("max-inflight-response", "raw Redis reply bytes all requests to one database may hold at once; a reply past it fails its request", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
 	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, strconv.Atoi)
@@ -473,10 +486,13 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
+	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_response_bytes", l.MaxResponseBytes}, {"limits.max_inflight_response_bytes", l.MaxInflightResponseBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
 		if f.v < 1 {
 			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
 		}
+	}
+	if l.MaxInflightResponseBytes < l.MaxResponseBytes {
+		return fmt.Errorf("limits.max_inflight_response_bytes: %d is less than limits.max_response_bytes (%d)", l.MaxInflightResponseBytes, l.MaxResponseBytes)
 	}
 	for _, f := range []struct {
 		name string

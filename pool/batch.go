@@ -1,17 +1,21 @@
 package pool
 
 import (
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redisgate/redisgate/resp"
 )
 
 // Batch is a group of commands that travel to Redis together and whose replies come back together.
 //
-// A Batch is sent once. After Do returns nil, its replies may be read until Release.
-// If Do returned because its context ended, the pool may still complete the batch
-// later: it must not be reused, and Release leaves it alone.
+// A Batch is sent once. After Do returns nil, its replies may be read until Release, and they
+// count against the pool's Options.MaxInflightResponse until then. After Do returns an error
+// the batch holds no replies. If Do returned because its context ended, the pool may still
+// complete the batch later: it must not be reused, its replies are discarded, and Release
+// leaves it alone.
 type Batch struct {
 	buf      []byte
 	n        int
@@ -22,7 +26,43 @@ type Batch struct {
 	finished bool          // the completion was received
 	held     bool          // completed by the WAIT batch that follows it, not by its own replies
 	holds    []*Batch      // for a WAIT batch: the batches it acknowledges
+
+	state atomic.Int32 // batchRunning, then batchCompleted or batchAbandoned, whichever comes first
+	over  error        // set by the reader: the replies passed a limit and were discarded
+	debt  *debt        // the reply bytes it holds, given back if it is never released
 }
+
+// debt is what a batch owes a budget: kept apart from the batch so that a batch dropped without
+// Release gives its bytes back when it is garbage collected.
+type debt struct {
+	budget *budget
+	n      int64
+}
+
+// charge records that b took n bytes from g.
+func (b *Batch) charge(g *budget, n int64) {
+	if b.debt == nil {
+		b.debt = &debt{}
+		runtime.AddCleanup(b, (*debt).settle, b.debt)
+	}
+	b.debt.budget = g
+	b.debt.n += n
+}
+
+// settle gives the bytes owed back to their budget.
+func (d *debt) settle() {
+	if d.budget != nil {
+		d.budget.held.Add(-d.n)
+		d.budget, d.n = nil, 0
+	}
+}
+
+// The states of a batch sent to a connection.
+const (
+	batchRunning   = iota // written or waiting to be, its sender waiting
+	batchCompleted        // its outcome recorded for the sender
+	batchAbandoned        // its sender stopped waiting: the pool drops its replies at completion
+)
 
 var batches = sync.Pool{New: func() any { return &Batch{done: make(chan struct{}, 1)} }}
 
@@ -42,11 +82,13 @@ func (b *Batch) Release() {
 	if !b.finished {
 		return
 	}
-	if cap(b.buf) > maxKept || cap(b.replies) > maxKept {
+	b.drop()
+	if cap(b.buf) > maxKept || cap(b.replies) > maxKept || cap(b.ends) > maxKept/8 {
 		return
 	}
 	b.buf, b.replies, b.ends = b.buf[:0], b.replies[:0], b.ends[:0]
-	b.n, b.err, b.finished, b.held = 0, nil, false, false
+	b.n, b.err, b.finished, b.held, b.over = 0, nil, false, false, nil
+	b.state.Store(batchRunning)
 	batches.Put(b)
 }
 
@@ -72,10 +114,46 @@ func (b *Batch) Reply(i int) []byte {
 // Replies returns the raw RESP bytes of all replies, in order.
 func (b *Batch) Replies() []byte { return b.replies }
 
-// complete records the outcome of the batch and wakes its sender.
+// overflow marks b as past its limits with err and drops the replies it holds.
+func (b *Batch) overflow(err error) {
+	b.over = err
+	b.drop()
+}
+
+// drop gives back the reply bytes b holds, to its budget and, when the buffer is large, to the
+// garbage collector.
+func (b *Batch) drop() {
+	if b.debt != nil {
+		b.debt.settle()
+	}
+	if cap(b.replies) > maxKept {
+		b.replies = nil
+	} else {
+		b.replies = b.replies[:0]
+	}
+	b.ends = b.ends[:0]
+}
+
+// complete records the outcome of the batch (its own error, if its replies passed a limit, comes
+// before err) and wakes its sender; a failed or abandoned batch gives back its replies first.
 func (b *Batch) complete(err error) {
+	if b.over != nil {
+		err = b.over
+	}
+	if err != nil {
+		b.drop()
+	}
 	b.err = err
+	if !b.state.CompareAndSwap(batchRunning, batchCompleted) {
+		b.drop() // abandoned: nobody will read or release the replies
+	}
 	b.done <- struct{}{}
+}
+
+// abandon records that the sender stops waiting for b; it reports false when b has already
+// completed, so that its outcome is there to be received.
+func (b *Batch) abandon() bool {
+	return b.state.CompareAndSwap(batchRunning, batchAbandoned)
 }
 
 // wait receives the completion of the batch and returns its error.

@@ -17,12 +17,13 @@ import (
 type conn struct {
 	nc           net.Conn
 	replyTimeout time.Duration
-	maxReply     int
+	limits       limits
 	stats        *counters // the pool's
 
 	mu       sync.Mutex
 	pending  []*Batch // waiting for the writer
 	inflight []*Batch // written, waiting for replies, oldest first
+	reading  *Batch   // the batch whose replies the reader is reading: it completes it
 	dead     bool
 	err      error
 
@@ -34,11 +35,11 @@ type conn struct {
 	wg     sync.WaitGroup
 }
 
-func newConn(nc net.Conn, replyTimeout time.Duration, maxReply int) *conn {
+func newConn(nc net.Conn, replyTimeout time.Duration, lim limits) *conn {
 	return &conn{
 		nc:           nc,
 		replyTimeout: replyTimeout,
-		maxReply:     maxReply,
+		limits:       lim,
 		wake:         make(chan struct{}, 1),
 		closed:       make(chan struct{}),
 	}
@@ -112,7 +113,7 @@ func (c *conn) fail(err error) {
 	}
 	c.dead = true
 	c.err = err
-	pending, inflight := c.pending, c.inflight
+	pending, inflight, reading := c.pending, c.inflight, c.reading
 	c.pending, c.inflight = nil, nil
 	c.mu.Unlock()
 	c.nc.Close()
@@ -122,16 +123,34 @@ func (c *conn) fail(err error) {
 	}
 	for _, b := range inflight {
 		switch {
+		case b == reading:
+			// The reader may still be appending to it: it completes it once it stops.
 		case b.held:
 			// Completed through the WAIT batch, which follows it in inflight.
 		case b.holds != nil:
 			for _, h := range b.holds {
-				h.complete(fmt.Errorf("%w: %v", ErrBroken, err))
+				if h != reading {
+					h.complete(fmt.Errorf("%w: %v", ErrBroken, err))
+				}
 			}
+			b.drop()
 		default:
 			b.complete(fmt.Errorf("%w: %v", ErrBroken, err))
 		}
 	}
+}
+
+// abort completes b, which the reader was reading when the connection failed with err.
+func abort(b *Batch, err error) {
+	err = fmt.Errorf("%w: %v", ErrBroken, err)
+	if b.holds == nil {
+		b.complete(err)
+		return
+	}
+	for _, h := range b.holds {
+		h.complete(err)
+	}
+	b.drop()
 }
 
 func (c *conn) writeLoop() {
@@ -195,30 +214,38 @@ func (c *conn) writeLoop() {
 
 func (c *conn) readLoop() {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	r := replyReader{br: bufio.NewReaderSize(c.nc, 64<<10), limits: c.limits}
 	for {
-		if _, err := br.Peek(1); err != nil {
+		if _, err := r.br.Peek(1); err != nil {
 			c.fail(fmt.Errorf("read: %w", err))
 			return
 		}
 		c.mu.Lock()
+		if c.dead {
+			c.mu.Unlock()
+			return
+		}
 		if len(c.inflight) == 0 {
 			c.mu.Unlock()
 			c.fail(fmt.Errorf("%w: reply with no command waiting", resp.ErrProtocol))
 			return
 		}
 		b := c.inflight[0]
+		c.reading = b
 		c.mu.Unlock()
-		for len(b.ends) < b.n {
-			var err error
-			b.replies, err = resp.ReadReply(br, b.replies, c.maxReply)
-			if err != nil {
-				c.fail(fmt.Errorf("read: %w", err))
-				return
-			}
-			b.ends = append(b.ends, len(b.replies))
+		if err := r.readBatch(b); err != nil {
+			c.fail(fmt.Errorf("read: %w", err))
+			abort(b, c.failure())
+			return
 		}
 		c.mu.Lock()
+		c.reading = nil
+		if c.dead {
+			err := c.err
+			c.mu.Unlock()
+			abort(b, err)
+			return
+		}
 		c.inflight[0] = nil
 		c.inflight = c.inflight[1:]
 		if len(c.inflight) == 0 {
@@ -232,18 +259,27 @@ func (c *conn) readLoop() {
 			// Completed by the WAIT that follows it.
 		case b.holds != nil:
 			c.ack.complete(b)
+			b.drop()
 		default:
 			b.complete(nil)
 		}
 	}
 }
 
-// handshake writes hello on nc and checks that none of its replies is an error.
-func handshake(nc net.Conn, hello *Batch, timeout time.Duration) error {
+// failure returns why the connection failed.
+func (c *conn) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// handshake writes hello on nc and checks that none of its replies is an error; when one is,
+// it returns the index of the command refused, else -1.
+func handshake(nc net.Conn, hello *Batch, timeout time.Duration) (int, error) {
 	nc.SetDeadline(time.Now().Add(timeout))
 	defer nc.SetDeadline(time.Time{})
 	if _, err := nc.Write(hello.buf); err != nil {
-		return fmt.Errorf("handshake: %w", err)
+		return -1, fmt.Errorf("handshake: %w", err)
 	}
 	br := bufio.NewReader(nc)
 	for i := 0; i < hello.n; i++ {
@@ -251,16 +287,16 @@ func handshake(nc net.Conn, hello *Batch, timeout time.Duration) error {
 		var err error
 		hello.replies, err = resp.ReadReply(br, hello.replies, 1<<20)
 		if err != nil {
-			return fmt.Errorf("handshake: %w", err)
+			return -1, fmt.Errorf("handshake: %w", err)
 		}
 		if r := hello.replies[start:]; r[0] == resp.Error {
-			return fmt.Errorf("handshake: %s", r[1:len(r)-2])
+			return i, fmt.Errorf("handshake: %s", r[1:len(r)-2])
 		}
 	}
 	if br.Buffered() > 0 {
-		return fmt.Errorf("handshake: %w: unexpected extra reply", resp.ErrProtocol)
+		return -1, fmt.Errorf("handshake: %w: unexpected extra reply", resp.ErrProtocol)
 	}
-	return nil
+	return -1, nil
 }
 
 // acker turns a connection's writes into acknowledged writes: WAIT replicas timeout after each.

@@ -2,16 +2,19 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
 
 // Dedicated runs batches that may block their connection (BLPOP, XREAD BLOCK, WAIT, …):
 // each batch has a connection to itself, and at most Options.Size connections exist.
-// Connections are dialled on demand and kept for reuse.
+// Connections are dialled on demand and kept for reuse; their batches' replies count against
+// a MaxInflightResponse of their own.
 type Dedicated struct {
-	opts  Options
-	slots chan struct{} // one token per connection that may exist
+	opts   Options
+	slots  chan struct{} // one token per connection that may exist
+	budget budget        // reply bytes its batches hold
 
 	mu     sync.Mutex
 	idle   []*conn
@@ -22,7 +25,10 @@ type Dedicated struct {
 // NewDedicated returns a Dedicated pool; it dials nothing until the first batch.
 func NewDedicated(opts Options) *Dedicated {
 	opts.setDefaults()
-	return &Dedicated{opts: opts, slots: make(chan struct{}, opts.Size), all: map[*conn]struct{}{}}
+	d := &Dedicated{opts: opts, slots: make(chan struct{}, opts.Size), all: map[*conn]struct{}{}}
+	d.budget.max = opts.MaxInflightResponse
+	d.opts.budget = &d.budget
+	return d
 }
 
 // Do runs b alone on one connection and waits for its replies or for ctx to end.
@@ -45,17 +51,20 @@ func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
 	}
 	select {
 	case <-b.done:
-		b.finished = true
-		if b.err != nil {
-			d.drop(c)
-			return b.err
-		}
-		d.put(c)
-		return nil
 	case <-ctx.Done():
-		d.drop(c)
-		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		if b.abandon() {
+			d.drop(c)
+			return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		}
+		<-b.done // completed meanwhile
 	}
+	b.finished = true
+	if b.err != nil && !errors.Is(b.err, ErrTooLarge) {
+		d.drop(c) // an ErrTooLarge batch leaves its connection in step
+		return b.err
+	}
+	d.put(c)
+	return b.err
 }
 
 // get returns an idle live connection or dials a new one.

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +67,17 @@ type Options struct {
 	DialTimeout time.Duration
 	// ReplyTimeout is how long a connection may owe a reply before it is deemed dead (default 30 s).
 	ReplyTimeout time.Duration
-	// MaxReply bounds the raw size of one reply in bytes (default 512 MiB).
+	// MaxReply bounds the raw size of one reply in bytes (default 512 MiB); a batch with a
+	// larger reply fails with ErrTooLarge, its replies read and discarded.
 	MaxReply int
+	// MaxResponse bounds the raw size of one batch's replies in bytes (default 64 MiB): past it
+	// the remaining replies are read and discarded as they arrive and the batch fails with
+	// ErrTooLarge, while the connection and its other batches go on.
+	MaxResponse int
+	// MaxInflightResponse bounds the reply bytes held by all the pool's batches not yet released
+	// (default 4 × MaxResponse): a reply that would pass it fails its batch with ErrTooLarge, the
+	// same way, rather than stalling the connection until memory is released.
+	MaxInflightResponse int64
 	// AckReplicas, when positive, makes every write on the pool's connections end with
 	// WAIT AckReplicas AckTimeout on the same connection, batches written together sharing
 	// one WAIT; a batch completes only when its WAIT answers, with ErrNotAcked when too few
@@ -84,7 +94,41 @@ type Options struct {
 	OnLost func(err error)
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
+	// Confine, when set, switches each connection, once authenticated and its DB selected, to a Redis ACL user created or updated with its rules, so that its commands and scripts cannot leave the database.
+	Confine *Confine
+
+	budget *budget // set by New and NewDedicated: what the connections' batches hold
 }
+
+// Confine names the Redis ACL user that a connection switches to at the end of its handshake.
+//
+// Each handshake runs ACL SETUSER User on >Password Rules… with the operator's credentials
+// (Options.Username and Password), which need the ACL command, then AUTH User Password; the
+// database selected before survives AUTH, and the rules should deny select, swapdb, move and
+// flushall, for commands and scripts alike. SETUSER runs at every dial because ACL users live
+// on each server and are lost when it restarts; it neither resets the user nor removes its
+// other passwords, so gateways sharing the user do not undo each other.
+type Confine struct {
+	// User is the ACL user's name and Password one of its passwords.
+	User, Password string
+	// Rules are the ACL SETUSER rules after "on >Password", such as "~*", "resetchannels",
+	// "+@all", "-select".
+	Rules []string
+}
+
+// ConfineError reports that Redis refused to create or switch to the confined user (its message says why: NOPERM, unknown command on servers without ACL, …).
+type ConfineError struct {
+	User string
+	Err  error
+}
+
+// Error describes the refusal.
+func (e *ConfineError) Error() string {
+	return fmt.Sprintf("confine connection to ACL user %q: %v", e.User, e.Err)
+}
+
+// Unwrap returns Redis's refusal.
+func (e *ConfineError) Unwrap() error { return e.Err }
 
 // ParseURL returns the options a redis:// or rediss:// (or unix://) URL describes.
 func ParseURL(url string) (Options, error) {
@@ -134,6 +178,12 @@ func (o *Options) setDefaults() {
 	if o.MaxReply <= 0 {
 		o.MaxReply = 512 << 20
 	}
+	if o.MaxResponse <= 0 {
+		o.MaxResponse = 64 << 20
+	}
+	if o.MaxInflightResponse <= 0 {
+		o.MaxInflightResponse = 4 * int64(o.MaxResponse)
+	}
 	if o.ClientName == "" {
 		o.ClientName = "redisgate"
 	}
@@ -147,6 +197,7 @@ type Pool struct {
 	opts     Options
 	slots    []atomic.Pointer[conn]
 	counters counters
+	budget   budget
 	epoch    atomic.Uint64 // advanced by Redial: connections dialled before it are dropped
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -157,6 +208,8 @@ type Pool struct {
 func New(opts Options) *Pool {
 	opts.setDefaults()
 	p := &Pool{opts: opts, slots: make([]atomic.Pointer[conn], opts.Size), stop: make(chan struct{})}
+	p.budget.max = opts.MaxInflightResponse
+	p.opts.budget = &p.budget
 	ready := make(chan struct{}, opts.Size)
 	for i := range p.slots {
 		p.wg.Add(1)
@@ -217,11 +270,13 @@ type Stats struct {
 	// Writes counts flushes to Redis, Batches the batches they carried: Batches/Writes is
 	// the mean number of requests one syscall served.
 	Writes, Batches uint64
+	// InflightResponse is how many reply bytes the pool's batches hold, read and not yet released.
+	InflightResponse int64
 }
 
 // Stats returns a snapshot of the pool's work.
 func (p *Pool) Stats() Stats {
-	st := Stats{Writes: p.counters.writes.Load(), Batches: p.counters.batches.Load()}
+	st := Stats{Writes: p.counters.writes.Load(), Batches: p.counters.batches.Load(), InflightResponse: p.budget.held.Load()}
 	for i := range p.slots {
 		if c := p.slots[i].Load(); c != nil && !c.isClosed() {
 			st.Connected++
@@ -258,7 +313,10 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		if c.withdraw(b) {
 			return fmt.Errorf("%w: queued until the deadline, not sent", ErrUnavailable)
 		}
-		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		if b.abandon() {
+			return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		}
+		return b.wait() // completed meanwhile
 	}
 }
 
@@ -318,20 +376,35 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	}
 }
 
-// Dial opens one connection to the server o describes, authenticated, with o.DB selected and
-// named o.ClientName, for work that needs a connection to itself (pub/sub, MONITOR); the caller closes it.
+// Dial opens one connection to the server o describes, authenticated, with o.DB selected, named
+// o.ClientName and confined by o.Confine, for work that needs a connection to itself (pub/sub,
+// MONITOR); the caller closes it.
 func Dial(ctx context.Context, o Options) (net.Conn, error) {
 	o.setDefaults()
 	return dialNet(ctx, &o, o.ClientName)
 }
 
-// dial opens one connection, runs the handshake and starts the connection's goroutines.
+// CheckConfine dials once with o, runs the confined handshake and closes the connection; it returns a *ConfineError when Redis refuses it.
+func CheckConfine(ctx context.Context, o Options) error {
+	if o.Confine == nil {
+		return errors.New("check confine: Options.Confine not set")
+	}
+	o.setDefaults()
+	nc, err := dialNet(ctx, &o, o.ClientName+"-check")
+	if err != nil {
+		return fmt.Errorf("check confine: %w", err)
+	}
+	return nc.Close()
+}
+
+// dial opens one connection, runs the handshake and starts the connection's goroutines, whose
+// batches hold replies against o.budget.
 func dial(o *Options, name string, stats *counters) (*conn, error) {
 	nc, err := dialNet(context.Background(), o, name)
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(nc, o.ReplyTimeout, o.MaxReply)
+	c := newConn(nc, o.ReplyTimeout, limits{maxReply: o.MaxReply, maxResponse: o.MaxResponse, budget: o.budget})
 	c.addr = nc.RemoteAddr().String()
 	c.stats = stats
 	if o.AckReplicas > 0 {
@@ -355,7 +428,7 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 		tc := tls.Client(nc, o.TLS)
 		nc = tc
 	}
-	hello := NewBatch(3 + len(o.Hello))
+	hello := NewBatch(5 + len(o.Hello))
 	if o.Password != "" {
 		if o.Username != "" {
 			hello.Add([]byte("AUTH"), []byte(o.Username), []byte(o.Password))
@@ -374,10 +447,50 @@ func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 		}
 		hello.Add(args...)
 	}
+	confineAt := hello.n
+	if cf := o.Confine; cf != nil {
+		args := make([][]byte, 0, 4+len(cf.Rules))
+		args = append(args, []byte("ACL"), []byte("SETUSER"), []byte(cf.User), []byte("on"), []byte(">"+cf.Password))
+		for _, r := range cf.Rules {
+			args = append(args, []byte(r))
+		}
+		hello.Add(args...)
+		hello.Add([]byte("AUTH"), []byte(cf.User), []byte(cf.Password))
+	}
 	deadline, _ := ctx.Deadline()
-	if err := handshake(nc, hello, time.Until(deadline)); err != nil {
+	refused, err := handshake(nc, hello, time.Until(deadline))
+	if err != nil {
 		nc.Close()
-		return nil, err
+		if refused >= 0 {
+			// Redis echoes the arguments of a command it does not know, passwords included.
+			err = errors.New(redact(err.Error(), o.Password, o.confinePassword()))
+		}
+		if o.Confine != nil && refused >= confineAt {
+			err = &ConfineError{User: o.Confine.User, Err: err}
+		}
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return nc, nil
+}
+
+// confinePassword returns the confined user's password, or "".
+func (o *Options) confinePassword() string {
+	if o.Confine == nil {
+		return ""
+	}
+	return o.Confine.Password
+}
+
+// redact returns msg without the arguments Redis echoes after an unknown command and with every
+// non-empty secret in it replaced by "(redacted)".
+func redact(msg string, secrets ...string) string {
+	if i := strings.Index(msg, ", with args beginning with:"); i >= 0 {
+		msg = msg[:i] + " (arguments redacted)"
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "(redacted)")
+		}
+	}
+	return msg
 }

@@ -46,6 +46,7 @@ func do(t *testing.T, p *pool.Pool, args ...string) string {
 	if err := p.Do(ctx, b); err != nil {
 		t.Fatalf("%q: %v", args, err)
 	}
+	defer b.Release()
 	return string(b.Reply(0))
 }
 
