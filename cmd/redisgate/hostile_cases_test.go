@@ -44,7 +44,7 @@ func hostileCases() []hostileCase {
 		{name: "MOVE of a key into database 1 is refused", in: both, steps: []step{cmd("MOVE", "a:str", "1").all(refused())}},
 		{name: "MOVE of a key into database 2 is refused", in: both, steps: []step{cmd("MOVE", "a:str", "2").all(refused())}},
 		{name: "MOVE of a key into the limiter's database 15 is refused", in: both, steps: []step{cmd("MOVE", "a:str", "15").all(refused())}},
-		{name: "COPY of a key into b's database with DB is refused", in: both, steps: []step{cmd("COPY", "a:str", "{pwned}", "DB", "{bdb}").all(refused())}},
+		{name: "COPY with DB naming b's database number is refused", in: both, steps: []step{cmd("COPY", "a:str", "{pwned}", "DB", "{bdb}").all(refused())}},
 		{name: "COPY REPLACE over b's key with DB is refused", in: both, steps: []step{cmd("COPY", "a:str", "{kb}", "DB", "{bdb}", "REPLACE").all(refused())}},
 		{name: "COPY of a key into the limiter's database 15 is refused", in: both, steps: []step{cmd("COPY", "a:str", "{pwned}", "DB", "15").all(refused())}},
 		{name: "SELECT of b's database is refused", in: both, steps: []step{cmd("SELECT", "{bdb}").all(refused())}},
@@ -59,18 +59,19 @@ func hostileCases() []hostileCase {
 			steps: []step{cmd("FLUSHDB").all(okBody(`{"result":"OK"}`))}},
 		{name: "MIGRATE into b's database on its server is refused", in: both, steps: []step{cmd("MIGRATE", "127.0.0.1", "{bport}", "a:str", "{bdb}", "1000", "COPY").all(refused())}},
 
-		// Lua, which only Redis can stop.
-		{name: "Lua select of b's database then GET is refused", in: both, steps: []step{cmd("EVAL", luaSelectGet, "1", "{kb}", "{odb}").all(refused())}},
-		{name: "Lua select of b's database then SET is refused", in: both, steps: []step{cmd("EVAL", luaSelectSet, "1", "{kbplain}", "{odb}", "{pwned}").all(refused())}},
-		{name: "Lua select of b's database then FLUSHDB is refused", in: both, steps: []step{cmd("EVAL", luaSelectFlush, "0", "{odb}").all(refused())}},
+		// Lua, which only Redis can stop. "Another database" ({odb}) is b's on a shared server
+		// and the limiter's reserved DB 15 on separate servers.
+		{name: "Lua select of another database then GET is refused", in: both, steps: []step{cmd("EVAL", luaSelectGet, "1", "{kb}", "{odb}").all(refused())}},
+		{name: "Lua select of another database then SET is refused", in: both, steps: []step{cmd("EVAL", luaSelectSet, "1", "{kbplain}", "{odb}", "{pwned}").all(refused())}},
+		{name: "Lua select of another database then FLUSHDB is refused", in: both, steps: []step{cmd("EVAL", luaSelectFlush, "0", "{odb}").all(refused())}},
 		{name: "Lua select of the limiter's database 15 then KEYS is refused", in: both, steps: []step{cmd("EVAL", luaSelectKeys, "0", "15").all(refused())}},
 		{name: "Lua select of the limiter's database 15 then FLUSHDB is refused", in: both, steps: []step{cmd("EVAL", luaSelectFlush, "0", "15").all(refused())}},
 		{name: "Lua select of an unused database then SET is refused", in: both, steps: []step{cmd("EVAL", luaSelectSet, "1", "{pwned}", "{udb}", "{pwned}").all(refused())}},
-		{name: "Lua SWAPDB of a's and b's databases is refused", in: both, steps: []step{cmd("EVAL", luaSwapDB, "0", "{adb}", "{odb}").all(refused())}},
+		{name: "Lua SWAPDB of a's and another database is refused", in: both, steps: []step{cmd("EVAL", luaSwapDB, "0", "{adb}", "{odb}").all(refused())}},
 		{name: "Lua FLUSHALL empties neither b nor the limiter", in: both, tolerate: ownFlush,
 			steps: []step{cmd("EVAL", luaFlushAll, "0").all(refused().orElse(okBody(`{"result":"OK"}`)))}},
-		{name: "Lua MOVE of a key into b's database is refused", in: both, steps: []step{cmd("EVAL", luaMove, "1", "a:str", "{odb}").all(refused())}},
-		{name: "Lua COPY with DB into b's database is refused", in: both, steps: []step{cmd("EVAL", luaCopyDB, "2", "a:str", "{pwned}", "{odb}").all(refused())}},
+		{name: "Lua MOVE of a key into another database is refused", in: both, steps: []step{cmd("EVAL", luaMove, "1", "a:str", "{odb}").all(refused())}},
+		{name: "Lua COPY with DB into another database is refused", in: both, steps: []step{cmd("EVAL", luaCopyDB, "2", "a:str", "{pwned}", "{odb}").all(refused())}},
 		{name: "Lua MIGRATE into b's database is refused", in: both, steps: []step{cmd("EVAL", luaMigrate, "1", "a:str", "{bport}", "{bdb}").all(refused())}},
 		{name: "Lua PUBLISH to b's channel as Redis names it does not reach b", in: both,
 			steps: []step{cmd("EVAL", luaPublish, "0", "{bchan.raw}", "{pwned}").all(refused().orElse(okBody(`{"result":0}`)))}},
@@ -78,15 +79,15 @@ func hostileCases() []hostileCase {
 		{name: "Lua INFO keyspace does not show b's database", in: both,
 			steps: []step{cmd("EVAL", luaInfo, "0").each(refusedOrOK().without("db2:"), anyAnswer())}},
 		{name: "Lua PUBSUB CHANNELS does not show b's channel", in: both, steps: []step{cmd("EVAL", luaChannels, "0").all(anyAnswer())}},
-		{name: "EVAL_RO with select of b's database from a read-only token is refused", in: both,
+		{name: "EVAL_RO with select of another database from a read-only token is refused", in: both,
 			steps: []step{cmd("EVAL_RO", luaSelectGet, "1", "{kb}", "{odb}").by(ro).all(refused())}},
-		{name: "EVAL_RO with select of b's database from a read-write token is refused", in: both,
+		{name: "EVAL_RO with select of another database from a read-write token is refused", in: both,
 			steps: []step{cmd("EVAL_RO", luaSelectGet, "1", "{kb}", "{odb}").all(refused())}},
-		{name: "EVALSHA of a loaded script that selects b's database is refused", in: both, steps: []step{
+		{name: "EVALSHA of a loaded script that selects another database is refused", in: both, steps: []step{
 			cmd("SCRIPT", "LOAD", luaSelectGet).all(okBody(`{"result":"` + sha1hex(luaSelectGet) + `"}`)),
 			cmd("EVALSHA", sha1hex(luaSelectGet), "1", "{kb}", "{odb}").all(refused()),
 		}},
-		{name: "FCALL of a function that selects b's database is refused", in: both, steps: []step{
+		{name: "FCALL of a function that selects another database is refused", in: both, steps: []step{
 			cmd("FUNCTION", "LOAD", "REPLACE", "#!lua name=sel{rnd}\nredis.register_function('sel{rnd}', function(keys, args) redis.call('select', args[1]) return redis.call('get', keys[1]) end)").
 				each(refused(), okBody(`{"result":"sel{rnd}"}`)),
 			cmd("FCALL", "sel{rnd}", "1", "{kb}", "{odb}").all(refused()),
@@ -249,9 +250,9 @@ func hostileCases() []hostileCase {
 		{name: "SWAPDB inside a pipeline is refused", in: both, steps: []step{pipe(c("SWAPDB", "{adb}", "{odb}")).all(refusedOrEntries(map[int]string{0: "error"}))}},
 		{name: "SELECT inside a transaction is refused", in: both, steps: []step{multi(c("SELECT", "{odb}"), c("GET", "{kb}")).all(refused())}},
 		{name: "COPY with DB inside a transaction is refused", in: both, steps: []step{multi(c("COPY", "a:str", "{pwned}", "DB", "{odb}")).all(refused())}},
-		{name: "Lua select of b's database inside a pipeline is refused", in: both,
+		{name: "Lua select of another database inside a pipeline is refused", in: both,
 			steps: []step{pipe(c("EVAL", luaSelectGet, "1", "{kb}", "{odb}")).all(refusedOrEntries(map[int]string{0: "error"}))}},
-		{name: "Lua select of b's database inside a transaction is refused", in: both,
+		{name: "Lua select of another database inside a transaction is refused", in: both,
 			steps: []step{multi(c("EVAL", luaSelectGet, "1", "{kb}", "{odb}")).all(refused().orElse(entries(map[int]string{0: "error"})))}},
 		{name: "CONFIG SET inside a pipeline is refused", in: both,
 			steps: []step{pipe(c("CONFIG", "SET", "notify-keyspace-events", "")).all(refusedOrEntries(map[int]string{0: "error"}))}},

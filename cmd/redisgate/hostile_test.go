@@ -543,6 +543,46 @@ func (e *env) takeSnapshot() snapshot {
 	return s
 }
 
+// cleanOthers empties every logical database that is neither a's, b's nor the limiter's,
+// so that what one attack left there does not show in the next case.
+func (e *env) cleanOthers() {
+	for _, srv := range []*redistest.Server{e.s1, e.s2} {
+		for db := range 16 {
+			if (srv == e.aSrv && db == e.aDB) || (srv == e.bSrv && db == e.bDB) || (srv == e.lim && db == limiterDB) {
+				continue
+			}
+			srv.DoDB(db, "FLUSHDB")
+		}
+	}
+}
+
+// blockedClients returns the id and description of srv's connections blocked in a command.
+func blockedClients(srv *redistest.Server) [][2]string {
+	v, err := srv.Do("CLIENT", "LIST", "TYPE", "normal")
+	if err != nil {
+		return nil
+	}
+	var out [][2]string
+	for _, line := range strings.Split(fmt.Sprint(v), "\n") {
+		var id, flags, cmd string
+		for _, f := range strings.Fields(line) {
+			k, val, _ := strings.Cut(f, "=")
+			switch k {
+			case "id":
+				id = val
+			case "flags":
+				flags = val
+			case "cmd":
+				cmd = val
+			}
+		}
+		if id != "" && strings.Contains(flags, "b") {
+			out = append(out, [2]string{id, "cmd=" + cmd + " flags=" + flags})
+		}
+	}
+	return out
+}
+
 // sseStream is an open /subscribe, /psubscribe or /monitor stream whose events are collected.
 type sseStream struct {
 	status int
@@ -630,13 +670,16 @@ type checker struct {
 	errs, timeouts              atomic.Int64
 	mismatches, missingA, missB atomic.Int64
 	mu                          sync.Mutex
-	samples                     []string
+	samples, timeoutSamples     []string
 }
 
-func (c *checker) sample(format string, args ...any) {
+func (c *checker) sample(timeout bool, format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.samples) < 6 {
+	switch {
+	case timeout && len(c.timeoutSamples) < 2:
+		c.timeoutSamples = append(c.timeoutSamples, fmt.Sprintf(format, args...))
+	case !timeout && len(c.samples) < 4:
 		c.samples = append(c.samples, fmt.Sprintf(format, args...))
 	}
 }
@@ -674,12 +717,13 @@ func (e *env) startChecker(caseIndex int) *checker {
 }
 
 func (c *checker) failed(db, what string, status int, body string) {
-	if status == 0 || status == 503 || status == 504 || strings.Contains(body, "imeout") {
+	timeout := status == 0 || status == 503 || status == 504 || strings.Contains(body, "imeout")
+	if timeout {
 		c.timeouts.Add(1)
 	} else {
 		c.errs.Add(1)
 	}
-	c.sample("%s on %s: %d %.200s", what, db, status, body)
+	c.sample(timeout, "%s on %s: %d %.200s", what, db, status, body)
 }
 
 func (c *checker) wrong(db, what, got, want string) {
@@ -692,7 +736,7 @@ func (c *checker) wrong(db, what, got, want string) {
 	} else {
 		c.mismatches.Add(1)
 	}
-	c.sample("%s on %s: got %.200s, want %.200s", what, db, got, want)
+	c.sample(false, "%s on %s: got %.200s, want %.200s", what, db, got, want)
 }
 
 func (c *checker) setGet(db, token, key, val string) {
@@ -955,6 +999,15 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 		}
 	}
 
+	// No Redis connection is left blocked once the attacker has its answer.
+	for _, srv := range []*redistest.Server{e.s1, e.s2} {
+		for _, cl := range blockedClients(srv) {
+			r.fail("a Redis connection of %s is still blocked after the attack was answered: %s", srv.Addr, cl[1])
+			srv.Do("CLIENT", "UNBLOCK", cl[0])
+		}
+	}
+	e.cleanOthers()
+
 	// b's subscriber got its canary and nothing the attacker sent.
 	got := e.sub.text()
 	if e.sub.ended() {
@@ -990,7 +1043,7 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	}
 	mism += missB
 	if errs > 0 || mism > 0 {
-		r.fail("the concurrent checker saw %d errors and %d mismatched replies in %d operations (e.g. %s)", errs, mism, ck.ops.Load(), strings.Join(ck.samples, " | "))
+		r.fail("the concurrent checker saw %d errors and %d mismatched replies in %d operations (e.g. %s)", errs, mism, ck.ops.Load(), strings.Join(append(ck.samples, ck.timeoutSamples...), " | "))
 	} else if ck.ops.Load() == 0 {
 		r.fail("the concurrent checker ran no operation")
 	}
