@@ -66,10 +66,9 @@ func (s *Server) cachedRead(ctx *fasthttp.RequestCtx, db *database, args [][]byt
 			ctx.Response.Header.SetBytesV("Upstash-Sync-Token", append(buf[:0], after.Token(s.syncSeq.Add(1))...))
 		}
 		return c, true
-	case errors.Is(err, pool.ErrTimeout):
-		// Running it again elsewhere would double the request's deadline.
-		s.opts.Logger.Warn("backend error", "database", db.name, "status", fasthttp.StatusGatewayTimeout, "err", err)
-		writeError(ctx, fasthttp.StatusGatewayTimeout, "ERR backend: "+err.Error())
+	case errors.Is(err, pool.ErrTimeout), errors.Is(err, pool.ErrTooLarge):
+		// Running it again elsewhere would double the request's deadline, or its answer.
+		s.backendError(ctx, db, err)
 		return cached{}, true
 	}
 	// The cache is off, or the fill could not run: reads are safe to run again.

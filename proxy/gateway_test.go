@@ -37,6 +37,8 @@ type gatewayConfig struct {
 	pubsub        *pubsub.Options // nil: no pub/sub
 	// database changes the database before the server is made; redis reaches its Redis.
 	database []func(db *proxy.Database, redis pool.Options)
+	// cleanup runs when the test ends, after the server's shutdown.
+	cleanup []func()
 }
 
 type gatewayOption func(*gatewayConfig)
@@ -100,6 +102,9 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 	}
 	for _, f := range cfg.database {
 		f(&db, popts)
+	}
+	for _, f := range cfg.cleanup {
+		t.Cleanup(f)
 	}
 	srv, err := proxy.New(cfg.opts, []proxy.Database{db})
 	if err != nil {

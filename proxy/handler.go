@@ -250,17 +250,32 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	if err == nil {
 		return true
 	}
+	s.backendError(ctx, db, err)
+	return false
+}
+
+// backendError answers a request whose Redis work failed with err: the one place where
+// backend errors become statuses.
+func (s *Server) backendError(ctx *fasthttp.RequestCtx, db *database, err error) {
 	status := fasthttp.StatusServiceUnavailable
 	var reqErr *requestError
 	switch {
 	case errors.As(err, &reqErr):
 		writeError(ctx, fasthttp.StatusBadRequest, reqErr.Error())
-		return false
+		return
 	case errors.Is(err, pool.ErrNotAcked):
 		status = fasthttp.StatusGatewayTimeout
 		s.opts.Logger.Warn("strong write not acknowledged", "database", db.name, "err", err)
 		writeError(ctx, status, "ERR write applied on the leader but not acknowledged by a replica in time: it may be lost if the leader fails ("+err.Error()+")")
-		return false
+		return
+	case errors.Is(err, pool.ErrInflightFull):
+		// Transient: other requests' large answers hold the database's answer budget.
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "ERR backend: "+err.Error()+"; retry later (--max-inflight-response)")
+		return
+	case errors.Is(err, pool.ErrTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR answer larger than the gateway's limit (--max-response): ask for less per request ("+err.Error()+")")
+		return
 	case errors.Is(err, pool.ErrBroken):
 		status = fasthttp.StatusBadGateway
 	case errors.Is(err, pool.ErrTimeout):
@@ -268,7 +283,6 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	}
 	s.opts.Logger.Warn("backend error", "database", db.name, "status", status, "err", err)
 	writeError(ctx, status, "ERR backend: "+err.Error())
-	return false
 }
 
 // killWindow bounds how long the gateway keeps trying to stop a runaway script: Redis

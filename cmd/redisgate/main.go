@@ -256,6 +256,8 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	opts.Size = d.PoolSize
 	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
+	opts.MaxResponse = cfg.Limits.MaxResponseBytes
+	opts.MaxInflightResponse = int64(cfg.Limits.MaxInflightResponseBytes)
 	opts.Logger = log.With("database", d.Name)
 	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
 	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
