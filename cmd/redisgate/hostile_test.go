@@ -343,6 +343,11 @@ func (e *env) recover() {
 	if e.healthy() {
 		return
 	}
+	e.restart()
+}
+
+// restart stops and starts the gateway, and opens b's subscriber again.
+func (e *env) restart() {
 	e.t.Log("restarting the gateway to recover")
 	e.sub.close()
 	e.stopGateway()
@@ -947,10 +952,15 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	ck := chk
 	chk = nil
 
-	// The gateway still serves both databases; if not, the case failed and the layout is recovered.
+	// The gateway still serves both databases, blocking commands included; if not, the case
+	// failed and the layout is recovered for the next cases.
 	if !e.healthy() {
 		r.fail("after the attack the gateway no longer serves both databases within 2s")
 		e.recover()
+	}
+	if st, body := e.doAs(e.chkA, "POST", "/", jsonCmd("BLPOP", checkerPrefix+"nothing", "0.01")); st != 200 {
+		r.fail("after the attack a's blocking commands are not served: %d %s", st, body)
+		e.restart()
 	}
 
 	// The servers still answer and run no script.
