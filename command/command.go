@@ -141,7 +141,7 @@ func newEntry(s *spec, r rule, parent *entry) *entry {
 	}
 	switch {
 	case r.refused != "":
-		e.info.Kind = Refused
+		e.info = Info{Kind: Refused, Script: r.script, ConnState: r.connState}
 	case (s.flags&flagBlocking != 0 || r.blocking) && r.special != specialXRead:
 		e.info.Kind = Blocking
 	}
