@@ -62,34 +62,40 @@ func xreadBlock(args [][]byte, i int) int {
 	return -1
 }
 
-// forever is how close to 0 ms a seconds timeout is taken for 0 ("block forever"): Redis
-// truncates seconds*1000 in long double precision, which float64 cannot mirror exactly.
+// forever is how close to 0 ms a seconds timeout may be below 0 and still be taken for 0
+// ("block forever"): Redis rounds seconds*1000 up in long double precision, which float64
+// cannot mirror exactly, so -1 ms (an error for Redis) is taken for 0 too.
 const forever = 1.000001
 
 // capTimeout returns the replacement of the timeout arg (in milliseconds when ms, else in
 // seconds), or nil to keep it, and how long the command may block with it, at most max
 // (whole milliseconds). A timeout Redis reads as 0 (forever) or as longer than max is
 // replaced by max; one Redis rejects is kept for Redis to reject, reported as max.
+//
+// Redis 7.0 (getTimeoutFromObjectOrReply) reads milliseconds with string2ll, and seconds
+// with string2ld (strtold) as ceill(seconds*1000) milliseconds; 0 means forever and a
+// negative result is an error.
 func capTimeout(arg []byte, ms bool, max time.Duration) ([]byte, time.Duration) {
-	var v float64
-	var ok bool
-	if ms {
-		var n int64
-		n, ok = parseRedisInt(arg)
-		v = float64(n)
-	} else {
-		v, ok = parseRedisFloat(arg)
-		v *= 1000
-	}
 	maxMS := max.Milliseconds()
-	switch {
-	case !ok || math.IsNaN(v) || v <= -forever:
-		// Redis rejects it ("timeout is not …", "timeout is negative").
-		return nil, max
-	case math.Abs(v) < forever || v > float64(maxMS):
-		return canonical(maxMS, ms), time.Duration(maxMS) * time.Millisecond
+	if ms {
+		n, ok := parseRedisInt(arg)
+		switch {
+		case !ok || n < 0:
+			return nil, max
+		case n == 0 || n > maxMS:
+			return canonical(maxMS, true), time.Duration(maxMS) * time.Millisecond
+		}
+		return nil, time.Duration(n) * time.Millisecond
 	}
-	return nil, time.Duration(v) * time.Millisecond
+	v, ok := parseRedisFloat(arg)
+	x := v * 1000
+	switch {
+	case !ok || math.IsNaN(x) || x <= -forever:
+		return nil, max
+	case x <= 0 || x > float64(maxMS):
+		return canonical(maxMS, false), time.Duration(maxMS) * time.Millisecond
+	}
+	return nil, time.Duration(math.Ceil(x)) * time.Millisecond
 }
 
 // canonical formats a timeout of n milliseconds in milliseconds or seconds.
@@ -140,49 +146,38 @@ func parseRedisInt(b []byte) (int64, bool) {
 	return 0, false
 }
 
-// parseRedisFloat parses b as Redis's string2ld does (strtold in the C locale on the bytes
-// up to the first NUL, refusing leading space, trailing bytes and NaN), to a float64: a
-// number too large for a float64 becomes ±Inf, one too small ±0.
+// parseRedisFloat parses b as Redis's string2ld does (strtold in the C locale on all of b,
+// refusing leading space, trailing bytes, NUL bytes and NaN) to a float64: a number too large
+// for a float64 becomes ±Inf, a nonzero one too small the smallest float64 of its sign.
 func parseRedisFloat(b []byte) (float64, bool) {
 	if len(b) == 0 || len(b) >= 5*1024 {
 		return 0, false
 	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i] // strtold stops at the C string's end
-	}
-	if len(b) == 0 {
-		return 0, true // strtold("") reads 0 and ends at the terminator
-	}
 	s := b
-	neg := false
-	if s[0] == '+' || s[0] == '-' {
-		neg, s = s[0] == '-', s[1:]
-	}
 	sign := 1.0
-	if neg {
-		sign = -1
+	if s[0] == '+' || s[0] == '-' {
+		if s[0] == '-' {
+			sign = -1
+		}
+		s = s[1:]
 	}
 	switch {
 	case asciiFold(s, "inf"), asciiFold(s, "infinity"):
 		return math.Inf(int(sign)), true
-	case len(s) >= 3 && asciiFold(s[:3], "nan"):
-		return 0, false // NaN, refused by Redis
 	case len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
 		return parseHexFloat(s[2:], sign)
 	}
 	// Decimal: digits with at most one point, at least one digit, optional exponent.
-	i, digits := 0, 0
-	for i < len(s) && isDigit(s[i]) {
-		i, digits = i+1, digits+1
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		for i < len(s) && isDigit(s[i]) {
-			i, digits = i+1, digits+1
+	i, digits, nonzero := 0, 0, false
+	for i < len(s) && (isDigit(s[i]) || s[i] == '.' && !bytes.Contains(s[:i], []byte("."))) {
+		if s[i] != '.' {
+			digits++
+			nonzero = nonzero || s[i] != '0'
 		}
+		i++
 	}
 	if digits == 0 {
-		return 0, false
+		return 0, false // also NaN, which Redis refuses
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i = exponent(s, i)
@@ -190,20 +185,18 @@ func parseRedisFloat(b []byte) (float64, bool) {
 	if i != len(s) {
 		return 0, false
 	}
-	return goFloat(string(b))
+	return goFloat(string(s), sign, nonzero)
 }
 
 // parseHexFloat parses the hexadecimal floating-point number s (after "0x") as strtold does.
 func parseHexFloat(s []byte, sign float64) (float64, bool) {
-	i, digits := 0, 0
-	for i < len(s) && isHexDigit(s[i]) {
-		i, digits = i+1, digits+1
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		for i < len(s) && isHexDigit(s[i]) {
-			i, digits = i+1, digits+1
+	i, digits, nonzero := 0, 0, false
+	for i < len(s) && (isHexDigit(s[i]) || s[i] == '.' && !bytes.Contains(s[:i], []byte("."))) {
+		if s[i] != '.' {
+			digits++
+			nonzero = nonzero || s[i] != '0'
 		}
+		i++
 	}
 	if digits == 0 {
 		return 0, false // strtold reads "0" and stops at the 'x'
@@ -223,8 +216,7 @@ func parseHexFloat(s []byte, sign float64) (float64, bool) {
 	if mant[0] == '.' {
 		mant = "0" + mant
 	}
-	v, ok := goFloat("0x" + mant + exp)
-	return sign * v, ok
+	return goFloat("0x"+mant+exp, sign, nonzero)
 }
 
 // exponent returns the index after the exponent (e or p, sign, digits) starting at s[i],
@@ -244,13 +236,18 @@ func exponent(s []byte, i int) int {
 	return k
 }
 
-// goFloat parses a number already checked to be well-formed; out of range becomes ±Inf or ±0.
-func goFloat(s string) (float64, bool) {
+// goFloat parses the unsigned number s, already checked to be well-formed, and gives it sign;
+// out of range becomes ±Inf, or the smallest nonzero float64 when nonzero (strtold's long
+// double reaches further; Redis rounds such a timeout up to 1 ms).
+func goFloat(s string, sign float64, nonzero bool) (float64, bool) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil && !math.IsInf(v, 0) && v != 0 {
 		return 0, false
 	}
-	return v, true
+	if v == 0 && nonzero {
+		v = math.SmallestNonzeroFloat64
+	}
+	return sign * v, true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
