@@ -155,6 +155,22 @@ func TestACLRules(t *testing.T) {
 			} else if v, err := c.doArgs(p.Args); err != nil || v != int64(1) {
 				t.Errorf("COPY as planned: %v, %v", v, err)
 			}
+			// A pooled connection selects its database, then authenticates and names itself at once.
+			h := dial(t, srv)
+			h.must("SELECT", "1")
+			h.must("HELLO", "2", "AUTH", user, "pw", "SETNAME", "redisgate-"+tc.name)
+			named := ""
+			for _, line := range strings.Split(admin.must("CLIENT", "LIST").(string), "\n") {
+				if strings.Contains(line, " name=redisgate-"+tc.name+" ") {
+					named = line
+				}
+			}
+			if !strings.Contains(named, " db=1 ") || !strings.Contains(named, " user="+user+" ") {
+				t.Errorf("HELLO AUTH SETNAME after SELECT: %q", named)
+			}
+			if h.must("GET", "a") != "1" {
+				t.Error("the HELLO connection does not see database 1")
+			}
 			if got := fmt.Sprint(admin.must("MGET", "zero", "a", "b", "m")); got != "[0 in db 0 <nil> <nil>]" {
 				t.Errorf("database 0 changed: %s", got)
 			}
