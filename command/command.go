@@ -124,6 +124,7 @@ func newEntry(s *spec, r rule, parent *entry) *entry {
 		}
 		r.connState = r.connState || p.connState
 		r.script = r.script || p.script
+		r.primary = r.primary || p.primary
 	}
 	e.rule = r
 	// A command newer than the table (arity 0) may write.

@@ -11,7 +11,7 @@ type rule struct {
 	connState  bool    // it changes the state of the connection it runs on
 	read       bool    // a read-only token may run it although it is not in @read
 	notRead    bool    // a read-only token may not run it although it is in @read
-	primary    bool    // it must run on the primary although it lacks the write flag
+	primary    bool    // it must run on the primary although it lacks the write flag (its answer is the primary's)
 	blocking   bool    // it blocks although it lacks the blocking flag
 	script     bool    // it runs a Lua script or function
 	timeout    timeout // where a blocking command takes its timeout
@@ -119,20 +119,20 @@ var policy = map[string]rule{
 	"FCALL":        {shared: whyFunctions, denyShared: true, script: true, primary: true},
 	"FCALL_RO":     {shared: whyFunctions, denyShared: true, script: true, read: true},
 	"SCRIPT|FLUSH": {shared: "the script cache is shared with other databases on the server", denyShared: true, primary: true},
-	"INFO":         {shared: whyTenants},
-	"PUBSUB":       {shared: whyChannels, denyShared: true},
+	"INFO":         {shared: whyTenants, primary: true},
+	"PUBSUB":       {shared: whyChannels, denyShared: true, primary: true},
 
 	// Scripts, liveness checks and publishing.
-	"EVAL":        {script: true, primary: true},
-	"EVALSHA":     {script: true, primary: true},
-	"EVAL_RO":     {script: true, read: true},
-	"EVALSHA_RO":  {script: true, read: true},
-	"SCRIPT|LOAD": {primary: true},
-	"PING":        {read: true},
-	"ECHO":        {read: true},
-	"TIME":        {read: true},
-	"PUBLISH":     {special: specialPublish, primary: true},
-	"SPUBLISH":    {special: specialPublish, primary: true},
+	"EVAL":       {script: true, primary: true},
+	"EVALSHA":    {script: true, primary: true},
+	"EVAL_RO":    {script: true, read: true},
+	"EVALSHA_RO": {script: true, read: true},
+	"SCRIPT":     {primary: true}, // Redis 7 does not replicate the script cache
+	"PING":       {read: true},
+	"ECHO":       {read: true},
+	"TIME":       {read: true},
+	"PUBLISH":    {special: specialPublish, primary: true},
+	"SPUBLISH":   {special: specialPublish, primary: true},
 
 	// Keyspace walks are @read, but read-only tokens may not list keys.
 	"KEYS":      {notRead: true},
