@@ -163,11 +163,22 @@ func upper(dst, name []byte) int {
 	return len(name)
 }
 
+// nulName stands for command and subcommand names holding a NUL byte. Redis finds commands
+// in a hash table whose keys it compares with strcasecmp, which stops at the NUL: with a
+// suffix that hashes into the right bucket, "MULTI\x00…" runs MULTI.
+var nulName = &entry{
+	name: "?", info: Info{Kind: Refused},
+	rule: rule{refused: "command names cannot contain NUL bytes"}, refusedAs: "?",
+}
+
 // find returns the entry of the command or subcommand args names, or nil for a command the
 // table does not know. It does not allocate.
 func find(args [][]byte) *entry {
 	if len(args) == 0 {
 		return nil
+	}
+	if bytes.IndexByte(args[0], 0) >= 0 {
+		return nulName
 	}
 	var buf [maxName]byte
 	n := upper(buf[:], args[0])
@@ -177,6 +188,9 @@ func find(args [][]byte) *entry {
 	e := commands[string(buf[:n])]
 	if e == nil || e.subs == nil || len(args) < 2 || n+1 >= len(buf) {
 		return e
+	}
+	if bytes.IndexByte(args[1], 0) >= 0 {
+		return nulName
 	}
 	buf[n] = '|'
 	m := upper(buf[n+1:], args[1])
@@ -314,7 +328,7 @@ func replace(args [][]byte, i int, v []byte) [][]byte {
 // copyHasDB reports whether the COPY command args has a DB option.
 func copyHasDB(args [][]byte) bool {
 	for i := 3; i < len(args); i++ {
-		if bytes.EqualFold(args[i], []byte("DB")) {
+		if optionIs(args[i], "DB") {
 			return true
 		}
 	}

@@ -286,3 +286,61 @@ func subEntries(e *entry) []*entry {
 	}
 	return out
 }
+
+// TestNULInNames shows why names with a NUL byte are refused: Redis runs some of them as
+// the command before the NUL.
+func TestNULInNames(t *testing.T) {
+	srv := redistest.Start(t)
+	c := dial(t, srv)
+	ran := 0
+	for i := range 2000 {
+		name := []byte("ECHO\x00" + strconv.Itoa(i))
+		if v, err := c.doArgs([][]byte{name, []byte("x")}); err == nil && v == "x" {
+			ran++
+		}
+		for _, args := range [][][]byte{{name, []byte("x")}, {[]byte("SCRIPT"), []byte("KILL\x00" + strconv.Itoa(i))}} {
+			_, err := Scope{Blocking: true}.Check(args)
+			if err == nil || err.Error() != "ERR command '?' is not supported by redisgate: command names cannot contain NUL bytes" {
+				t.Fatalf("Check(%q) = %v", args, err)
+			}
+			if Lookup(args).Kind != Refused {
+				t.Fatalf("Lookup(%q) is not Refused", args)
+			}
+		}
+	}
+	if ran == 0 {
+		t.Log("Redis ran no ECHO\\x00… as ECHO this time")
+	}
+	if _, err := (Scope{}).Check(bytesArgs("SET", "k\x00", "v\x00")); err != nil {
+		t.Errorf("NUL bytes in keys and values: %v", err)
+	}
+}
+
+// TestNULInOptions checks that options Redis compares with strcasecmp are found with
+// anything after a NUL byte, as Redis finds them.
+func TestNULInOptions(t *testing.T) {
+	srv := redistest.Start(t)
+	c := dial(t, srv)
+	c.must("XADD", "s", "1-1", "f", "v")
+	start := time.Now()
+	if v, err := c.doArgs(bytesArgs("XREAD", "BLOCK\x00x", "300", "STREAMS", "s", "$")); err != nil || v != nil {
+		t.Fatalf("XREAD BLOCK\\x00x: %v, %v", v, err)
+	}
+	if time.Since(start) < 250*time.Millisecond {
+		t.Fatal("Redis did not take BLOCK\\x00x for BLOCK")
+	}
+	p, err := Scope{Blocking: true}.Check(bytesArgs("XREAD", "BLOCK\x00x", "0", "STREAMS", "s", "$"))
+	if err != nil || p.Info.Kind != Blocking || string(p.Args[2]) != "30000" {
+		t.Errorf("XREAD BLOCK\\x00x 0: %+v, %v", p, err)
+	}
+	if _, err := c.doArgs(bytesArgs("COPY", "s", "t", "db\x00x", "1")); err != nil {
+		t.Fatalf("COPY … db\\x00x 1: %v", err)
+	}
+	c.must("SELECT", "1")
+	if c.must("EXISTS", "t") != int64(1) {
+		t.Fatal("Redis did not take db\\x00x for DB")
+	}
+	if _, err := (Scope{}).Check(bytesArgs("COPY", "s", "t", "db\x00x", "1")); err == nil {
+		t.Error("COPY with a DB\\x00 option is allowed")
+	}
+}

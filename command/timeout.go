@@ -47,19 +47,28 @@ func xreadBlock(args [][]byte, i int) int {
 		more := len(args) - i - 1
 		o := args[i]
 		switch {
-		case bytes.EqualFold(o, []byte("BLOCK")) && more > 0:
+		case optionIs(o, "BLOCK") && more > 0:
 			return i + 1
-		case bytes.EqualFold(o, []byte("COUNT")) && more > 0:
+		case optionIs(o, "COUNT") && more > 0:
 			i += 2
-		case bytes.EqualFold(o, []byte("GROUP")) && more >= 2:
+		case optionIs(o, "GROUP") && more >= 2:
 			i += 3
-		case bytes.EqualFold(o, []byte("NOACK")):
+		case optionIs(o, "NOACK"):
 			i++
 		default: // STREAMS, or an error Redis answers at once
 			return -1
 		}
 	}
 	return -1
+}
+
+// optionIs reports whether the argument arg is the option word, as Redis's strcasecmp
+// compares them: ignoring ASCII case and anything from a NUL byte on ("BLOCK\x00x" is BLOCK).
+func optionIs(arg []byte, word string) bool {
+	if i := bytes.IndexByte(arg, 0); i >= 0 {
+		arg = arg[:i]
+	}
+	return bytes.EqualFold(arg, []byte(word))
 }
 
 // forever is how close to 0 ms a seconds timeout may be below 0 and still be taken for 0
