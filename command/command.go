@@ -211,7 +211,8 @@ func Name(args [][]byte) string {
 	return string(bytes.ToUpper(args[0]))
 }
 
-// Lookup describes the command named by args, for a token that may run anything on an unshared server.
+// Lookup describes the command named by args as every scope sees it: Scope.Check also refuses
+// what a read-only token, a scope without blocking or a shared server may not run.
 func Lookup(args [][]byte) Info {
 	e := find(args)
 	if e == nil {
