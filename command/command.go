@@ -60,6 +60,10 @@ type Scope struct {
 	Channels string        // prefix of the database's pub/sub channels ("" none), e.g. "db1:"
 	DB       int           // logical database the token opens
 	MaxBlock time.Duration // cap of blocking timeouts (default 30s when 0)
+	// Confined reports that the database's connections run as the Redis user of ACLRules,
+	// which cannot run COPY (its DB option reaches other databases, and ACL cannot deny an
+	// option alone): COPY then runs as a script that copies within the database.
+	Confined bool
 }
 
 // Plan is how one command runs.
@@ -276,7 +280,7 @@ func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
 		p.Args = replace(args, 0, []byte("FLUSHDB"))
 		p.Info = commands["FLUSHDB"].info
 	case specialCopy:
-		if s.Shared {
+		if s.Shared || s.Confined {
 			if len(args) < 3 {
 				return Plan{}, errors.New("ERR wrong number of arguments for 'copy' command")
 			}

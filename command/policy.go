@@ -112,7 +112,7 @@ var policy = map[string]rule{
 	"SCRIPT|KILL":         {refused: whyKill, deny: true},
 	"FUNCTION|KILL":       {refused: whyKill, deny: true},
 	"FLUSHALL":            {special: specialFlushAll, deny: true},
-	"COPY":                {special: specialCopy, denyShared: true},
+	"COPY":                {special: specialCopy, deny: true}, // its DB option cannot be denied alone: confined connections copy with a script
 
 	// Server-wide state other tenants of a shared server see.
 	"FUNCTION":     {shared: whyFunctions, denyShared: true, primary: true},
