@@ -35,6 +35,7 @@ fuzz:
 	$(call FUZZ,FuzzParseJSON,command)
 	$(call FUZZ,FuzzParseJSONList,command)
 	$(call FUZZ,FuzzFromPath,command)
+	$(call FUZZ,FuzzCapTimeout,command)
 	$(call FUZZ,FuzzReadReply,resp)
 	$(call FUZZ,FuzzReplyJSON,proxy)
 	$(call FUZZ,FuzzAppendEncode,internal/b64)

@@ -1,10 +1,24 @@
-// Package command turns REST requests into Redis commands and says how each command may be run.
+// Package command turns REST requests into Redis commands and decides, for each tenant,
+// whether and how a command runs on the gateway's shared, pipelined Redis connections.
+//
+// Its contract: every command a tenant sends goes through [Scope.Check] (or
+// [Scope.CheckInTransaction] inside MULTI … EXEC), which either refuses it with the error
+// to send back or returns the [Plan] to run: the arguments to send (the tenant's own, or a
+// rewritten copy that confines the command to the tenant's database and channels and caps
+// how long it blocks) and how the gateway must route it. The decision comes from one table
+// of every Redis command and subcommand, generated from a real redis-server (table_gen.go,
+// see gen_table.go), and a hand-written policy overlay (policy.go) giving a reason for each
+// command treated specially. Commands the table does not know, such as module commands,
+// pass through as commands that may write. [Scope.ACLRules] derives, from the same table, the
+// Redis ACL user a database's connections run as, so that Lua scripts, which the gateway
+// cannot inspect, are bound to the same limits.
 package command
 
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,106 +41,171 @@ type Info struct {
 	Read bool
 	// NoWrite reports that the command never writes, so a replica may run it.
 	NoWrite bool
+	// Script reports that the command runs a Lua script or function (EVAL, EVALSHA, EVAL_RO,
+	// EVALSHA_RO, FCALL, FCALL_RO), whose commands the gateway does not see.
+	Script bool
+	// ConnState reports that the command changes the state of the connection it runs on
+	// (such commands are always Refused).
+	ConnState bool
 }
 
-// refused lists commands that depend on connection state, change it, or stop or
-// reconfigure the server; the value explains the refusal.
-var refused = map[string]string{
-	"WATCH":        "transactions run through /multi-exec",
-	"UNWATCH":      "transactions run through /multi-exec",
-	"MULTI":        "transactions run through /multi-exec",
-	"EXEC":         "transactions run through /multi-exec",
-	"DISCARD":      "transactions run through /multi-exec",
-	"SELECT":       "connections are shared; each token has one database",
-	"SWAPDB":       "connections are shared; each token has one database",
-	"AUTH":         "authenticate with the gateway token",
-	"HELLO":        "connections are shared",
-	"CLIENT":       "connections are shared",
-	"RESET":        "connections are shared",
-	"QUIT":         "connections are shared",
-	"READONLY":     "connections are shared",
-	"READWRITE":    "connections are shared",
-	"SUBSCRIBE":    "use the /subscribe endpoint",
-	"PSUBSCRIBE":   "use the /psubscribe endpoint",
-	"SSUBSCRIBE":   "use the /subscribe endpoint",
-	"UNSUBSCRIBE":  "use the /subscribe endpoint",
-	"PUNSUBSCRIBE": "use the /psubscribe endpoint",
-	"SUNSUBSCRIBE": "use the /subscribe endpoint",
-	"MONITOR":      "use the /monitor endpoint",
-	"SHUTDOWN":     "the gateway does not stop its backend",
-	"DEBUG":        "it can stall or crash the shared backend",
-	"SYNC":         "replication is not available through the gateway",
-	"PSYNC":        "replication is not available through the gateway",
-	"REPLCONF":     "replication is not available through the gateway",
-	"REPLICAOF":    "the gateway owns the replication topology",
-	"SLAVEOF":      "the gateway owns the replication topology",
-	"FAILOVER":     "the gateway owns the replication topology",
-	"MIGRATE":      "it opens connections to other hosts",
-	"MODULE":       "server administration is not available through the gateway",
-	"ACL":          "server administration is not available through the gateway",
-	"CONFIG":       "server administration is not available through the gateway",
+// DefaultMaxBlock caps blocking timeouts when Scope.MaxBlock is 0.
+const DefaultMaxBlock = 30 * time.Second
+
+// Scope is what one token may do with its database.
+type Scope struct {
+	ReadOnly bool          // read-only token
+	Blocking bool          // blocking commands have somewhere to run; false refuses them
+	Shared   bool          // the Redis server also serves other tenants' databases
+	Channels string        // prefix of the database's pub/sub channels ("" none), e.g. "db1:"
+	DB       int           // logical database the token opens
+	MaxBlock time.Duration // cap of blocking timeouts (default 30s when 0)
+	// Confined reports that the database's connections run as the Redis user of ACLRules,
+	// which cannot run COPY (its DB option reaches other databases, and ACL cannot deny an
+	// option alone): COPY then runs as a script that copies within the database.
+	Confined bool
 }
 
-// blocking lists commands that hold their connection until data arrives.
-var blocking = map[string]bool{
-	"BLPOP": true, "BRPOP": true, "BRPOPLPUSH": true, "BLMOVE": true, "BLMPOP": true,
-	"BZPOPMIN": true, "BZPOPMAX": true, "BZMPOP": true, "WAIT": true, "WAITAOF": true,
+// Plan is how one command runs.
+type Plan struct {
+	Info  Info          // as Lookup describes the command (after rewriting)
+	Args  [][]byte      // the arguments to send: args itself, or a rewritten copy
+	Block time.Duration // how long it may block; 0 unless Info.Kind == Blocking
 }
 
-// reads lists the commands a read-only token may run: Redis's @read category
-// without the keyspace walks (KEYS, SCAN, RANDOMKEY), plus read-only scripts and liveness checks.
-var reads = map[string]bool{
-	"BITCOUNT": true, "BITFIELD_RO": true, "BITPOS": true, "DBSIZE": true, "DUMP": true,
-	"EXISTS": true, "EXPIRETIME": true, "GEODIST": true, "GEOHASH": true, "GEOPOS": true,
-	"GEORADIUSBYMEMBER_RO": true, "GEORADIUS_RO": true, "GEOSEARCH": true, "GET": true,
-	"GETBIT": true, "GETRANGE": true, "HEXISTS": true, "HGET": true, "HGETALL": true,
-	"HKEYS": true, "HLEN": true, "HMGET": true, "HRANDFIELD": true, "HSCAN": true,
-	"HSTRLEN": true, "HVALS": true, "LCS": true, "LINDEX": true, "LLEN": true, "LPOS": true,
-	"LRANGE": true, "MGET": true, "PEXPIRETIME": true, "PFCOUNT": true, "PTTL": true,
-	"SCARD": true, "SDIFF": true, "SINTER": true, "SINTERCARD": true, "SISMEMBER": true,
-	"SMEMBERS": true, "SMISMEMBER": true, "SRANDMEMBER": true, "SSCAN": true, "STRLEN": true,
-	"SUBSTR": true, "SUNION": true, "TOUCH": true, "TTL": true, "TYPE": true, "XINFO": true,
-	"XLEN": true, "XPENDING": true, "XRANGE": true, "XREAD": true, "XREVRANGE": true,
-	"ZCARD": true, "ZCOUNT": true, "ZDIFF": true, "ZINTER": true, "ZINTERCARD": true,
-	"ZLEXCOUNT": true, "ZMSCORE": true, "ZRANDMEMBER": true, "ZRANGE": true,
-	"ZRANGEBYLEX": true, "ZRANGEBYSCORE": true, "ZRANK": true, "ZREVRANGE": true,
-	"ZREVRANGEBYLEX": true, "ZREVRANGEBYSCORE": true, "ZREVRANK": true, "ZSCAN": true,
-	"ZSCORE": true, "ZUNION": true,
-	"EVAL_RO": true, "EVALSHA_RO": true, "FCALL_RO": true, "PING": true, "ECHO": true, "TIME": true,
+// entry is one command or subcommand of the table with the policy applied.
+type entry struct {
+	name      string            // as messages name it: "SET", "SCRIPT DEBUG"
+	info      Info              // for a tenant, before looking at arguments and scope
+	rule      rule              // the policy, including the rule of its command for a subcommand
+	refusedAs string            // the name a refusal uses: the command's when the whole command is refused
+	sharedAs  string            // the name a refusal on a shared server uses
+	subs      map[string]*entry // subcommands by upper-case "CMD|SUB"
 }
 
-// timeoutArg says where a blocking command takes its timeout.
-type timeoutArg struct {
-	pos int  // index in args; negative counts from the end
-	ms  bool // milliseconds rather than seconds
-}
+// commands is the table by upper-case name (read-only after start).
+var commands = build()
 
-var timeoutArgs = map[string]timeoutArg{
-	"BLPOP": {-1, false}, "BRPOP": {-1, false}, "BRPOPLPUSH": {-1, false}, "BLMOVE": {-1, false},
-	"BZPOPMIN": {-1, false}, "BZPOPMAX": {-1, false}, "BLMPOP": {1, false}, "BZMPOP": {1, false},
-	"WAIT": {-1, true}, "WAITAOF": {-1, true},
-}
+// maxName is the longest "CMD|SUB" name find looks up.
+const maxName = 48
 
-// table describes every command the gateway treats specially; others are Normal.
-var table = func() map[string]Info {
-	t := map[string]Info{}
-	for name := range reads {
-		t[name] = Info{Kind: Normal, Read: true, NoWrite: true}
+// build joins the generated table and the policy.
+func build() map[string]*entry {
+	t := make(map[string]*entry, len(specs)+4)
+	for i := range specs {
+		s := &specs[i]
+		e := newEntry(s, policy[s.name], nil)
+		if len(s.subs) > 0 {
+			e.subs = make(map[string]*entry, len(s.subs))
+			for j := range s.subs {
+				sub := &s.subs[j]
+				e.subs[sub.name] = newEntry(sub, policy[sub.name], e)
+			}
+		}
+		t[s.name] = e
 	}
-	for _, name := range replicaReads {
-		t[name] = Info{Kind: Normal, NoWrite: true}
-	}
-	for name := range blocking {
-		t[name] = Info{Kind: Blocking, Read: reads[name], NoWrite: reads[name]}
-	}
-	for name := range refused {
-		t[name] = Info{Kind: Refused}
+	for name, r := range policy {
+		if _, ok := t[name]; !ok && !strings.Contains(name, "|") {
+			// A command newer than the table.
+			t[name] = newEntry(&spec{name: name}, r, nil)
+		}
 	}
 	return t
-}()
+}
 
-// replicaReads are commands that do not write but that read-only tokens may not run.
-var replicaReads = []string{"KEYS", "SCAN", "RANDOMKEY", "SORT_RO"}
+// newEntry applies rule r to the command s describes; parent is the entry of its command
+// when s is a subcommand.
+func newEntry(s *spec, r rule, parent *entry) *entry {
+	e := &entry{name: strings.ReplaceAll(s.name, "|", " ")}
+	e.refusedAs, e.sharedAs = e.name, e.name
+	if parent != nil {
+		p := parent.rule
+		if p.refused != "" && r.refused == "" {
+			r.refused, e.refusedAs = p.refused, parent.name
+		}
+		if p.shared != "" && r.shared == "" {
+			r.shared, e.sharedAs = p.shared, parent.name
+		}
+		r.connState = r.connState || p.connState
+		r.script = r.script || p.script
+		r.primary = r.primary || p.primary
+	}
+	e.rule = r
+	// A command newer than the table (arity 0) may write.
+	known := s.arity != 0
+	e.info = Info{
+		Kind:      Normal,
+		Read:      (s.acl&catRead != 0 && !r.notRead) || r.read,
+		NoWrite:   s.flags&flagWrite == 0 && !r.primary && len(s.subs) == 0 && known,
+		Script:    r.script,
+		ConnState: r.connState,
+	}
+	if len(s.subs) > 0 {
+		// A command with subcommands but no known subcommand: Redis refuses it.
+		e.info.Read = false
+	}
+	switch {
+	case r.refused != "":
+		e.info = Info{Kind: Refused, Script: r.script, ConnState: r.connState}
+	case (s.flags&flagBlocking != 0 || r.blocking) && r.special != specialXRead:
+		e.info.Kind = Blocking
+	}
+	return e
+}
+
+// upper writes name upper-cased into dst and returns its length, or -1 when it does not fit.
+func upper(dst, name []byte) int {
+	if len(name) > len(dst) {
+		return -1
+	}
+	for i, c := range name {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst[i] = c
+	}
+	return len(name)
+}
+
+// nulName stands for command and subcommand names holding a NUL byte. Redis finds commands
+// in a hash table whose keys it compares with strcasecmp, which stops at the NUL: with a
+// suffix that hashes into the right bucket, "MULTI\x00…" runs MULTI.
+var nulName = &entry{
+	name: "?", info: Info{Kind: Refused},
+	rule: rule{refused: "command names cannot contain NUL bytes"}, refusedAs: "?",
+}
+
+// find returns the entry of the command or subcommand args names, or nil for a command the
+// table does not know. It does not allocate.
+func find(args [][]byte) *entry {
+	if len(args) == 0 {
+		return nil
+	}
+	if bytes.IndexByte(args[0], 0) >= 0 {
+		return nulName
+	}
+	var buf [maxName]byte
+	n := upper(buf[:], args[0])
+	if n < 0 {
+		return nil
+	}
+	e := commands[string(buf[:n])]
+	if e == nil || e.subs == nil || len(args) < 2 || n+1 >= len(buf) {
+		return e
+	}
+	if bytes.IndexByte(args[1], 0) >= 0 {
+		return nulName
+	}
+	buf[n] = '|'
+	m := upper(buf[n+1:], args[1])
+	if m < 0 {
+		return e
+	}
+	if sub := e.subs[string(buf[:n+1+m])]; sub != nil {
+		return sub
+	}
+	return e
+}
 
 // Name returns the upper-case name of the command args names.
 func Name(args [][]byte) string {
@@ -136,99 +215,260 @@ func Name(args [][]byte) string {
 	return string(bytes.ToUpper(args[0]))
 }
 
-// Lookup describes the command named by args.
+// Lookup describes the command named by args as every scope sees it: Scope.Check also refuses
+// what a read-only token, a scope without blocking or a shared server may not run.
 func Lookup(args [][]byte) Info {
-	if len(args) == 0 {
+	e := find(args)
+	if e == nil {
 		return Info{Kind: Normal}
 	}
-	var buf [24]byte
-	name := args[0]
-	if len(name) > len(buf) {
-		return Info{Kind: Normal}
-	}
-	for i, c := range name {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
+	info := e.info
+	switch e.rule.special {
+	case specialXRead:
+		if xreadBlock(args, 1) > 0 {
+			info.Kind = Blocking
 		}
-		buf[i] = c
-	}
-	upper := buf[:len(name)]
-	info, ok := table[string(upper)]
-	if !ok {
-		info = Info{Kind: Normal}
-	}
-	if string(upper) == "EVAL_RO" || string(upper) == "EVALSHA_RO" || string(upper) == "FCALL_RO" {
-		info.NoWrite = true
-	}
-	if (string(upper) == "XREAD" || string(upper) == "XREADGROUP") && hasArg(args[1:], "BLOCK") {
-		info.Kind = Blocking
+	case specialCopy:
+		if copyHasDB(args) {
+			info.Kind = Refused
+		}
 	}
 	return info
 }
 
-// hasArg reports whether args holds word, case-insensitively.
-func hasArg(args [][]byte, word string) bool {
-	for _, a := range args {
-		if bytes.EqualFold(a, []byte(word)) {
+// Check returns how the token s describes runs the command args, or the error (a Redis error
+// text, such as "ERR command 'MONITOR' is not supported by redisgate: …") it is refused with.
+// It does not modify args, and does not allocate for commands it neither refuses nor rewrites.
+func (s Scope) Check(args [][]byte) (Plan, error) {
+	return s.check(args, false)
+}
+
+// CheckInTransaction is Check for a command inside MULTI…EXEC, where nothing blocks.
+func (s Scope) CheckInTransaction(args [][]byte) (Plan, error) {
+	return s.check(args, true)
+}
+
+func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
+	if len(args) == 0 {
+		return Plan{}, errors.New("ERR empty command")
+	}
+	e := find(args)
+	if e == nil {
+		if s.ReadOnly {
+			return Plan{}, readOnlyError(Name(args))
+		}
+		return Plan{Info: Info{Kind: Normal}, Args: args}, nil
+	}
+	r := &e.rule
+	switch {
+	case r.refused != "":
+		return Plan{}, refusal(e.refusedAs, r.refused)
+	case s.Shared && r.shared != "":
+		return Plan{}, refusal(e.sharedAs, r.shared)
+	case r.special == specialCopy && copyHasDB(args):
+		return Plan{}, refusal("COPY", "its DB option reaches another database")
+	case s.ReadOnly && !e.info.Read:
+		return Plan{}, readOnlyError(e.name)
+	}
+	p := Plan{Info: e.info, Args: args}
+	switch r.special {
+	case specialXRead:
+		if xreadBlock(args, 1) > 0 {
+			p.Info.Kind = Blocking
+		}
+	case specialFlushAll:
+		p.Args = replace(args, 0, []byte("FLUSHDB"))
+		p.Info = commands["FLUSHDB"].info
+	case specialCopy:
+		if s.Shared || s.Confined {
+			if len(args) < 3 {
+				return Plan{}, errors.New("ERR wrong number of arguments for 'copy' command")
+			}
+			p.Args = copyScript(args)
+			p.Info = commands["EVAL"].info
+		}
+	case specialPublish:
+		if len(args) >= 2 {
+			ch, err := s.publishChannel(args[1])
+			if err != nil {
+				return Plan{}, err
+			}
+			if len(ch) != len(args[1]) {
+				p.Args = replace(args, 1, ch)
+			}
+		}
+	}
+	if p.Info.Kind == Blocking {
+		if tx {
+			// Inside MULTI Redis runs blocking commands as their non-blocking forms.
+			p.Info.Kind = Normal
+			return p, nil
+		}
+		if !s.Blocking {
+			return Plan{}, errors.New("ERR blocking command '" + e.name + "' is not supported by redisgate: it would stall a shared connection")
+		}
+		p.Args, p.Block = capTimeouts(r, p.Args, s.maxBlock())
+	}
+	return p, nil
+}
+
+// refusal is the error of a command the gateway never runs for tenants.
+func refusal(name, why string) error {
+	return errors.New("ERR command '" + name + "' is not supported by redisgate: " + why)
+}
+
+// readOnlyError is the error of a command a read-only token may not run.
+func readOnlyError(name string) error {
+	return errors.New("NOPERM this token is read-only and cannot run '" + name + "'")
+}
+
+// replace returns a copy of args with args[i] replaced by v.
+func replace(args [][]byte, i int, v []byte) [][]byte {
+	out := make([][]byte, len(args))
+	copy(out, args)
+	out[i] = v
+	return out
+}
+
+// copyHasDB reports whether the COPY command args has a DB option.
+func copyHasDB(args [][]byte) bool {
+	for i := 3; i < len(args); i++ {
+		if optionIs(args[i], "DB") {
 			return true
 		}
 	}
 	return false
 }
 
-// Check describes the command args names and returns the error a token may not run it
-// with, or nil if it may. Blocking commands are refused unless allowBlocking.
-func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
-	info := Lookup(args)
-	switch {
-	case info.Kind == Refused:
-		return info, fmt.Errorf("ERR command '%s' is not supported by redisgate: %s", Name(args), refused[Name(args)])
-	case info.Kind == Blocking && !allowBlocking:
-		return info, fmt.Errorf("ERR blocking command '%s' is not supported by redisgate: it would stall a shared connection", Name(args))
-	case readOnly && !info.Read:
-		return info, fmt.Errorf("NOPERM this token is read-only and cannot run '%s'", Name(args))
+// copyLua emulates COPY src dst [REPLACE] within the current database with DUMP and RESTORE,
+// answering as COPY does, for servers whose ACL denies COPY (whose DB option ACL cannot deny).
+const copyLua = `local replace = false
+for _, o in ipairs(ARGV) do
+  if string.lower(o) == 'replace' then replace = true else return redis.error_reply('ERR syntax error') end
+end
+if KEYS[1] == KEYS[2] then return redis.error_reply('ERR source and destination objects are the same') end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if not replace and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local at = redis.call('PEXPIRETIME', KEYS[1])
+if at < 0 then at = 0 end
+redis.call('RESTORE', KEYS[2], at, redis.call('DUMP', KEYS[1]), 'ABSTTL', 'REPLACE')
+return 1
+`
+
+// copyScript returns the EVAL of copyLua for the COPY command args (at least three arguments).
+func copyScript(args [][]byte) [][]byte {
+	out := make([][]byte, 0, len(args)+2)
+	out = append(out, []byte("EVAL"), []byte(copyLua), []byte("2"))
+	return append(out, args[1:]...)
+}
+
+// publishChannel maps the channel a tenant publishes to onto the Redis one.
+func (s Scope) publishChannel(name []byte) ([]byte, error) {
+	if bytes.HasPrefix(name, []byte("__")) {
+		return nil, reservedChannel(name)
 	}
-	return info, nil
+	return s.prefixed(name), nil
+}
+
+// prefixed returns name with the scope's channel prefix (name itself when there is none).
+func (s Scope) prefixed(name []byte) []byte {
+	if s.Channels == "" {
+		return name
+	}
+	out := make([]byte, 0, len(s.Channels)+len(name))
+	return append(append(out, s.Channels...), name...)
+}
+
+// reservedChannel is the error of a channel name the tenant may not use.
+func reservedChannel(name []byte) error {
+	return errors.New("ERR channel '" + string(name) + "' is not available through redisgate: names starting with __ are Redis's own")
+}
+
+// Channel maps the channel (or, when pattern, the channel pattern) a tenant subscribes to
+// onto the Redis one: the scope's prefix followed by name (in a pattern, the prefix with its
+// glob characters escaped), or name itself for the keyspace notifications of the token's
+// database (names starting with __keyspace@<DB>__: or __keyevent@<DB>__:). Other names
+// starting with __ are Redis's own and refused. A pattern, prefixed or starting with the
+// literal keyspace prefix, can only match the database's channels.
+func (s Scope) Channel(name []byte, pattern bool) ([]byte, error) {
+	if bytes.HasPrefix(name, []byte("__")) {
+		if s.ownNotifications(name) {
+			return name, nil
+		}
+		return nil, reservedChannel(name)
+	}
+	if pattern && s.Channels != "" {
+		return append([]byte(globEscape(s.Channels)), name...), nil
+	}
+	return s.prefixed(name), nil
+}
+
+// ownNotifications reports whether name starts with the keyspace or keyevent prefix of s.DB.
+func (s Scope) ownNotifications(name []byte) bool {
+	var rest []byte
+	var ok bool
+	if rest, ok = bytes.CutPrefix(name, []byte("__keyspace@")); !ok {
+		if rest, ok = bytes.CutPrefix(name, []byte("__keyevent@")); !ok {
+			return false
+		}
+	}
+	db := strconv.Itoa(s.DB)
+	return bytes.HasPrefix(rest, []byte(db)) && bytes.HasPrefix(rest[len(db):], []byte("__:"))
+}
+
+// Unchannel strips the scope's prefix from a channel name or pattern Redis reports (a
+// message's channel or pattern), returning name itself when it lacks the prefix.
+func (s Scope) Unchannel(name []byte) []byte {
+	if s.Channels == "" {
+		return name
+	}
+	if rest, ok := bytes.CutPrefix(name, []byte(s.Channels)); ok {
+		return rest
+	}
+	if esc := globEscape(s.Channels); esc != s.Channels {
+		if rest, ok := bytes.CutPrefix(name, []byte(esc)); ok {
+			return rest
+		}
+	}
+	return name
+}
+
+// maxBlock returns the scope's cap on blocking, in whole milliseconds, at least 1 ms.
+func (s Scope) maxBlock() time.Duration {
+	m := s.MaxBlock
+	if m <= 0 {
+		m = DefaultMaxBlock
+	}
+	return max(m.Truncate(time.Millisecond), time.Millisecond)
+}
+
+// Check describes the command args names and returns the error a token may not run it
+// with, or nil if it may. Blocking commands are refused unless allowBlocking. FLUSHALL is
+// rewritten, in args, to FLUSHDB.
+// It is the old API, kept until proxy/ calls Scope.Check, which also returns the arguments
+// to send (not marked Deprecated so that staticcheck stays clean meanwhile).
+func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
+	p, err := Scope{ReadOnly: readOnly, Blocking: allowBlocking}.check(args, false)
+	if err != nil {
+		return Lookup(args), err
+	}
+	if len(args) > 0 && find(args).rule.special == specialFlushAll {
+		args[0] = p.Args[0]
+	}
+	return p.Info, nil
 }
 
 // CapTimeout rewrites, in place, the timeout of the blocking command args so that it
-// waits at most max (a timeout of 0, "forever", becomes max), and returns how long the
-// command may now block. A timeout it cannot parse is left for Redis to reject.
+// waits at most max (a timeout Redis reads as "forever" becomes max), and returns how long
+// the command may now block. A timeout it cannot parse is left for Redis to reject.
+// It is the old API, kept until proxy/ calls Scope.Check, which caps timeouts in the
+// arguments it returns.
 func CapTimeout(args [][]byte, max time.Duration) time.Duration {
-	name := Name(args)
-	i, ms := -1, false
-	if spec, ok := timeoutArgs[name]; ok {
-		i, ms = spec.pos, spec.ms
-		if i < 0 {
-			i += len(args)
-		}
-	} else if name == "XREAD" || name == "XREADGROUP" {
-		for j := 1; j+1 < len(args); j++ {
-			if bytes.EqualFold(args[j], []byte("BLOCK")) {
-				i, ms = j+1, true
-				break
-			}
-		}
-	}
-	if i < 1 || i >= len(args) {
+	e := find(args)
+	if e == nil {
 		return max
 	}
-	v, err := strconv.ParseFloat(string(args[i]), 64)
-	if err != nil || v < 0 {
-		return max
-	}
-	unit := time.Second
-	if ms {
-		unit = time.Millisecond
-	}
-	d := time.Duration(v * float64(unit))
-	if v == 0 || d > max {
-		d = max
-		if ms {
-			args[i] = strconv.AppendInt(nil, max.Milliseconds(), 10)
-		} else {
-			args[i] = strconv.AppendFloat(nil, max.Seconds(), 'f', -1, 64)
-		}
-	}
+	out, d := capTimeouts(&e.rule, args, Scope{MaxBlock: max}.maxBlock())
+	copy(args, out)
 	return d
 }
