@@ -209,13 +209,13 @@ func hostileCases() []hostileCase {
 
 		// Runaway scripts are stopped by the gateway.
 		{name: "A runaway Lua script is stopped after --command-timeout", in: both, tolerate: stall, after: servedAgain,
-			steps: []step{cmd("EVAL", luaForever, "0").all(failed().in(runawayBound))}},
+			steps: []step{cmd("EVAL", luaForever, "0").all(failed().saying("script").in(runawayBound))}},
 		{name: "A runaway EVAL_RO from a read-only token is stopped after --command-timeout", in: both, tolerate: stall, after: servedAgain,
-			steps: []step{cmd("EVAL_RO", luaForever, "0").by(ro).all(failed().in(runawayBound))}},
+			steps: []step{cmd("EVAL_RO", luaForever, "0").by(ro).all(failed().saying("script").in(runawayBound))}},
 		{name: "A runaway function is stopped after --command-timeout", in: both, tolerate: stall, after: servedAgain, steps: []step{
 			cmd("FUNCTION", "LOAD", "REPLACE", "#!lua name=loop{rnd}\nredis.register_function('loop{rnd}', function() while true do end end)").
 				each(refused(), okBody(`{"result":"loop{rnd}"}`)),
-			cmd("FCALL", "loop{rnd}", "0").all(failed().in(runawayBound)),
+			cmd("FCALL", "loop{rnd}", "0").all(failed().saying("script").in(runawayBound)),
 		}},
 
 		// Answers are bounded.

@@ -49,6 +49,7 @@ type want struct {
 	failed  bool           // a JSON {"error":…} with any status from 400
 	body    string         // exact body
 	has     []string       // the body holds each
+	mention string         // the body holds this, in any case (a clear error names its cause)
 	lacks   []string       // the body holds none
 	entries map[int]string // /pipeline answer entries: "error" for an error, else the exact entry
 	within  time.Duration  // answered within
@@ -81,6 +82,7 @@ func (w want) orElse(o want) want {
 	return w
 }
 func (w want) in(d time.Duration) want       { w.within = d; return w }
+func (w want) saying(s string) want          { w.mention = s; return w }
 func (w want) without(s ...string) want      { w.lacks = append(w.lacks, s...); return w }
 func entries(m map[int]string) want          { return want{status: 200, entries: m} }
 func refusedOrEntries(m map[int]string) want { return refused().orElse(entries(m)) }
@@ -277,6 +279,9 @@ func (w want) check1(status int, body string, took time.Duration) error {
 		if !strings.Contains(body, h) {
 			return fmt.Errorf("body lacks %q: %d %s", h, status, short)
 		}
+	}
+	if w.mention != "" && !strings.Contains(strings.ToLower(body), strings.ToLower(w.mention)) {
+		return fmt.Errorf("the answer does not mention %q: %d %s", w.mention, status, short)
 	}
 	for _, l := range w.lacks {
 		if strings.Contains(body, l) {
