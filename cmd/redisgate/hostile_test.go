@@ -1019,6 +1019,11 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	e.cleanOthers()
 
 	// b's subscriber got its canary and nothing the attacker sent.
+	for wait := time.Now().Add(3 * time.Second); time.Now().Before(wait) && !e.sub.ended(); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(e.sub.text()[subFrom:], canary) {
+			break
+		}
+	}
 	got := e.sub.text()
 	if e.sub.ended() {
 		r.fail("b's subscriber stream ended: %v %.300s", e.sub.err, got[min(subFrom, len(got)):])
