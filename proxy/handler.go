@@ -327,7 +327,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 		return
 	}
-	info, err := command.Check(args, g.readOnly, g.db.canBlock)
+	plan, err := g.scope().Check(args)
 	if err != nil {
 		if f.resp2 {
 			writeRaw(ctx, resp.AppendError(nil, err.Error()))
@@ -336,6 +336,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	args, info := plan.Args, plan.Info
 	var c cached
 	if edgeCacheable(ctx, g.db, args) {
 		defer func() { s.edgeAnswer(ctx, g.db, f, c.ans) }()
@@ -351,10 +352,9 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	}
 	raw := c.raw
 	if !fromCache {
-		blocking, block := s.blocking(info, args)
 		b := pool.NewBatch(1)
 		b.Add(args...)
-		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: blocking, block: block, script: isScript(args)}) {
+		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: info.Kind == command.Blocking, block: plan.Block, script: info.Script}) {
 			return
 		}
 		defer b.Release()
@@ -388,15 +388,6 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	bufPool.Put(buf)
 }
 
-// blocking reports whether args, which info describes, blocks its connection and, if so,
-// caps its timeout and returns how long it may block.
-func (s *Server) blocking(info command.Info, args [][]byte) (bool, time.Duration) {
-	if info.Kind != command.Blocking {
-		return false, 0
-	}
-	return true, command.CapTimeout(args, s.opts.MaxBlock)
-}
-
 // fixLoad answers a successful SCRIPT LOAD of a rewritten script with the original script's hash.
 func fixLoad(raw []byte, loadHash string) []byte {
 	if loadHash == "" || len(raw) == 0 || raw[0] == resp.Error {
@@ -413,22 +404,24 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 	refusals := make([]error, len(cmds))
 	loads := make([]string, len(cmds))
 	blocking, block, write, script := false, time.Duration(0), false, false
+	scope := g.scope()
 	b := pool.NewBatch(len(cmds))
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
 			refusals[i] = errors.New("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
 			continue
 		}
-		info, err := command.Check(args, g.readOnly, g.db.canBlock)
+		plan, err := scope.Check(args)
 		if refusals[i] = err; err != nil {
 			continue
 		}
+		args = plan.Args
 		loads[i] = g.db.scripts.Rewrite(args)
-		write = write || !info.NoWrite
-		script = script || isScript(args)
-		if bl, d := s.blocking(info, args); bl {
+		write = write || !plan.Info.NoWrite
+		script = script || plan.Info.Script
+		if plan.Info.Kind == command.Blocking {
 			// One blocking command sends the whole pipeline, in order, to a dedicated connection.
-			blocking, block = true, block+d
+			blocking, block = true, block+plan.Block
 		}
 		b.Add(args...)
 	}
@@ -482,18 +475,21 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 	b := pool.NewBatch(len(cmds) + 2)
 	b.Add([]byte("MULTI"))
 	script := false
+	scope := g.scope()
 	for i, args := range cmds {
 		if len(args) > s.opts.MaxArgs {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR command "+strconv.Itoa(i)+": more than "+strconv.Itoa(s.opts.MaxArgs)+" arguments")
 			return
 		}
 		// Inside MULTI nothing blocks: Redis runs blocking commands as their non-blocking forms.
-		if _, err := command.Check(args, g.readOnly, true); err != nil {
+		plan, err := scope.CheckInTransaction(args)
+		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, err.Error()+" (command "+strconv.Itoa(i)+"; transaction discarded)")
 			return
 		}
+		args = plan.Args
 		loads[i] = g.db.scripts.Rewrite(args)
-		script = script || isScript(args)
+		script = script || plan.Info.Script
 		b.Add(args...)
 	}
 	b.Add([]byte("EXEC"))
@@ -573,13 +569,4 @@ func writeRaw(ctx *fasthttp.RequestCtx, body []byte) {
 // writeError answers {"error":msg} with status.
 func writeError[T string | []byte](ctx *fasthttp.RequestCtx, status int, msg T) {
 	writeJSON(ctx, status, appendError(nil, msg))
-}
-
-// isScript reports whether args runs a script or function.
-func isScript(args [][]byte) bool {
-	switch command.Name(args) {
-	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
-		return true
-	}
-	return false
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/redisgate/redisgate/cache"
+	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
@@ -61,6 +62,9 @@ type Database struct {
 	// act on the whole server (/monitor, INFO, PUBSUB, functions, SCRIPT FLUSH) are refused
 	// and pub/sub channels are namespaced.
 	Shared bool
+	// Confined reports that the database's connections run as the Redis ACL user of
+	// command.Scope.ACLRules (see pool.Confine).
+	Confined bool
 	// KillScripts stops the scripts and functions running on the database's Redis nodes
 	// (SCRIPT KILL, FUNCTION KILL); it is called when a request's script is still running at
 	// the command timeout. Nil: scripts are never stopped.
@@ -112,6 +116,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// scope returns what the grant's token may do.
+func (g grant) scope() command.Scope {
+	sc := g.db.scope
+	sc.ReadOnly = g.readOnly
+	return sc
+}
+
 // grant is what a token opens.
 type grant struct {
 	db       *database
@@ -128,7 +139,7 @@ type database struct {
 	backend  Backend
 	blocking Backend // nil: blocking commands are refused
 	set      *replicaset.Set
-	canBlock bool // blocking commands have somewhere to run
+	scope    command.Scope // what its tokens may do, ReadOnly unset
 	scripts  *script.Mapper
 	pubsub   *pubsub.Hub // nil: streams are refused
 
@@ -184,7 +195,17 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
-		db.canBlock = d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock())
+		db.scope = command.Scope{
+			Blocking: d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock()),
+			Shared:   d.Shared,
+			Confined: d.Confined,
+			DB:       d.LogicalDB,
+			MaxBlock: opts.MaxBlock,
+		}
+		if d.Shared {
+			// Channels are server-wide: each database's are namespaced by its logical database.
+			db.scope.Channels = "db" + strconv.Itoa(d.LogicalDB) + ":"
+		}
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
 		db.killScripts, db.logicalDB, db.shared = d.KillScripts, d.LogicalDB, d.Shared
 		if _, dup := s.dbs[d.Name]; dup {

@@ -65,13 +65,21 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	case "psubscribe":
 		kind = pubsub.Patterns
 	}
-	names := make([]string, 0, len(args)-1)
+	names := make([]string, 0, len(args)-1)  // as the tenant gave them
+	rnames := make([]string, 0, len(args)-1) // as Redis knows them: namespaced on a shared server
+	scope := g.scope()
 	for _, a := range args[1:] {
 		if bytes.ContainsAny(a, "\r\n") {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR channel and pattern names must not contain CR or LF")
 			return
 		}
+		r, err := scope.Channel(a, kind == pubsub.Patterns)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+			return
+		}
 		names = append(names, string(a))
+		rnames = append(rnames, string(r))
 	}
 	if (kind == pubsub.Monitor) != (len(names) == 0) {
 		writeError(ctx, fasthttp.StatusBadRequest, "ERR wrong number of arguments for '"+verb+"' command")
@@ -105,7 +113,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 		g.streams.Add(-1)
 		return
 	}
-	sub, err := s.subscribe(g.db.pubsub, kind, names)
+	sub, err := s.subscribe(g.db.pubsub, kind, rnames)
 	if err != nil {
 		g.streams.Add(-1)
 		s.streamError(ctx, g.db, err)
@@ -113,6 +121,8 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	}
 	st := &stream{
 		sub:          sub,
+		names:        names,
+		scope:        scope,
 		open:         g.streams,
 		revoked:      g.revoked,
 		conn:         ctx.Conn(),
@@ -167,6 +177,8 @@ func (s *Server) streamError(ctx *fasthttp.RequestCtx, db *database, err error) 
 // the client connection fails, so every write error ends the stream.
 type stream struct {
 	sub          *pubsub.Subscription
+	names        []string        // the channels or patterns as the client named them
+	scope        command.Scope   // maps Redis's names back to the client's
 	open         *atomic.Int64   // the token's open streams, decremented at the end
 	conn         net.Conn        // the client connection, for write deadlines
 	shutdown     <-chan struct{} // closed when the HTTP server shuts down
@@ -244,7 +256,7 @@ func (st *stream) writePreamble(w *bufio.Writer) {
 		w.WriteString("data: \"OK\"\n\n")
 		return
 	}
-	for i, n := range st.sub.Names() {
+	for i, n := range st.names {
 		w.WriteString("data: ")
 		w.WriteString(kind.String())
 		w.WriteByte(',')
@@ -261,13 +273,13 @@ func (st *stream) writeMessage(w *bufio.Writer, m *pubsub.Message) {
 	switch st.sub.Kind() {
 	case pubsub.Channels:
 		w.WriteString("message,")
-		st.writeField(w, m.Channel)
+		st.writeField(w, st.scope.Unchannel(m.Channel))
 		w.WriteByte(',')
 	case pubsub.Patterns:
 		w.WriteString("pmessage,")
-		w.Write(m.Pattern)
+		w.Write(st.scope.Unchannel(m.Pattern))
 		w.WriteByte(',')
-		st.writeField(w, m.Channel)
+		st.writeField(w, st.scope.Unchannel(m.Channel))
 		w.WriteByte(',')
 	}
 	st.writeField(w, m.Payload)
@@ -290,8 +302,8 @@ func (st *stream) writeFinal(w *bufio.Writer, err error) {
 		msg = "ERR stream closed"
 	}
 	var first string
-	if names := st.sub.Names(); len(names) > 0 {
-		first = names[0]
+	if len(st.names) > 0 {
+		first = st.names[0]
 	}
 	w.WriteString("data: error,")
 	w.WriteString(first)

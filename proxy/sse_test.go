@@ -570,3 +570,38 @@ func TestStreamMonitorRefusedOnASharedServer(t *testing.T) {
 	})
 	g.req("GET", "/monitor", "").expect(t, 400, `{"error":"ERR /monitor is not available for a database whose Redis server serves other databases too"}`)
 }
+
+func TestStreamChannelsAreNamespacedOnASharedServer(t *testing.T) {
+	g := streamGateway(t, func(c *gatewayConfig) {
+		c.database = append(c.database, func(db *proxy.Database, _ pool.Options) { db.Shared = true })
+	})
+	s := g.stream("GET", "/subscribe/news", rwToken)
+	s.expect("data: subscribe,news,1")
+	all := g.stream("GET", "/psubscribe/*", rwToken)
+	all.expect("data: psubscribe,*,1")
+	// Another database's tenant on the same server publishes to "news" and to "db1:news".
+	g.redis.MustDo("PUBLISH", "news", "not yours")
+	g.redis.MustDo("PUBLISH", "db1:news", "not yours either")
+	g.req("POST", "/", `["PUBLISH","news","mine"]`).expect(t, 200, `{"result":2}`)
+	s.expect("data: message,news,mine")
+	all.expect("data: pmessage,*,news,mine")
+	if n := g.redis.MustDo("PUBSUB", "NUMSUB", "db0:news").([]any)[1]; n != int64(1) {
+		t.Errorf("Redis subscribers of db0:news: %v", n)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/subscribe/__keyspace@1__:k", `{"error":"ERR channel '__keyspace@1__:k' is not available through redisgate: names starting with __ are Redis's own"}`},
+		{"/psubscribe/__key*", `{"error":"ERR`},
+	} {
+		if r := g.req("GET", tc.path, ""); r.status != 400 || !strings.HasPrefix(r.body, tc.want) {
+			t.Errorf("%s: %d %s", tc.path, r.status, r.body)
+		}
+	}
+	if r := g.req("POST", "/", `["PUBLISH","__redis__:invalidate","k"]`); r.status != 400 {
+		t.Errorf("PUBLISH __redis__:invalidate: %d %s", r.status, r.body)
+	}
+	g.redis.MustDo("CONFIG", "SET", "notify-keyspace-events", "KA")
+	ks := g.stream("GET", "/subscribe/__keyspace@0__:watched", rwToken)
+	ks.expect("data: subscribe,__keyspace@0__:watched,1")
+	g.req("GET", "/set/watched/1", "").expect(t, 200, `{"result":"OK"}`)
+	ks.expect("data: message,__keyspace@0__:watched,set")
+}
