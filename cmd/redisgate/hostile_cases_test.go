@@ -240,6 +240,35 @@ func hostileCases() []hostileCase {
 		{name: "REPLICAOF is refused", in: both, steps: []step{cmd("REPLICAOF", "127.0.0.1", "1").all(refused())}},
 		{name: "MODULE LOAD is refused", in: both, steps: []step{cmd("MODULE", "LOAD", "/tmp/{pwned}.so").all(refused())}},
 
+		// Commands that change a shared connection's mode, or every client's.
+		{name: "HELLO 3 is refused and the connection keeps speaking RESP2", in: both, steps: []step{
+			cmd("HELLO", "3").all(refused()),
+			pipe(c("HELLO", "3"), c("HGETALL", "a:hash")).all(refusedOrEntries(map[int]string{0: "error", 1: `{"result":["f","aval-hash"]}`})),
+		}},
+		{name: "AUTH as another user is refused", in: both, steps: []step{cmd("AUTH", "default", "{pwned}").all(refused())}},
+		{name: "RESET inside a pipeline is refused", in: both,
+			steps: []step{pipe(c("RESET"), c("GET", "a:str")).all(refusedOrEntries(map[int]string{0: "error", 1: `{"result":"aval-{rnd}"}`}))}},
+		{name: "CLIENT PAUSE of every client is refused", in: both, steps: []step{cmd("CLIENT", "PAUSE", "10000", "ALL").all(refused())}},
+		{name: "CLIENT NO-EVICT inside a pipeline is refused", in: both,
+			steps: []step{pipe(c("CLIENT", "NO-EVICT", "ON")).all(refusedOrEntries(map[int]string{0: "error"}))}},
+		{name: "SCRIPT DEBUG YES from a read-only token is refused", in: both, steps: []step{cmd("SCRIPT", "DEBUG", "YES").by(ro).all(refused())}},
+		{name: "READONLY inside a transaction is refused", in: both, steps: []step{multi(c("READONLY")).all(refused())}},
+		{name: "WATCH is refused", in: both, steps: []step{cmd("WATCH", "a:str").all(refused())}},
+		{name: "SUBSCRIBE as a command is refused", in: both, steps: []step{cmd("SUBSCRIBE", "{bchan}").all(refused())}},
+		{name: "MONITOR as a command is refused", in: both, steps: []step{cmd("MONITOR").all(refused())}},
+
+		// More blocking timeouts Redis reads differently from Go.
+		{name: "BRPOPLPUSH with a timeout of hex zero is answered within --max-block", in: both,
+			steps: []step{cmd("BRPOPLPUSH", "nothing", "{pwned}", "0x0").all(okBody(`{"result":null}`).orElse(refused()).in(blockBound))}},
+		{name: "BZMPOP with a timeout of hex zero is answered within --max-block", in: both,
+			steps: []step{cmd("BZMPOP", "0x0", "1", "nothing", "MIN").all(okBody(`{"result":null}`).orElse(refused()).in(blockBound))}},
+		{name: "XREAD BLOCK with a hex timeout is answered within --max-block", in: both,
+			steps: []step{cmd("XREAD", "BLOCK", "0x0", "STREAMS", "nothing", "$").all(okBody(`{"result":null}`).orElse(refused()).in(blockBound))}},
+		{name: "XREADGROUP of a stream named block is not a blocking read", in: both,
+			steps: []step{cmd("XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "STREAMS", "block", ">").all(ok("blockentry1").in(blockBound))}},
+		{name: "BLPOP inside a pipeline with a timeout of hex zero is answered within --max-block", in: both,
+			steps: []step{pipe(c("BLPOP", "nothing", "0x0")).all(okBody(`[{"result":null}]`).orElse(refused()).orElse(entries(map[int]string{0: "error"})).in(blockBound))}},
+
 		// The same attacks inside /pipeline and /multi-exec and from a read-only token.
 		{name: "FLUSHALL inside a pipeline empties only a's own database", in: both, tolerate: ownFlush, after: aFlushed,
 			steps: []step{pipe(c("FLUSHALL")).all(refused().orElse(okBody(`[{"result":"OK"}]`)))}},

@@ -77,7 +77,11 @@ func failed() want               { return want{failed: true} }
 func okBody(body string) want    { return want{status: 200, body: body} }
 func ok(has ...string) want      { return want{status: 200, has: has} }
 func anyAnswer() want            { return want{} }
+// orElse accepts o too, after the alternatives w already has.
 func (w want) orElse(o want) want {
+	if w.or != nil {
+		o = w.or.orElse(o)
+	}
 	w.or = &o
 	return w
 }

@@ -498,6 +498,7 @@ func (e *env) seed() {
 	a.MustDoDB(e.aDB, "RPUSH", "a:list", "x", "y")
 	a.MustDoDB(e.aDB, "XADD", "block", "1-1", "f", "blockentry1")
 	a.MustDoDB(e.aDB, "XADD", "block", "1-2", "f", "blockentry2")
+	a.MustDoDB(e.aDB, "XGROUP", "CREATE", "block", "g", "0")
 	a.MustDoDB(e.aDB, "SET", "a:big", strings.Repeat("x", bigValueBytes))
 	k := func(s string) string { return e.kMark + ":" + s }
 	v := func(s string) string { return e.vMark + "-" + s }
