@@ -77,6 +77,7 @@ func failed() want               { return want{failed: true} }
 func okBody(body string) want    { return want{status: 200, body: body} }
 func ok(has ...string) want      { return want{status: 200, has: has} }
 func anyAnswer() want            { return want{} }
+
 // orElse accepts o too, after the alternatives w already has.
 func (w want) orElse(o want) want {
 	if w.or != nil {
@@ -85,7 +86,16 @@ func (w want) orElse(o want) want {
 	w.or = &o
 	return w
 }
-func (w want) in(d time.Duration) want       { w.within = d; return w }
+
+// in bounds the answer's time, whichever alternative it matches.
+func (w want) in(d time.Duration) want {
+	w.within = d
+	if w.or != nil {
+		o := w.or.in(d)
+		w.or = &o
+	}
+	return w
+}
 func (w want) saying(s string) want          { w.mention = s; return w }
 func (w want) without(s ...string) want      { w.lacks = append(w.lacks, s...); return w }
 func entries(m map[int]string) want          { return want{status: 200, entries: m} }
