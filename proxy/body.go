@@ -50,10 +50,10 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	}
 	verdict := ""
 	switch {
-	case cl > s.opts.MaxBodyBytes:
-		verdict = verdictTooLarge
 	case !s.validToken(h):
 		verdict = verdictUnauthenticated
+	case cl > s.opts.MaxBodyBytes:
+		verdict = verdictTooLarge
 	default:
 		return conf
 	}
@@ -214,7 +214,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 				break // all of a known length is in
 			}
 			grown := min(2*cap(buf), limit)
-			if !s.bodies.acquire(int64(grown), time.Now().Add(s.opts.InflightBodyWait), s.base.Done()) {
+			if !s.bodies.acquire(int64(grown)-held.charged, time.Now().Add(s.opts.InflightBodyWait), s.base.Done()) {
 				ctx.Response.Header.Set("Retry-After", "1")
 				s.refuseBody(ctx, fasthttp.StatusServiceUnavailable, "ERR too much request body in flight: retry later")
 				return nil, false
@@ -222,7 +222,6 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 			nb := make([]byte, len(buf), grown)
 			copy(nb, buf)
 			buf = nb
-			s.bodies.release(held.charged)
 			held.charged = int64(grown)
 			if held.small != nil {
 				s.smallBufs.Put(held.small)

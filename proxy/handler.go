@@ -62,10 +62,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR method "+string(ctx.Method())+" not allowed")
 		return
 	}
-	if string(verdict) == verdictTooLarge {
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
-		return
-	}
 	var limits [2]ratelimit.Decision
 	if !s.limitIP(ctx, &limits[0]) {
 		return
@@ -73,6 +69,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 	g, ok := s.auth(ctx)
 	if !ok || string(verdict) == verdictUnauthenticated {
 		writeError(ctx, fasthttp.StatusUnauthorized, "WRONGPASS invalid or missing auth token")
+		return
+	}
+	if string(verdict) == verdictTooLarge {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
 		return
 	}
 	db = g.db.name
