@@ -192,7 +192,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 		return ctx.PostBody(), true // read whole by fasthttp: a request not served by Serve
 	}
 	cl := ctx.Request.Header.ContentLength()
-	if cl == 0 {
+	if cl == 0 || cl < -1 { // -1: chunked; below: no framing, so no body
 		return nil, true
 	}
 	limit := cl // the buffer never grows past it
