@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/ratelimit"
 )
 
 // conn is a raw HTTP/1.1 connection to the gateway.
@@ -346,4 +347,35 @@ func TestBlockingWaitIsUnavailable(t *testing.T) {
 	wg.Wait()
 	holder.expect(t, 200, `{"result":null}`)
 	queued.expect(t, 200, `{"result":null}`)
+}
+
+// TestConnectionCaps checks the cap on connections in all (JSON 503) and that trusted
+// proxies, which carry many clients, are exempt from the per-IP cap (JSON 429).
+func TestConnectionCaps(t *testing.T) {
+	proxies, err := ratelimit.ParseProxies("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		set        func(*proxy.Options)
+		wantStatus string
+		wantBody   string
+	}{
+		{"overall", func(o *proxy.Options) { o.MaxConns = 2 }, "503", `{"error":"ERR too many connections to the gateway"}`},
+		{"per IP", func(o *proxy.Options) { o.MaxConnsPerIP = 2 }, "429", `{"error":"ERR too many connections from this address"}`},
+		{"trusted proxy exempt from per IP", func(o *proxy.Options) { o.MaxConnsPerIP = 2; o.Proxies = proxies }, "200", `{"result":"PONG"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGateway(t, withOptions(tt.set))
+			for range 2 {
+				dialGateway(t, g)
+			}
+			time.Sleep(50 * time.Millisecond) // let the server accept both
+			status, body := raw(t, g.url, "GET /ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+rwToken+"\r\n\r\n")
+			if !strings.HasPrefix(status, tt.wantStatus) || body != tt.wantBody {
+				t.Errorf("third connection: %s %s, want %s %s", status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
 }
