@@ -135,6 +135,18 @@ func TestExpectContinueOverMaxBody(t *testing.T) {
 		t.Errorf("413 answer: %s (close %v)", body, res.Close)
 	}
 
+	// A chunked body has no length to judge from its headers: it is cut off past the limit.
+	c = dialGateway(t, g)
+	c.send("POST /set/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + rwToken + "\r\nTransfer-Encoding: chunked\r\n\r\n")
+	// One byte over in one chunk, and nothing after it: all sent is read, so the close sends no reset.
+	go io.WriteString(c.c, fmt.Sprintf("%x\r\n%s\r\n", 1<<20+1, strings.Repeat("c", 1<<20+1)))
+	if res, body := c.response(); res.StatusCode != 413 || body != `{"error":"ERR request body larger than 1048576 bytes"}` || !res.Close {
+		t.Errorf("chunked body over the limit: %d %s", res.StatusCode, body)
+	}
+	if n := g.srv.BodyBytesInFlight(); n != 0 {
+		t.Errorf("%d body bytes in flight after the 413", n)
+	}
+
 	// Within the limit, the client gets its 100 Continue and then the answer.
 	c = dialGateway(t, g)
 	c.send("POST /set/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + rwToken + "\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
