@@ -25,7 +25,7 @@ import (
 // 100 Continue for a body that would be refused.
 
 // smallBody is what fasthttp prefetches of a streamed body and the size of the first buffer
-// a body is read into (class 0).
+// a body is read into.
 const smallBody = 8 << 10
 
 // bodyVerdictHeader carries headerReceived's refusal of a body to the handler. It is
@@ -180,33 +180,8 @@ func (s *Server) BodyBytesInFlight() int64 { return s.bodies.inUse() }
 
 // heldBody is the memory behind one request's body, given back by releaseBody.
 type heldBody struct {
-	buf     *[]byte // from s.bufs[class], or nil
-	class   int
+	small   *[]byte // from smallBufs, or nil
 	charged int64
-}
-
-// Body buffers come in classes: class i holds smallBody<<i bytes. A body starts in class 0
-// and moves up one class each time its buffer fills, so its buffer is never more than
-// twice what arrived (or one small buffer); the buffers it leaves, and the last one once
-// the request is answered, go back to their class's pool for the next bodies, so a steady
-// stream of bodies allocates little and leaves little garbage behind.
-
-// newBodyPools returns pools for the classes up to the first that holds maxBody+1 bytes.
-func newBodyPools(maxBody int) []sync.Pool {
-	n := 1
-	for smallBody<<(n-1) <= maxBody {
-		n++
-	}
-	return make([]sync.Pool, n)
-}
-
-// getBuf returns an empty buffer of class i.
-func (s *Server) getBuf(i int) *[]byte {
-	if b, ok := s.bufs[i].Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, 0, smallBody<<i)
-	return &b
 }
 
 // readBody reads the request's body into memory charged to the in-flight budget. On
@@ -220,46 +195,51 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 	if cl == 0 || cl < -1 { // -1: chunked; below: no framing, so no body
 		return nil, true
 	}
-	tooLarge := "ERR request body larger than " + strconv.Itoa(s.opts.MaxBodyBytes) + " bytes"
-	held.buf, held.class, held.charged = s.getBuf(0), 0, smallBody
+	limit := cl // the buffer never grows past it
+	if cl < 0 {
+		limit = s.opts.MaxBodyBytes + 1 // chunked: one byte more tells a body too large
+	}
+	held.small = s.smallBufs.Get().(*[]byte)
+	held.charged = int64(cap(*held.small))
 	s.bodies.force(held.charged)
-	buf := (*held.buf)[:0]
+	buf := (*held.small)[:0]
 	r := ctx.RequestBodyStream()
 	for {
 		if len(buf) == cap(buf) {
-			if len(buf) == cl {
+			if len(buf) >= limit {
+				if cl < 0 {
+					s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
+					return nil, false
+				}
 				break // all of a known length is in
 			}
-			if held.class+1 >= len(s.bufs) {
-				s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, tooLarge)
-				return nil, false
-			}
-			next := held.class + 1
-			grown := int64(smallBody) << next
-			if !s.bodies.acquire(grown-held.charged, time.Now().Add(s.opts.InflightBodyWait), s.base.Done()) {
+			grown := min(2*cap(buf), limit)
+			if !s.bodies.acquire(int64(grown)-held.charged, time.Now().Add(s.opts.InflightBodyWait), s.base.Done()) {
 				ctx.Response.Header.Set("Retry-After", "1")
 				s.refuseBody(ctx, fasthttp.StatusServiceUnavailable, "ERR too much request body in flight: retry later")
 				return nil, false
 			}
-			nb := s.getBuf(next)
-			*nb = append((*nb)[:0], buf...)
-			*held.buf = buf[:0]
-			s.bufs[held.class].Put(held.buf)
-			held.buf, held.class, held.charged = nb, next, grown
-			buf = *nb
+			nb := make([]byte, len(buf), grown)
+			copy(nb, buf)
+			buf = nb
+			held.charged = int64(grown)
+			if held.small != nil {
+				s.smallBufs.Put(held.small)
+				held.small = nil
+			}
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if len(buf) > s.opts.MaxBodyBytes { // only a chunked body can get here
-			s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, tooLarge)
-			return nil, false
-		}
 		if err == nil {
 			continue
 		}
 		if err == io.EOF {
 			if cl > 0 && len(buf) < cl {
 				s.refuseBody(ctx, fasthttp.StatusBadRequest, "ERR request body shorter than its Content-Length")
+				return nil, false
+			}
+			if cl < 0 && len(buf) > s.opts.MaxBodyBytes {
+				s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
 				return nil, false
 			}
 			break
@@ -271,15 +251,18 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 		}
 		return nil, false
 	}
+	if held.small != nil {
+		*held.small = buf
+	}
 	return buf, true
 }
 
 // releaseBody gives back what readBody took for held.
 func (s *Server) releaseBody(held *heldBody) {
-	if held.buf != nil {
-		*held.buf = (*held.buf)[:0]
-		s.bufs[held.class].Put(held.buf)
-		held.buf = nil
+	if held.small != nil {
+		*held.small = (*held.small)[:0]
+		s.smallBufs.Put(held.small)
+		held.small = nil
 	}
 	s.bodies.release(held.charged)
 	held.charged = 0

@@ -148,8 +148,8 @@ type Server struct {
 	obs       *observer  // nil without metrics
 	debug     bool       // log every request
 
-	bodies *bodyBudget // request-body memory in flight
-	bufs   []sync.Pool // *[]byte body buffers, by class (see newBodyPools)
+	bodies    *bodyBudget // request-body memory in flight
+	smallBufs sync.Pool   // *[]byte of smallBody bytes: the first buffer of every body
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
@@ -191,7 +191,8 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = opts.ReadTimeout
 	}
-	s := &Server{opts: opts, dbs: map[string]*database{}, bodies: newBodyBudget(opts.MaxInflightBody), bufs: newBodyPools(opts.MaxBodyBytes)}
+	s := &Server{opts: opts, dbs: map[string]*database{}, bodies: newBodyBudget(opts.MaxInflightBody)}
+	s.smallBufs.New = func() any { b := make([]byte, 0, smallBody); return &b }
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
