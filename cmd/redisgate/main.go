@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	memoryLimit, restoreMemoryLimit := applyMemoryLimit(int64(cfg.Limits.MemoryLimit), getenv, log)
+	defer restoreMemoryLimit()
 
 	var embedded *miniredis.Miniredis
 	if cfg.Embedded() {
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxArgs:        cfg.Limits.MaxArgs,
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		MaxConnsPerIP:  cfg.Limits.MaxConnsPerIP,
+		MaxConns:       cfg.Limits.MaxConns,
+		HeaderTimeout:  cfg.Limits.HeaderTimeout,
 		CommandTimeout: cfg.Limits.CommandTimeout,
 		MaxBlock:       cfg.Limits.MaxBlock,
 		ReadTimeout:    cfg.Limits.ReadTimeout,
@@ -110,11 +114,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		MaxStreamsPerToken: cfg.Limits.MaxStreamsPerToken,
 		StreamHeartbeat:    cfg.Limits.StreamHeartbeat,
+		MaxInflightBody:    cfg.Limits.InflightBody(memoryLimit),
 	}, dbs)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
 		return 2
 	}
+	registerBodyMetrics(reg, srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
