@@ -17,7 +17,7 @@
 #                 every 200 ms (a body takes 12 s at that pace); past the in-flight budget they
 #                 get 503 and send again after 1 s
 # These run on a gateway started with --max-conns-per-ip 5000: from one IP, the default per-IP
-# cap (256) would refuse most of the connections. A last phase (default-cap) runs slow-headers
+# cap (1024) would refuse most of the connections. A last phase (default-cap) runs slow-headers
 # against a gateway with every default to show what the cap does.
 set -Eeuo pipefail
 
@@ -101,7 +101,7 @@ phase auth-body "$(( PHASE + 5 ))" -mode auth-body -conns "$AUTH_CONNS" -body "$
 stop_gateway
 
 if [[ " $PHASES " == *" default-cap "* ]]; then
-  log "gateway with every default (--max-conns-per-ip 256)"
+  log "gateway with every default (--max-conns-per-ip 1024)"
   start_gateway
   phase default-cap "$(( PHASE / 3 + 1 ))" -mode slow-headers -body 0 -conns "$CONNS" -chunk 1 -interval 1s
   stop_gateway

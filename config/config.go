@@ -236,7 +236,7 @@ func Default() Config {
 			WriteTimeout:   30 * time.Second,
 			IdleTimeout:    120 * time.Second,
 			MaxHeaderBytes: 4 << 10,
-			MaxConnsPerIP:  256,
+			MaxConnsPerIP:  1024,
 			MaxConns:       10000,
 			HeaderTimeout:  10 * time.Second,
 			MemoryLimit:    1 << 30,

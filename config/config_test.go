@@ -239,7 +239,7 @@ func TestMemoryBoundSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := c.Limits
-	if l.MaxConnsPerIP != 256 || l.MaxConns != 10000 || l.HeaderTimeout != 10*time.Second || l.MemoryLimit != 1<<30 || l.MaxInflightBody != 0 {
+	if l.MaxConnsPerIP != 1024 || l.MaxConns != 10000 || l.HeaderTimeout != 10*time.Second || l.MemoryLimit != 1<<30 || l.MaxInflightBody != 0 {
 		t.Errorf("defaults: %+v", l)
 	}
 	if got := l.InflightBody(0); got != 256<<20 {
