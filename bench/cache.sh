@@ -185,7 +185,7 @@ start_gateway() {
   pick_port port
   GATE_PORT[$mode]=$port GATE_TOKEN[$mode]=$(rand32)
   "${GATE_PIN[@]}" "$GATE_BIN" --listen "127.0.0.1:$port" --upstream "redis://$up" --token "${GATE_TOKEN[$mode]}" \
-    --admin-listen '' --pool-size "$POOL_SIZE" --log-level warn "${flags[@]}" >"$logf" 2>&1 &
+    --admin-listen '' --max-conns-per-ip 0 --max-conns 0 --pool-size "$POOL_SIZE" --log-level warn "${flags[@]}" >"$logf" 2>&1 &
   GATE_PID[$mode]=$!; PIDS+=("${GATE_PID[$mode]}")
   wait_until 15 "${GATE_PID[$mode]}" "redisgate ($mode)" "$logf" \
     sh -c "curl -s --max-time 2 -H 'Authorization: Bearer ${GATE_TOKEN[$mode]}' http://127.0.0.1:$port/get/$KEY | grep -q result"

@@ -114,7 +114,7 @@ build_redisgate
 
 log "starting redisgate on 127.0.0.1:$GPORT (pool size $POOL_SIZE)"
 "$GATE_BIN" --listen "127.0.0.1:$GPORT" --upstream "redis://127.0.0.1:$RPORT" --token "$TOKEN" \
-  --pool-size "$POOL_SIZE" --log-level warn >"$TMP/redisgate.log" 2>&1 &
+  --pool-size "$POOL_SIZE" --max-conns-per-ip 0 --max-conns 0 --log-level warn >"$TMP/redisgate.log" 2>&1 &
 GATE_PID=$!; PIDS+=("$GATE_PID")
 GATE_EXPECT="{\"result\":\"$VALUE\"}"
 wait_until 15 "$GATE_PID" redisgate "$TMP/redisgate.log" \

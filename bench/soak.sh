@@ -19,7 +19,7 @@ start_redis() { redis-server --port "$rport" --bind 127.0.0.1 --save "" --append
 start_redis
 go build -o "$tmp/redisgate" ./cmd/redisgate
 token=soak-token-$(date +%s%N)
-"$tmp/redisgate" --listen 127.0.0.1:$gport --upstream redis://127.0.0.1:$rport --token "$token" --admin-listen 127.0.0.1:$aport --pprof --log-level error > "$tmp/gw.log" 2>&1 &
+"$tmp/redisgate" --listen 127.0.0.1:$gport --upstream redis://127.0.0.1:$rport --token "$token" --admin-listen 127.0.0.1:$aport --max-conns-per-ip 0 --max-conns 0 --pprof --log-level error > "$tmp/gw.log" 2>&1 &
 gpid=$!; pids+=("$gpid")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$aport/healthz" >/dev/null && break; sleep 0.1; done
 redis-cli -p "$rport" set soak:key "$(head -c 64 /dev/zero | tr '\0' x)" >/dev/null

@@ -177,6 +177,15 @@ type Limits struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
 	MaxHeaderBytes int           `yaml:"max_header_bytes"`
 	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
+	// MaxConns bounds the concurrent connections of the public listener; 0: none.
+	MaxConns int `yaml:"max_conns"`
+	// HeaderTimeout bounds the wait for a request's line and headers (ReadTimeout then bounds its body).
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, which wins when set); 0: none.
+	MemoryLimit int `yaml:"memory_limit"`
+	// MaxInflightBody bounds the memory of request bodies being read; 0: a quarter of the
+	// memory limit (256 MiB without one), at least MaxBodyBytes.
+	MaxInflightBody int `yaml:"max_inflight_body"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
@@ -185,6 +194,20 @@ type Limits struct {
 	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
 	MaxInflightResponseBytes int `yaml:"max_inflight_response_bytes"`
+}
+
+// InflightBody returns the budget of request-body memory in flight under a process memory
+// limit of limit bytes (0: none): MaxInflightBody when set, else a quarter of limit (256 MiB
+// without one), never less than MaxBodyBytes.
+func (l Limits) InflightBody(limit int64) int64 {
+	if l.MaxInflightBody > 0 {
+		return int64(l.MaxInflightBody)
+	}
+	b := int64(256 << 20)
+	if limit > 0 {
+		b = limit / 4
+	}
+	return max(b, int64(l.MaxBodyBytes))
 }
 
 // Default returns the configuration used when nothing is set.
@@ -213,6 +236,10 @@ func Default() Config {
 			WriteTimeout:   30 * time.Second,
 			IdleTimeout:    120 * time.Second,
 			MaxHeaderBytes: 4 << 10,
+			MaxConnsPerIP:  1024,
+			MaxConns:       10000,
+			HeaderTimeout:  10 * time.Second,
+			MemoryLimit:    1 << 30,
 
 			MaxStreamsPerToken: 100,
 			StreamHeartbeat:    15 * time.Second,
@@ -347,7 +374,15 @@ func options() []option {
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxHeaderBytes }, ParseSize)
 	add("max-header", "largest request line plus headers in bytes; larger gets 431", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, strconv.Atoi)
-	add("max-conns-per-ip", "most concurrent connections from one client IP (0: no limit)", s, g)
+	add("max-conns-per-ip", "most concurrent connections from one client IP, trusted proxies exempt; more get 429 (0: no limit)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConns }, strconv.Atoi)
+	add("max-conns", "most concurrent connections in all; more get 503 (0: no limit)", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.HeaderTimeout })
+	add("header-timeout", "time allowed to send a request's line and headers, from the connection's opening or the request's first byte (slow clients get 408)", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MemoryLimit }, ParseSize)
+	add("memory-limit", "soft memory limit of the Go runtime (GOMEMLIMIT, which wins when set); 0: none", s, g)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightBody }, ParseSize)
+	add("max-inflight-body", "memory of request bodies being read, server-wide; past it a body waits up to 1s, then 503 (0: a quarter of the memory limit, 256MiB without one, at least --max-body)", s, g)
 	s, g = str(func(c *Config) *string { return &c.TLSCert })
 	add("tls-cert", "PEM certificate file: serve HTTPS (with --tls-key)", s, g)
 	s, g = str(func(c *Config) *string { return &c.TLSKey })
@@ -508,8 +543,22 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxHeaderBytes < 1024 {
 		return fmt.Errorf("limits.max_header_bytes: at least 1024, got %d", c.Limits.MaxHeaderBytes)
 	}
-	if c.Limits.MaxConnsPerIP < 0 {
-		return fmt.Errorf("limits.max_conns_per_ip: must not be negative, got %d", c.Limits.MaxConnsPerIP)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_conns", l.MaxConns}, {"limits.memory_limit", l.MemoryLimit}, {"limits.max_inflight_body", l.MaxInflightBody}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s: must not be negative, got %d", f.name, f.v)
+		}
+	}
+	if l.HeaderTimeout <= 0 {
+		return fmt.Errorf("limits.header_timeout: must be positive, got %s", l.HeaderTimeout)
+	}
+	if l.MaxInflightBody > 0 && l.MaxInflightBody < l.MaxBodyBytes {
+		return fmt.Errorf("limits.max_inflight_body: %d is less than limits.max_body_bytes %d, so the largest bodies could never be read", l.MaxInflightBody, l.MaxBodyBytes)
+	}
+	if l.MemoryLimit > 0 && l.MemoryLimit < 64<<20 {
+		return fmt.Errorf("limits.memory_limit: at least 64MiB or 0 (none), got %d", l.MemoryLimit)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -107,6 +107,10 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"stray argument", []string{"serve"}, "", `unexpected argument "serve"`},
 		{"bad ip rate", []string{"--limit-ip", "10/fortnight"}, "", "rate_limits.ip: rate \"10/fortnight\""},
 		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/99"}, "", "rate_limits.trusted_proxies"},
+		{"negative conns cap", []string{"--max-conns", "-1"}, "", "limits.max_conns: must not be negative"},
+		{"zero header timeout", []string{"--header-timeout", "0s"}, "", "limits.header_timeout: must be positive"},
+		{"budget below max body", []string{"--max-inflight-body", "1MiB"}, "", "limits.max_inflight_body: 1048576 is less than limits.max_body_bytes"},
+		{"tiny memory limit", []string{"--memory-limit", "1MiB"}, "", "limits.memory_limit: at least 64MiB"},
 		{"token limit for a stranger", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n    token_limits:\n      bbbbbbbbbbbbbbbbbbbb: {rate: 1/s}\n", "databases[0].token_limits: a token that is not one of this database's tokens"},
 	}
 	for _, tt := range tests {
@@ -226,5 +230,42 @@ func TestBooleanFlags(t *testing.T) {
 	}
 	if !c.Pprof || c.RateLimits.FailClosed {
 		t.Errorf("pprof %v, fail-closed %v", c.Pprof, c.RateLimits.FailClosed)
+	}
+}
+
+func TestMemoryBoundSettings(t *testing.T) {
+	c, err := Load(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	if l.MaxConnsPerIP != 1024 || l.MaxConns != 10000 || l.HeaderTimeout != 10*time.Second || l.MemoryLimit != 1<<30 || l.MaxInflightBody != 0 {
+		t.Errorf("defaults: %+v", l)
+	}
+	if got := l.InflightBody(0); got != 256<<20 {
+		t.Errorf("default budget under the default 1GiB limit: %d", got)
+	}
+	c, err = Load([]string{"--max-conns", "50", "--max-conns-per-ip", "0", "--header-timeout", "3s", "--memory-limit", "2GiB"},
+		env(map[string]string{"REDISGATE_MAX_INFLIGHT_BODY": "64MiB"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = c.Limits
+	if l.MaxConns != 50 || l.MaxConnsPerIP != 0 || l.HeaderTimeout != 3*time.Second || l.MemoryLimit != 2<<30 || l.InflightBody(2<<30) != 64<<20 {
+		t.Errorf("set: %+v", l)
+	}
+	for _, tt := range []struct {
+		limit, maxBody int64
+		want           int64
+	}{
+		{1 << 30, 10 << 20, 256 << 20},
+		{4 << 30, 10 << 20, 1 << 30},
+		{0, 10 << 20, 256 << 20},         // no memory limit
+		{64 << 20, 100 << 20, 100 << 20}, // never below the largest body
+	} {
+		l := Limits{MaxBodyBytes: int(tt.maxBody)}
+		if got := l.InflightBody(tt.limit); got != tt.want {
+			t.Errorf("InflightBody(%d) with max body %d: %d, want %d", tt.limit, tt.maxBody, got, tt.want)
+		}
 	}
 }

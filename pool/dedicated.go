@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Dedicated runs batches that may block their connection (BLPOP, XREAD BLOCK, WAIT, …):
@@ -34,11 +35,29 @@ func NewDedicated(opts Options) *Dedicated {
 // Do runs b alone on one connection and waits for its replies or for ctx to end.
 // Callers must give blocking commands a timeout shorter than ctx's deadline: a
 // connection whose batch outlives ctx is closed, which cancels the command in Redis.
+//
+// When every connection is busy, b waits for one until ctx ends, and then fails with
+// ErrUnavailable (it was not sent). The time it waited does not count against ctx's
+// deadline once it has a connection: b then gets as long as ctx had left when Do was
+// called, so a batch that queued is not cut short (which would be ErrTimeout) because others
+// held the connections.
 func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
+	start := time.Now()
 	select {
 	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("%w: all %d blocking connections busy until the deadline", ErrUnavailable, d.opts.Size)
+	default:
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: all %d blocking connections busy until the deadline", ErrUnavailable, d.opts.Size)
+		}
+		if ctx.Err() != nil {
+			<-d.slots
+			return fmt.Errorf("%w: all %d blocking connections busy until the deadline", ErrUnavailable, d.opts.Size)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = extendDeadline(ctx, time.Since(start))
+		defer cancel()
 	}
 	defer func() { <-d.slots }()
 	c, err := d.get()
@@ -142,4 +161,23 @@ func (d *Dedicated) Close() error {
 		c.wait()
 	}
 	return nil
+}
+
+// extendDeadline returns a context like ctx whose deadline, if it has one, is by later; it
+// is cancelled with ctx for any reason but ctx's deadline.
+func extendDeadline(ctx context.Context, by time.Duration) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	ext, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(by))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return ext, func() {
+		stop()
+		cancel()
+	}
 }

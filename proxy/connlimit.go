@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -9,42 +11,71 @@ import (
 	"github.com/redisgate/redisgate/ratelimit"
 )
 
-// perIPListener refuses, with a JSON 429, connections from an IP that already has max open.
-// (fasthttp's own MaxConnsPerIP answers in plain text.)
-type perIPListener struct {
+// limitListener refuses connections past maxTotal open ones with a JSON 503, and those from
+// an IP that already has maxPerIP open with a JSON 429, then closes them (fasthttp's own
+// MaxConnsPerIP and Concurrency answer in plain text). A zero maximum is no limit; IPs
+// exempt reports (trusted reverse proxies, which carry many clients) have no per-IP limit.
+type limitListener struct {
 	net.Listener
-	max   int
-	mu    sync.Mutex
-	count map[string]int
+	maxTotal, maxPerIP int
+	exempt             func(netip.Addr) bool
+	logger             *slog.Logger
+
+	mu       sync.Mutex
+	total    int
+	count    map[netip.Addr]int
+	refusing bool // a refusal was logged and no connection was accepted since
 }
 
-var tooManyConns = func() []byte {
-	body := `{"error":"ERR too many connections from this address"}`
-	return []byte("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: " +
+// refusal returns a whole HTTP response of status answering {"error":msg}, closing the connection.
+func refusal(status, msg string) []byte {
+	body := `{"error":"` + msg + `"}`
+	return []byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body)
-}()
+}
 
-func (l *perIPListener) Accept() (net.Conn, error) {
+// Accept returns the next connection within the limits.
+func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		ip := ratelimit.PeerAddr(c.RemoteAddr()).String()
+		ip := ratelimit.PeerAddr(c.RemoteAddr())
+		perIP := l.maxPerIP > 0 && !l.exempt(ip)
 		l.mu.Lock()
-		if l.count[ip] >= l.max {
+		var refuse []byte
+		switch {
+		case l.maxTotal > 0 && l.total >= l.maxTotal:
+			refuse = refusal("503 Service Unavailable", "ERR too many connections to the gateway")
+		case perIP && l.count[ip] >= l.maxPerIP:
+			refuse = refusal("429 Too Many Requests", "ERR too many connections from this address")
+		}
+		if refuse != nil {
+			first, open := !l.refusing, l.total
+			l.refusing = true
 			l.mu.Unlock()
+			if first {
+				l.logger.Warn("refusing connections", "client", ip.String(), "open", open, "max_conns", l.maxTotal, "max_conns_per_ip", l.maxPerIP)
+			}
 			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(tooManyConns)
+			c.Write(refuse)
 			c.Close()
 			continue
 		}
-		l.count[ip]++
+		l.refusing = false
+		l.total++
+		if perIP {
+			l.count[ip]++
+		}
 		l.mu.Unlock()
 		return &countedConn{Conn: c, release: func() {
 			l.mu.Lock()
-			if l.count[ip]--; l.count[ip] <= 0 {
-				delete(l.count, ip)
+			l.total--
+			if perIP {
+				if l.count[ip]--; l.count[ip] <= 0 {
+					delete(l.count, ip)
+				}
 			}
 			l.mu.Unlock()
 		}}, nil
@@ -58,6 +89,7 @@ type countedConn struct {
 	release func()
 }
 
+// Close closes the connection and gives its slot back.
 func (c *countedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()

@@ -47,6 +47,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 	s.corsHeaders(ctx)
 	var tok [32]byte
 	ctx.Response.Header.SetBytesV("Upstash-Sync-Token", s.appendSyncToken(tok[:0]))
+	// A body headerReceived refused is still on the wire: whatever the answer, the
+	// connection closes after it.
+	verdict := ctx.Request.Header.Peek(bodyVerdictHeader)
+	if len(verdict) > 0 {
+		ctx.SetConnectionClose()
+	}
 	switch {
 	case ctx.IsOptions():
 		s.preflight(ctx)
@@ -62,8 +68,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 		return
 	}
 	g, ok := s.auth(ctx)
-	if !ok {
+	if !ok || string(verdict) == verdictUnauthenticated {
 		writeError(ctx, fasthttp.StatusUnauthorized, "WRONGPASS invalid or missing auth token")
+		return
+	}
+	if string(verdict) == verdictTooLarge {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
 		return
 	}
 	db = g.db.name
@@ -75,6 +85,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	// The token is good: only now is the body read, into memory that grows with what arrives.
+	var held heldBody
+	defer s.releaseBody(&held)
+	body, ok := s.readBody(ctx, &held)
+	if !ok {
+		return
+	}
 	path := ctx.Request.URI().PathOriginal()
 	switch string(path) {
 	case "/pipeline", "/multi-exec":
@@ -83,7 +100,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 			writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR "+string(path)+" takes POST with a JSON array of commands")
 			return
 		}
-		cmds, err := command.ParseJSONList(ctx.PostBody(), s.opts.MaxPipeline)
+		cmds, err := command.ParseJSONList(body, s.opts.MaxPipeline)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
 			return
@@ -94,11 +111,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 			s.multiExec(ctx, g, cmds, f)
 		}
 	case "/":
-		if len(ctx.PostBody()) == 0 || ctx.IsGet() || ctx.IsHead() {
+		if len(body) == 0 || ctx.IsGet() || ctx.IsHead() {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR no command: use POST / with a JSON array, or a command in the path")
 			return
 		}
-		args, err := command.ParseJSON(ctx.PostBody())
+		args, err := command.ParseJSON(body)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
 			return
@@ -109,9 +126,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 			s.serveStream(ctx, g, path)
 			return
 		}
-		var body []byte
-		if ctx.IsPost() || ctx.IsPut() {
-			body = ctx.PostBody()
+		if !ctx.IsPost() && !ctx.IsPut() {
+			body = nil
 		}
 		var query []command.Arg
 		for k, v := range ctx.QueryArgs().All() {
@@ -127,19 +143,26 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 	return
 }
 
-// auth returns what the request's token opens. A present Authorization header is
-// the only credential looked at; without it, the _token query parameter is.
+// auth returns what the request's token opens.
 func (s *Server) auth(ctx *fasthttp.RequestCtx) (grant, bool) {
-	var tok []byte
-	if h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization); len(h) > 0 {
+	return s.lookupToken(credential(&ctx.Request.Header, func() []byte { return ctx.QueryArgs().Peek("_token") }))
+}
+
+// credential returns the token a request presents. A present Authorization header is the
+// only credential looked at; without it, the _token query parameter, which query returns, is.
+func credential(h *fasthttp.RequestHeader, query func() []byte) []byte {
+	if a := h.Peek(fasthttp.HeaderAuthorization); len(a) > 0 {
 		const scheme = "bearer "
-		if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
-			return grant{}, false
+		if len(a) <= len(scheme) || !bytes.EqualFold(a[:len(scheme)], []byte(scheme)) {
+			return nil
 		}
-		tok = bytes.TrimSpace(h[len(scheme):])
-	} else {
-		tok = ctx.QueryArgs().Peek("_token")
+		return bytes.TrimSpace(a[len(scheme):])
 	}
+	return query()
+}
+
+// lookupToken returns what tok opens.
+func (s *Server) lookupToken(tok []byte) (grant, bool) {
 	if len(tok) == 0 {
 		return grant{}, false
 	}

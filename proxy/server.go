@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -90,10 +91,19 @@ type Options struct {
 	// MaxBlock caps the timeout of blocking commands (0 or longer timeouts become MaxBlock).
 	MaxBlock time.Duration
 	// MaxHeaderBytes bounds the request line and headers (431 past it); MaxConnsPerIP bounds
-	// concurrent connections from one IP (0: none).
-	MaxHeaderBytes, MaxConnsPerIP int
-	// ReadTimeout, WriteTimeout and IdleTimeout bound the HTTP connection.
-	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// concurrent connections from one IP (0: none; trusted proxies are exempt); MaxConns bounds
+	// concurrent connections in all (0: none).
+	MaxHeaderBytes, MaxConnsPerIP, MaxConns int
+	// MaxInflightBody bounds the memory of request bodies being read, server-wide (default
+	// 256 MiB); a body that cannot grow within it waits up to InflightBodyWait (default 1 s),
+	// then gets 503.
+	MaxInflightBody  int64
+	InflightBodyWait time.Duration
+	// HeaderTimeout bounds the wait for a request's line and headers, from the connection's
+	// opening or the request's first byte (default ReadTimeout); ReadTimeout then bounds the
+	// body, WriteTimeout the response and IdleTimeout (default ReadTimeout) the wait between
+	// requests.
+	HeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Limiter, when set, enforces IPRate, TokenRate and Quota before any command runs.
 	Limiter *ratelimit.Limiter
 	// IPRate limits requests per client IP, TokenRate per user; zero rates limit nothing.
@@ -166,6 +176,9 @@ type Server struct {
 	bg        sync.WaitGroup // script kills under way, waited for by Shutdown
 	debug     bool           // log every request
 
+	bodies    *bodyBudget // request-body memory in flight
+	smallBufs sync.Pool   // *[]byte of smallBody bytes: the first buffer of every body
+
 	syncPrefix string
 	syncSeq    atomic.Uint64
 
@@ -191,7 +204,23 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	if opts.MaxBlock <= 0 {
 		opts.MaxBlock = 30 * time.Second
 	}
-	s := &Server{opts: opts, dbs: map[string]*database{}}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = fasthttp.DefaultMaxRequestBodySize
+	}
+	if opts.MaxInflightBody <= 0 {
+		opts.MaxInflightBody = 256 << 20
+	}
+	if opts.InflightBodyWait <= 0 {
+		opts.InflightBodyWait = time.Second
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = opts.ReadTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = opts.ReadTimeout
+	}
+	s := &Server{opts: opts, dbs: map[string]*database{}, bodies: newBodyBudget(opts.MaxInflightBody)}
+	s.smallBufs.New = func() any { b := make([]byte, 0, smallBody); return &b }
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
@@ -229,10 +258,14 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		s.obs = newObserver(s, opts.Metrics)
 	}
 	s.http = &fasthttp.Server{
-		Handler:                      s.Handle,
-		ErrorHandler:                 s.handleTransportError,
-		Name:                         "redisgate",
-		ReadTimeout:                  opts.ReadTimeout,
+		Handler:      s.Handle,
+		ErrorHandler: s.handleTransportError,
+		Name:         "redisgate",
+		// fasthttp's ReadTimeout runs from a connection's opening, or a request's first
+		// byte, to the end of its headers; headerReceived then gives the body ReadTimeout.
+		ReadTimeout:                  opts.HeaderTimeout,
+		HeaderReceived:               s.headerReceived,
+		StreamRequestBody:            true,
 		WriteTimeout:                 opts.WriteTimeout,
 		IdleTimeout:                  opts.IdleTimeout,
 		MaxRequestBodySize:           opts.MaxBodyBytes,
@@ -327,8 +360,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.lnMu.Unlock()
 		return ln.Close()
 	}
-	if s.opts.MaxConnsPerIP > 0 {
-		ln = &perIPListener{Listener: ln, max: s.opts.MaxConnsPerIP, count: map[string]int{}}
+	if s.opts.MaxConnsPerIP > 0 || s.opts.MaxConns > 0 {
+		ln = &limitListener{Listener: ln, maxTotal: s.opts.MaxConns, maxPerIP: s.opts.MaxConnsPerIP,
+			exempt: func(a netip.Addr) bool { return s.access.Load().proxies.Trusts(a) }, count: map[netip.Addr]int{}, logger: s.opts.Logger}
 	}
 	s.ln = ln
 	s.lnMu.Unlock()

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -15,12 +16,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/redisgate/redisgate/cache"
+	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/config"
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	memoryLimit, restoreMemoryLimit := applyMemoryLimit(int64(cfg.Limits.MemoryLimit), getenv, log)
+	defer restoreMemoryLimit()
 
 	var embedded *miniredis.Miniredis
 	if cfg.Embedded() {
@@ -91,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxArgs:        cfg.Limits.MaxArgs,
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		MaxConnsPerIP:  cfg.Limits.MaxConnsPerIP,
+		MaxConns:       cfg.Limits.MaxConns,
+		HeaderTimeout:  cfg.Limits.HeaderTimeout,
 		CommandTimeout: cfg.Limits.CommandTimeout,
 		MaxBlock:       cfg.Limits.MaxBlock,
 		ReadTimeout:    cfg.Limits.ReadTimeout,
@@ -107,11 +114,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		MaxStreamsPerToken: cfg.Limits.MaxStreamsPerToken,
 		StreamHeartbeat:    cfg.Limits.StreamHeartbeat,
+		MaxInflightBody:    cfg.Limits.InflightBody(memoryLimit),
 	}, dbs)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
 		return 2
 	}
+	registerBodyMetrics(reg, srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
@@ -238,14 +247,14 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 // blocking connections and a pub/sub hub; closeDB closes them all.
 func openDatabase(cfg config.Config, d config.Database, at config.Placement, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
 	var closers []func()
-	closeDB = func() {
+	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
 	defer func() {
 		if err != nil {
-			closeDB()
+			closeAll() // the error returns name no closeDB
 		}
 	}()
 	var opts pool.Options
@@ -263,11 +272,19 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
 		return db, nil, err
 	}
+	// Tenants' commands run on topts' connections: confined, unless isolation is off, to a
+	// Redis ACL user that cannot leave the logical database. The gateway's own connections
+	// (pub/sub, read cache, script kills) keep the operator's credentials.
+	topts := opts
+	if cfg.Isolation == config.IsolationACL && !embedded {
+		topts.Confine = confinement(opts, at)
+		db.Confined = true
+	}
 	if d.Replicated() {
 		mode, _ := replicaset.ParseMode(d.Consistency)
 		set, err := replicaset.New(replicaset.Options{
 			Leader: d.Upstream, Replicas: d.Replicas, Sentinels: d.Sentinels, MasterName: d.MasterName,
-			Pool: opts, Mode: mode, AckTimeout: cfg.AckTimeout, MaxLag: int64(cfg.MaxLag),
+			Pool: topts, Mode: mode, AckTimeout: cfg.AckTimeout, MaxLag: int64(cfg.MaxLag),
 			BlockingConns: *d.BlockingConns, Logger: opts.Logger,
 		})
 		if err != nil {
@@ -284,18 +301,24 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 		})
 		// Pub/sub and the read cache follow the leader through failovers.
 		opts.Addr, opts.Resolve = set.Leader(), set.Leader
+		topts.Addr, topts.Resolve = set.Leader(), set.Leader
 	} else {
-		p := pool.New(opts)
+		p := pool.New(topts)
 		closers = append(closers, func() { p.Close() })
 		db.Backend = p
 		db.KillScripts = proxy.KillScripts(opts, func() []string { return []string{opts.Addr} })
 		if n := *d.BlockingConns; n > 0 {
-			bo := opts
+			bo := topts
 			bo.Size = n
 			bo.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
 			bp := pool.NewDedicated(bo)
 			closers = append(closers, func() { bp.Close() })
 			db.Blocking = bp
+		}
+	}
+	if topts.Confine != nil {
+		if err := checkConfine(topts, d.Name, at); err != nil {
+			return db, nil, err
 		}
 	}
 	hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
@@ -327,7 +350,40 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 			}
 		})
 	}
-	return db, closeDB, nil
+	return db, closeAll, nil
+}
+
+// confinement returns the Redis ACL user that the tenant connections of a database placed
+// at at run as. Its password is derived from the operator's credentials, so that every
+// gateway with the same configuration sets the same one (ACL SETUSER adds passwords).
+func confinement(o pool.Options, at config.Placement) *pool.Confine {
+	scope := command.Scope{Shared: at.Shared, Confined: true, DB: at.DB}
+	if at.Shared {
+		scope.Channels = "db" + strconv.Itoa(at.DB) + ":"
+	}
+	user := "redisgate-db" + strconv.Itoa(at.DB)
+	sum := sha256.Sum256([]byte("redisgate confine\x00" + user + "\x00" + o.Username + "\x00" + o.Password))
+	return &pool.Confine{User: user, Password: hex.EncodeToString(sum[:]), Rules: scope.ACLRules()}
+}
+
+// checkConfine dials the database once with o and fails when Redis refuses to confine the
+// connection; a Redis that cannot be reached is left to the pools, which retry.
+func checkConfine(o pool.Options, name string, at config.Placement) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := pool.CheckConfine(ctx, o)
+	var cerr *pool.ConfineError
+	if !errors.As(err, &cerr) {
+		if err != nil {
+			o.Logger.Warn("could not check the confinement of the database's connections yet", "err", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("--isolation acl: redisgate could not confine the connections of database %s to logical database %d "+
+		"with a Redis ACL user of its own (%s): %w\n"+
+		"The upstream's user must be allowed ACL SETUSER (Redis's default user is), e.g. on the server: ACL SETUSER <upstream user> +acl|setuser\n"+
+		"Or run with --isolation off, and accept that tenants' scripts can reach the server's other logical databases (the rate limiter's state among them).",
+		name, at.DB, cerr.User, cerr.Err)
 }
 
 // limits is the rate-limiting part of proxy.Options.
