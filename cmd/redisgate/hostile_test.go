@@ -784,7 +784,7 @@ func (c *checker) pipeline(db, token, key, val string) {
 	v, _ := json.Marshal(val)
 	want := `[{"result":"OK"},{"result":` + string(v) + `}]`
 	switch {
-	case st != 200:
+	case st != 200 || strings.Contains(got, `{"error":`):
 		c.failed(db, "pipeline", st, got)
 	case got != want:
 		c.wrong(db, "pipeline", got, want)
