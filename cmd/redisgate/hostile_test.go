@@ -14,6 +14,10 @@ package main
 // messages, the other logical databases and the limiter state are unchanged, that nothing
 // of b appeared in any answer the attacker got, that the checker saw no error and no
 // mismatched reply, and that the quota and rate limit of a's tokens still hold.
+//
+// Run it alone with: go test ./cmd/redisgate/ -run Hostile (about four minutes). A failing
+// case says what it expected, what it got and, through leaks, which of b's secrets showed
+// in the attacker's answers and where.
 
 import (
 	"bufio"
