@@ -32,6 +32,10 @@ const (
 	Refused
 	// Blocking commands would stall a multiplexed connection.
 	Blocking
+	// Local commands are answered by the gateway itself and never reach Redis: on a shared
+	// server SCRIPT FLUSH forgets the scripts the database loaded (the script cache is the
+	// server's) and answers OK.
+	Local
 )
 
 // Info describes one command for the gateway.
@@ -286,6 +290,13 @@ func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
 			}
 			p.Args = copyScript(args)
 			p.Info = commands["EVAL"].info
+		}
+	case specialScriptFlush:
+		if s.Shared {
+			if tx {
+				return Plan{}, refusal("SCRIPT FLUSH", "inside /multi-exec on a server that serves other databases too, where the gateway answers it itself")
+			}
+			p.Info.Kind = Local
 		}
 	case specialPublish:
 		if len(args) >= 2 {
