@@ -452,34 +452,3 @@ func (s Scope) maxBlock() time.Duration {
 	}
 	return max(m.Truncate(time.Millisecond), time.Millisecond)
 }
-
-// Check describes the command args names and returns the error a token may not run it
-// with, or nil if it may. Blocking commands are refused unless allowBlocking. FLUSHALL is
-// rewritten, in args, to FLUSHDB.
-// It is the old API, kept until proxy/ calls Scope.Check, which also returns the arguments
-// to send (not marked Deprecated so that staticcheck stays clean meanwhile).
-func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
-	p, err := Scope{ReadOnly: readOnly, Blocking: allowBlocking}.check(args, false)
-	if err != nil {
-		return Lookup(args), err
-	}
-	if len(args) > 0 && find(args).rule.special == specialFlushAll {
-		args[0] = p.Args[0]
-	}
-	return p.Info, nil
-}
-
-// CapTimeout rewrites, in place, the timeout of the blocking command args so that it
-// waits at most max (a timeout Redis reads as "forever" becomes max), and returns how long
-// the command may now block. A timeout it cannot parse is left for Redis to reject.
-// It is the old API, kept until proxy/ calls Scope.Check, which caps timeouts in the
-// arguments it returns.
-func CapTimeout(args [][]byte, max time.Duration) time.Duration {
-	e := find(args)
-	if e == nil {
-		return max
-	}
-	out, d := capTimeouts(&e.rule, args, Scope{MaxBlock: max}.maxBlock())
-	copy(args, out)
-	return d
-}
