@@ -40,11 +40,14 @@ fuzz:
 	$(call FUZZ,FuzzReplyJSON,proxy)
 	$(call FUZZ,FuzzAppendEncode,internal/b64)
 
-# The SDK suite runs twice: as configured by default, and with the read cache on (every read
-# the SDK makes then goes through the cache; its answers must not change).
+# The SDK suite runs three times: as configured by default; with the read cache on (every read
+# the SDK makes then goes through the cache; its answers must not change); and with the suite's
+# database sharing its Redis server with another database (logical databases 1 and 2: the
+# isolation of a shared server, namespaced channels and the commands refused there).
 conformance:
 	cd conformance && npm test
 	cd conformance && REDISGATE_EXTRA_ARGS=--cache=true npm test
+	cd conformance && REDISGATE_LAYOUT=shared npm test
 
 build:
 	$(GO) build -o bin/redisgate ./cmd/redisgate

@@ -32,6 +32,10 @@ const (
 	Refused
 	// Blocking commands would stall a multiplexed connection.
 	Blocking
+	// Local commands are answered by the gateway itself and never reach Redis: on a shared
+	// server SCRIPT FLUSH forgets the scripts the database loaded (the script cache is the
+	// server's) and answers OK.
+	Local
 )
 
 // Info describes one command for the gateway.
@@ -287,6 +291,13 @@ func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
 			p.Args = copyScript(args)
 			p.Info = commands["EVAL"].info
 		}
+	case specialScriptFlush:
+		if s.Shared {
+			if tx {
+				return Plan{}, refusal("SCRIPT FLUSH", "inside /multi-exec on a server that serves other databases too, where the gateway answers it itself")
+			}
+			p.Info.Kind = Local
+		}
 	case specialPublish:
 		if len(args) >= 2 {
 			ch, err := s.publishChannel(args[1])
@@ -440,35 +451,4 @@ func (s Scope) maxBlock() time.Duration {
 		m = DefaultMaxBlock
 	}
 	return max(m.Truncate(time.Millisecond), time.Millisecond)
-}
-
-// Check describes the command args names and returns the error a token may not run it
-// with, or nil if it may. Blocking commands are refused unless allowBlocking. FLUSHALL is
-// rewritten, in args, to FLUSHDB.
-// It is the old API, kept until proxy/ calls Scope.Check, which also returns the arguments
-// to send (not marked Deprecated so that staticcheck stays clean meanwhile).
-func Check(args [][]byte, readOnly, allowBlocking bool) (Info, error) {
-	p, err := Scope{ReadOnly: readOnly, Blocking: allowBlocking}.check(args, false)
-	if err != nil {
-		return Lookup(args), err
-	}
-	if len(args) > 0 && find(args).rule.special == specialFlushAll {
-		args[0] = p.Args[0]
-	}
-	return p.Info, nil
-}
-
-// CapTimeout rewrites, in place, the timeout of the blocking command args so that it
-// waits at most max (a timeout Redis reads as "forever" becomes max), and returns how long
-// the command may now block. A timeout it cannot parse is left for Redis to reject.
-// It is the old API, kept until proxy/ calls Scope.Check, which caps timeouts in the
-// arguments it returns.
-func CapTimeout(args [][]byte, max time.Duration) time.Duration {
-	e := find(args)
-	if e == nil {
-		return max
-	}
-	out, d := capTimeouts(&e.rule, args, Scope{MaxBlock: max}.maxBlock())
-	copy(args, out)
-	return d
 }

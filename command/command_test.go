@@ -74,7 +74,7 @@ func TestCheckPolicy(t *testing.T) {
 		{shared, "function load x", "ERR command 'FUNCTION' is not supported by redisgate: functions are server-wide, shared with other databases on the server", true},
 		{shared, "fcall f 0", "ERR command 'FCALL' is not supported by redisgate: functions are server-wide, shared with other databases on the server", true},
 		{shared, "fcall_ro f 0", "ERR command 'FCALL_RO' is not supported by redisgate: functions are server-wide, shared with other databases on the server", true},
-		{shared, "script flush", "ERR command 'SCRIPT FLUSH' is not supported by redisgate: the script cache is shared with other databases on the server", true},
+		{shared, "script flush", "script flush", false}, // answered by the gateway: see TestScriptFlushIsLocalOnSharedServers
 		{shared, "info", "ERR command 'INFO' is not supported by redisgate: it reports on other tenants' databases", true},
 		{shared, "pubsub numsub x", "ERR command 'PUBSUB' is not supported by redisgate: it lists other tenants' channels", true},
 		{shared, "script load x", "script load x", false},
@@ -284,7 +284,7 @@ func TestPolicyNamesTable(t *testing.T) {
 		if r.deny && r.refused == "" && r.special != specialFlushAll && r.special != specialCopy {
 			t.Errorf("%s is denied by ACL but not refused", name)
 		}
-		if r.denyShared && r.shared == "" && r.special != specialCopy {
+		if r.denyShared && r.shared == "" && r.special != specialCopy && r.special != specialScriptFlush {
 			t.Errorf("%s is denied by ACL on shared servers but not refused there", name)
 		}
 	}
@@ -375,5 +375,21 @@ func BenchmarkCheckPipeline(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+func TestScriptFlushIsLocalOnSharedServers(t *testing.T) {
+	shared := Scope{Shared: true, Channels: "db1:", DB: 1}
+	if p, err := shared.Check(fields("SCRIPT FLUSH ASYNC")); err != nil || p.Info.Kind != Local {
+		t.Errorf("shared SCRIPT FLUSH: %+v, %v; want Kind Local", p.Info, err)
+	}
+	if _, err := shared.CheckInTransaction(fields("SCRIPT FLUSH")); err == nil {
+		t.Error("shared SCRIPT FLUSH inside a transaction is allowed")
+	}
+	if p, err := (Scope{}).Check(fields("SCRIPT FLUSH")); err != nil || p.Info.Kind != Normal {
+		t.Errorf("SCRIPT FLUSH on a server of its own: %+v, %v; want Kind Normal", p.Info, err)
+	}
+	if _, err := (Scope{Shared: true, ReadOnly: true}).Check(fields("SCRIPT FLUSH")); err == nil {
+		t.Error("a read-only token flushes scripts")
 	}
 }

@@ -33,6 +33,9 @@ const (
 	specialCopy             // COPY's DB option is refused; on shared servers COPY becomes an EVAL
 	specialPublish          // the channel is confined to the database's prefix
 	specialXRead            // blocks only with a BLOCK option before STREAMS
+	// specialScriptFlush: on shared servers SCRIPT FLUSH forgets only the database's own
+	// scripts, in the gateway (Kind Local), instead of every database's.
+	specialScriptFlush
 )
 
 // Reasons shared by several rules.
@@ -118,7 +121,7 @@ var policy = map[string]rule{
 	"FUNCTION":     {shared: whyFunctions, denyShared: true, primary: true},
 	"FCALL":        {shared: whyFunctions, denyShared: true, script: true, primary: true},
 	"FCALL_RO":     {shared: whyFunctions, denyShared: true, script: true, read: true},
-	"SCRIPT|FLUSH": {shared: "the script cache is shared with other databases on the server", denyShared: true, primary: true},
+	"SCRIPT|FLUSH": {special: specialScriptFlush, denyShared: true, primary: true},
 	"INFO":         {shared: whyTenants, primary: true},
 	"PUBSUB":       {shared: whyChannels, denyShared: true, primary: true},
 

@@ -360,6 +360,16 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 		return
 	}
 	args, info := plan.Args, plan.Info
+	if info.Kind == command.Local {
+		raw := s.local(g.db, args)
+		if f.resp2 {
+			writeRaw(ctx, raw)
+			return
+		}
+		out, _, _ := appendEntry(nil, raw, f.base64)
+		writeJSON(ctx, fasthttp.StatusOK, out)
+		return
+	}
 	var c cached
 	if edgeCacheable(ctx, g.db, args) {
 		defer func() { s.edgeAnswer(ctx, g.db, f, c.ans) }()
@@ -411,6 +421,14 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	bufPool.Put(buf)
 }
 
+// local runs a command the gateway answers itself (command.Local) and returns its reply. The
+// only one is SCRIPT FLUSH on a server that serves other databases too: the database forgets
+// the scripts it loaded (see script.Mapper.Namespace), the others keep theirs.
+func (s *Server) local(db *database, _ [][]byte) []byte {
+	db.scripts.Flush()
+	return []byte("+OK\r\n")
+}
+
 // fixLoad answers a successful SCRIPT LOAD of a rewritten script with the original script's hash.
 func fixLoad(raw []byte, loadHash string) []byte {
 	if loadHash == "" || len(raw) == 0 || raw[0] == resp.Error {
@@ -425,6 +443,7 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 		return
 	}
 	refusals := make([]error, len(cmds))
+	locals := make([][]byte, len(cmds)) // answers the gateway gives itself
 	loads := make([]string, len(cmds))
 	blocking, block, write, script := false, time.Duration(0), false, false
 	scope := g.scope()
@@ -439,6 +458,10 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 			continue
 		}
 		args = plan.Args
+		if plan.Info.Kind == command.Local {
+			locals[i] = s.local(g.db, args)
+			continue
+		}
 		loads[i] = g.db.scripts.Rewrite(args)
 		write = write || !plan.Info.NoWrite
 		script = script || plan.Info.Script
@@ -460,9 +483,12 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 	next := 0
 	for i := range cmds {
 		var raw []byte
-		if refusals[i] != nil {
+		switch {
+		case refusals[i] != nil:
 			raw = resp.AppendError(nil, refusals[i].Error())
-		} else {
+		case locals[i] != nil:
+			raw = locals[i]
+		default:
 			raw = fixLoad(b.Reply(next), loads[i])
 			next++
 		}

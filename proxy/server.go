@@ -232,8 +232,9 @@ func New(opts Options, dbs []Database) (*Server, error) {
 			MaxBlock: opts.MaxBlock,
 		}
 		if d.Shared {
-			// Channels are server-wide: each database's are namespaced by its logical database.
+			// Channels and the script cache are server-wide: each database gets its own view.
 			db.scope.Channels = "db" + strconv.Itoa(d.LogicalDB) + ":"
+			db.scripts.Namespace()
 		}
 		db.cache, db.edge, db.cacheControl = d.Cache, d.Edge, d.Edge.CacheControl()
 		db.killScripts, db.logicalDB, db.shared = d.KillScripts, d.LogicalDB, d.Shared

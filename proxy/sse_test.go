@@ -20,6 +20,7 @@ import (
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/resp"
+	"github.com/redisgate/redisgate/script"
 )
 
 // sseStream is one SSE response read line by line over a raw connection.
@@ -604,4 +605,24 @@ func TestStreamChannelsAreNamespacedOnASharedServer(t *testing.T) {
 	ks.expect("data: subscribe,__keyspace@0__:watched,1")
 	g.req("GET", "/set/watched/1", "").expect(t, 200, `{"result":"OK"}`)
 	ks.expect("data: message,__keyspace@0__:watched,set")
+}
+
+func TestScriptsAreNamespacedOnASharedServer(t *testing.T) {
+	g := startGateway(t, func(c *gatewayConfig) {
+		c.database = append(c.database, func(db *proxy.Database, _ pool.Options) { db.Shared = true })
+	})
+	// Another database of the server loaded a script; this one cannot see or run it by hash.
+	theirs := g.redis.MustDo("SCRIPT", "LOAD", "return 'theirs'").(string)
+	g.req("POST", "/", `["EVALSHA","`+theirs+`","0"]`).expect(t, 400, `{"error":"NOSCRIPT No matching script. Please use EVAL."}`)
+	g.req("POST", "/", `["SCRIPT","EXISTS","`+theirs+`"]`).expect(t, 200, `{"result":[0]}`)
+	g.req("POST", "/", `["EVAL","return 'mine'","0"]`).expect(t, 200, `{"result":"mine"}`)
+	mine := script.Hash([]byte("return 'mine'"))
+	g.req("POST", "/", `["SCRIPT","LOAD","return 'mine'"]`).expect(t, 200, `{"result":"`+mine+`"}`)
+	g.req("POST", "/", `["EVALSHA","`+mine+`","0"]`).expect(t, 200, `{"result":"mine"}`)
+	// SCRIPT FLUSH forgets this database's scripts only.
+	g.req("POST", "/pipeline", `[["SCRIPT","FLUSH"],["EVALSHA","`+mine+`","0"]]`).expect(t, 200, `[{"result":"OK"},{"error":"NOSCRIPT No matching script. Please use EVAL."}]`)
+	if n := g.redis.MustDo("SCRIPT", "EXISTS", theirs).([]any)[0]; n != int64(1) {
+		t.Error("a database's SCRIPT FLUSH flushed another's script")
+	}
+	g.req("POST", "/multi-exec", `[["SCRIPT","FLUSH"]]`).expect(t, 400, `{"error":"ERR command 'SCRIPT FLUSH' is not supported by redisgate: inside /multi-exec on a server that serves other databases too, where the gateway answers it itself (command 0; transaction discarded)"}`)
 }

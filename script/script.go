@@ -83,7 +83,14 @@ type Mapper struct {
 	m         map[string]string // original hash → hash of the normalized script
 	max       int
 	normalize func([]byte) ([]byte, bool)
+	// own, when not nil, holds the hashes of the scripts the database loaded (EVAL, SCRIPT
+	// LOAD): on a Redis server that serves other databases too, the script cache is the
+	// server's, so EVALSHA and SCRIPT EXISTS of another hash answer as if it were not there.
+	own map[string]struct{}
 }
+
+// noScript is a hash no script has: Redis answers NOSCRIPT to EVALSHA of it and 0 to SCRIPT EXISTS.
+const noScript = "0000000000000000000000000000000000000000"
 
 // NewMapper returns a Mapper remembering at most max hashes; when full it forgets them all,
 // which costs clients one NOSCRIPT and a fallback to EVAL. With commentShebang, shebang
@@ -96,6 +103,24 @@ func NewMapper(max int, commentShebang bool) *Mapper {
 	return m
 }
 
+// Namespace makes m keep the database's own view of the server's script cache: EVALSHA and
+// SCRIPT EXISTS see only the scripts loaded through m (after a restart, none: clients get
+// NOSCRIPT and fall back to EVAL, as they do after SCRIPT FLUSH), and Flush forgets them.
+func (m *Mapper) Namespace() {
+	m.mu.Lock()
+	m.own = make(map[string]struct{})
+	m.mu.Unlock()
+}
+
+// Flush forgets the scripts loaded through a namespaced m, as SCRIPT FLUSH would.
+func (m *Mapper) Flush() {
+	m.mu.Lock()
+	if m.own != nil {
+		clear(m.own)
+	}
+	m.mu.Unlock()
+}
+
 // Rewrite changes args in place for EVAL, EVAL_RO, EVALSHA, EVALSHA_RO, SCRIPT LOAD and
 // SCRIPT EXISTS. For a SCRIPT LOAD whose script changed, it returns the original
 // hash, which the caller answers instead of Redis's.
@@ -105,10 +130,12 @@ func (m *Mapper) Rewrite(args [][]byte) (loadHash string) {
 	}
 	switch {
 	case eq(args[0], "EVAL"), eq(args[0], "EVAL_RO"):
+		m.remember(args[1])
 		args[1], _ = m.rewrite(args[1])
 	case eq(args[0], "EVALSHA"), eq(args[0], "EVALSHA_RO"):
 		args[1] = m.lookup(args[1])
 	case eq(args[0], "SCRIPT") && eq(args[1], "LOAD") && len(args) >= 3:
+		m.remember(args[2])
 		norm, changed := m.rewrite(args[2])
 		if changed {
 			loadHash = Hash(args[2])
@@ -138,11 +165,34 @@ func (m *Mapper) rewrite(src []byte) ([]byte, bool) {
 	return norm, true
 }
 
-func (m *Mapper) lookup(sha []byte) []byte {
+// remember records src as loaded by the database, when m is namespaced.
+func (m *Mapper) remember(src []byte) {
 	m.mu.RLock()
-	stored, ok := m.m[strings.ToLower(string(sha))]
+	own := m.own != nil
 	m.mu.RUnlock()
-	if ok {
+	if !own {
+		return
+	}
+	h := Hash(src)
+	m.mu.Lock()
+	if len(m.own) >= m.max {
+		clear(m.own) // costs clients one NOSCRIPT and a fallback to EVAL
+	}
+	m.own[h] = struct{}{}
+	m.mu.Unlock()
+}
+
+func (m *Mapper) lookup(sha []byte) []byte {
+	key := strings.ToLower(string(sha))
+	m.mu.RLock()
+	stored, ok := m.m[key]
+	_, mine := m.own[key]
+	own := m.own != nil
+	m.mu.RUnlock()
+	switch {
+	case own && !mine:
+		return []byte(noScript)
+	case ok:
 		return []byte(stored)
 	}
 	return sha

@@ -1,6 +1,9 @@
 package script
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalize(t *testing.T) {
 	tests := []struct {
@@ -75,5 +78,50 @@ func TestComment(t *testing.T) {
 	}
 	if got, changed := Comment([]byte("return 1")); changed || string(got) != "return 1" {
 		t.Errorf("Comment without shebang = %q, %v", got, changed)
+	}
+}
+
+func TestNamespacedMapperSeesOnlyItsOwnScripts(t *testing.T) {
+	m := NewMapper(10, false)
+	m.Namespace()
+	mine, theirs := "return 1", "return 2"
+	args := func(a ...string) [][]byte {
+		out := make([][]byte, len(a))
+		for i, s := range a {
+			out[i] = []byte(s)
+		}
+		return out
+	}
+	evalsha := func(sha string) string {
+		a := args("EVALSHA", sha, "0")
+		m.Rewrite(a)
+		return string(a[1])
+	}
+	m.Rewrite(args("EVAL", mine, "0"))
+	if got := evalsha(Hash([]byte(mine))); got != Hash([]byte(mine)) {
+		t.Errorf("EVALSHA of a script the database ran: sent %s", got)
+	}
+	if got := evalsha(strings.ToUpper(Hash([]byte(theirs)))); got != noScript {
+		t.Errorf("EVALSHA of another database's script: sent %s, want the hash of no script", got)
+	}
+	ex := args("SCRIPT", "EXISTS", Hash([]byte(mine)), Hash([]byte(theirs)))
+	m.Rewrite(ex)
+	if string(ex[2]) != Hash([]byte(mine)) || string(ex[3]) != noScript {
+		t.Errorf("SCRIPT EXISTS sent %q", ex)
+	}
+	m.Rewrite(args("SCRIPT", "LOAD", theirs))
+	if got := evalsha(Hash([]byte(theirs))); got != Hash([]byte(theirs)) {
+		t.Errorf("EVALSHA after SCRIPT LOAD: sent %s", got)
+	}
+	m.Flush()
+	if got := evalsha(Hash([]byte(mine))); got != noScript {
+		t.Errorf("EVALSHA after Flush: sent %s", got)
+	}
+	// A rewritten Upstash script keeps its mapping once loaded again.
+	up := "#!lua flags=allow-key-locking\nreturn 3"
+	m.Rewrite(args("EVAL", up, "0"))
+	norm, _ := Normalize([]byte(up))
+	if got := evalsha(Hash([]byte(up))); got != Hash(norm) {
+		t.Errorf("EVALSHA of a rewritten script: sent %s, want %s", got, Hash(norm))
 	}
 }

@@ -380,9 +380,9 @@ func checkConfine(o pool.Options, name string, at config.Placement) error {
 		return nil
 	}
 	return fmt.Errorf("--isolation acl: redisgate could not confine the connections of database %s to logical database %d "+
-		"with a Redis ACL user of its own (%s): %w\n"+
-		"The upstream's user must be allowed ACL SETUSER (Redis's default user is), e.g. on the server: ACL SETUSER <upstream user> +acl|setuser\n"+
-		"Or run with --isolation off, and accept that tenants' scripts can reach the server's other logical databases (the rate limiter's state among them).",
+		"with a Redis ACL user of its own (%s): %w; "+
+		"the upstream's user must be allowed ACL SETUSER (Redis's default user is), e.g. on the server: ACL SETUSER <upstream user> +acl|setuser; "+
+		"or run with --isolation off, and accept that tenants' scripts can reach the server's other logical databases (the rate limiter's state among them)",
 		name, at.DB, cerr.User, cerr.Err)
 }
 

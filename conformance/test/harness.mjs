@@ -13,7 +13,7 @@
 
 import { spawn, execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, accessSync, constants as fsConstants } from "node:fs";
+import { existsSync, mkdirSync, rmSync, accessSync, writeFileSync, constants as fsConstants } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -246,7 +246,8 @@ export async function startGateway({ redisUrl, token, extraArgs = [] }) {
   const envArgs = (process.env.REDISGATE_EXTRA_ARGS ?? "").split(/\s+/).filter(Boolean);
   // Every client of the suite comes from 127.0.0.1, where in production the 20 "clients" of the
   // fan-out tests would be separate function instances: the per-IP connection cap is lifted.
-  const args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, "--max-conns-per-ip", "0", ...envArgs, ...extraArgs];
+  let args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, "--max-conns-per-ip", "0", ...envArgs, ...extraArgs];
+  if (process.env.REDISGATE_LAYOUT === "shared") args = sharedLayout(redisUrl, token, args);
   const bin = await buildGateway();
   const proc = spawnChild(bin, args, "redisgate", { cwd: REPO_ROOT });
   const url = `http://127.0.0.1:${port}`;
@@ -261,6 +262,38 @@ export async function startGateway({ redisUrl, token, extraArgs = [] }) {
     await sleep(100);
   }
   return { url, port, stop: proc.stop, logs: proc.logs };
+}
+
+/**
+ * REDISGATE_LAYOUT=shared: the suite's database is logical database 1 of its redis-server and a
+ * neighbour database (another token) is logical database 2 of the same server, so the gateway
+ * runs with the isolation of a shared server (namespaced channels, the commands refused there).
+ * The single-database flags move into a config file.
+ */
+function sharedLayout(redisUrl, token, args) {
+  const rest = [];
+  let readOnly = null;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--upstream" || args[i] === "--token") i++;
+    else if (args[i] === "--read-only-token") readOnly = args[++i];
+    else rest.push(args[i]);
+  }
+  const dir = path.join(os.tmpdir(), `redisgate-shared-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "redisgate.yaml");
+  const base = redisUrl.replace(/\/$/, "");
+  writeFileSync(file, [
+    "databases:",
+    "  - name: suite",
+    `    upstream: ${base}/1`,
+    `    tokens: [ "${token}" ]`,
+    ...(readOnly ? [`    read_only_tokens: [ "${readOnly}" ]`] : []),
+    "  - name: neighbour",
+    `    upstream: ${base}/2`,
+    `    tokens: [ "${randomBytes(18).toString("base64url")}" ]`,
+    "",
+  ].join("\n"));
+  return ["--config", file, ...rest];
 }
 
 /**
