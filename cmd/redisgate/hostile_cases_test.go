@@ -248,6 +248,23 @@ func hostileCases() []hostileCase {
 		{name: "REPLICAOF is refused", in: both, steps: []step{cmd("REPLICAOF", "127.0.0.1", "1").all(refused())}},
 		{name: "MODULE LOAD is refused", in: both, steps: []step{cmd("MODULE", "LOAD", "/tmp/{pwned}.so").all(refused())}},
 
+		// The same attacks spelled as Redis also reads them.
+		{name: "MOVE spelled in mixed case is refused", in: both, steps: []step{cmd("mOvE", "a:str", "{odb}").all(refused())}},
+		{name: "SELECT spelled in lower case is refused", in: both, steps: []step{cmd("select", "{odb}").all(refused())}},
+		{name: "FLUSHALL spelled in mixed case empties only a's own database", in: both, tolerate: ownFlush, after: aFlushed,
+			steps: []step{cmd("FlushAll").all(okBody(`{"result":"OK"}`))}},
+		{name: "COPY with a lower-case db option is refused", in: both, steps: []step{cmd("copy", "a:str", "{pwned}", "db", "{odb}").all(refused())}},
+		{name: "A command name with a NUL byte is refused", in: both, steps: []step{cmd("MOVE\x00x", "a:str", "{odb}").all(refused())}},
+		{name: "Lua with a shebang selecting another database is refused", in: both,
+			steps: []step{cmd("EVAL", "#!lua\n"+luaSelectGet, "1", "{kb}", "{odb}").all(refused())}},
+		{name: "EVAL from a read-only token is refused", in: both, steps: []step{cmd("EVAL", luaSelectSet, "1", "{kbplain}", "{odb}", "{pwned}").by(ro).all(refused())}},
+		{name: "PSUBSCRIBE with a glob matching the limiter's keyspace channels without naming them sees nothing of it", in: both,
+			steps: []step{sub("/psubscribe/[_]_keyspace@15__:*").all(refused().orElse(ok().without("redisgate:rl:")))}},
+		{name: "PSUBSCRIBE with a glob matching b's keyevent channels without naming them sees nothing of b", in: both,
+			steps: []step{sub("/psubscribe/?_keyevent@{bdb}__:*").all(refused().orElse(ok().without("redisgate:rl:")))}},
+		{name: "PSUBSCRIBE with a glob matching every channel of b as Redis names them sees nothing of b", in: both,
+			steps: []step{sub("/psubscribe/[d]b{bdb}:*").all(refusedOrOK())}},
+
 		// Commands that change a shared connection's mode, or every client's.
 		{name: "HELLO 3 is refused and the connection keeps speaking RESP2", in: both, steps: []step{
 			cmd("HELLO", "3").all(refused()),
