@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -489,6 +490,25 @@ func (e *env) victimState() map[string]redistest.KeyState {
 	return out
 }
 
+// quotaCounters returns every quota counter of the limiter's database with its value.
+func (e *env) quotaCounters() map[string]int64 {
+	out := map[string]int64{}
+	for _, k := range e.limiterKeys() {
+		if !strings.Contains(k, ":q:") {
+			continue
+		}
+		v, err := e.lim.DoDB(limiterDB, "GET", k)
+		if err != nil || v == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+		if err == nil {
+			out[k] = n
+		}
+	}
+	return out
+}
+
 // limiterKeys returns every limiter key name in the reserved database.
 func (e *env) limiterKeys() []string {
 	v, err := e.lim.DoDB(limiterDB, "KEYS", "*")
@@ -926,6 +946,7 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	}
 	e.seed()
 	before := e.takeSnapshot()
+	counters := e.quotaCounters()
 	subFrom := len(e.sub.text())
 
 	chk := e.startChecker(index)
@@ -1008,6 +1029,13 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 		if strings.Contains(k, e.pwned) || strings.HasPrefix(k, "a:") || k == "block" || strings.Contains(k, e.kMark) || strings.HasPrefix(k, checkerPrefix) {
 			r.fail("the limiter's database holds a key the attacker wrote: %q", k)
 			e.lim.DoDB(limiterDB, "DEL", k)
+		}
+	}
+	// Quota counters only grow within their day: none went down or vanished.
+	grown := e.quotaCounters()
+	for k, v := range counters {
+		if a, ok := grown[k]; !ok || a < v {
+			r.fail("quota counter %s went from %d to %d (present: %v)", k, v, a, ok)
 		}
 	}
 	if now := e.victimState(); len(redistest.DiffSnapshots(e.victimKs, now)) > 0 {
