@@ -48,7 +48,7 @@ func (c *conn) read(wait time.Duration) (any, error) {
 	if err != nil {
 		return nil, &netError{err}
 	}
-	v, _, err := decodeReply(raw)
+	v, _, err := redistest.Decode(raw)
 	return v, err
 }
 
@@ -92,38 +92,6 @@ func bytesArgs(args ...string) [][]byte {
 }
 
 func fields(s string) [][]byte { return bytesArgs(strings.Fields(s)...) }
-
-func decodeReply(raw []byte) (any, []byte, error) {
-	kind, data, n, rest, err := resp.Next(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch kind {
-	case resp.Simple:
-		return string(data), rest, nil
-	case resp.Error:
-		return nil, rest, errors.New(string(data))
-	case resp.Integer:
-		i, err := strconv.ParseInt(string(data), 10, 64)
-		return i, rest, err
-	case resp.Bulk:
-		if n < 0 {
-			return nil, rest, nil
-		}
-		return string(data), rest, nil
-	}
-	if n < 0 {
-		return nil, rest, nil
-	}
-	out := make([]any, n)
-	for i := range out {
-		var err error
-		if out[i], rest, err = decodeReply(rest); err != nil {
-			return nil, nil, err
-		}
-	}
-	return out, rest, nil
-}
 
 // serverCommands returns, from a real server's COMMAND DOCS, the group of every command
 // and subcommand by upper-case name ("SCRIPT|DEBUG").

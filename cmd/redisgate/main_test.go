@@ -56,7 +56,13 @@ func startRun(t *testing.T, last string, args ...string) (url string, lines []st
 
 func get(t *testing.T, url, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, token, nil)
+}
+
+// send makes a request with token and returns the status and body.
+func send(t *testing.T, method, url, token string, body io.Reader) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

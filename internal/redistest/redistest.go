@@ -188,7 +188,7 @@ func (s *Server) Do(args ...string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, _, err := decode(raw)
+	v, _, err := Decode(raw)
 	return v, err
 }
 
@@ -227,7 +227,8 @@ func (s *Server) KillClients(prefix string) {
 	}
 }
 
-func decode(raw []byte) (any, []byte, error) {
+// Decode reads the first reply of raw as Do returns it (errors as errors) and returns the rest.
+func Decode(raw []byte) (any, []byte, error) {
 	kind, data, n, rest, err := resp.Next(raw)
 	if err != nil {
 		return nil, nil, err
@@ -251,7 +252,7 @@ func decode(raw []byte) (any, []byte, error) {
 	}
 	out := make([]any, n)
 	for i := range out {
-		if out[i], rest, err = decode(rest); err != nil {
+		if out[i], rest, err = Decode(rest); err != nil {
 			return nil, nil, err
 		}
 	}
