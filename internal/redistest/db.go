@@ -35,14 +35,14 @@ func (s *Server) DoDB(db int, args ...string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := decode(raw); err != nil {
+	if _, _, err := Decode(raw); err != nil {
 		return nil, fmt.Errorf("SELECT %d: %w", db, err)
 	}
 	raw, err = resp.ReadReply(r, nil, 0)
 	if err != nil {
 		return nil, err
 	}
-	v, _, err := decode(raw)
+	v, _, err := Decode(raw)
 	return v, err
 }
 
