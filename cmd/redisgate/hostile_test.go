@@ -171,7 +171,9 @@ func TestHostileTrustBoundary(t *testing.T) {
 	}
 }
 
-func startEnv(t *testing.T, l layout, ncases int) *env {
+// startEnv starts the servers and the gateway of layout l for ncases cases; extra are
+// more gateway flags.
+func startEnv(t *testing.T, l layout, ncases int, extra ...string) *env {
 	rnd := randHex(6)
 	e := &env{t: t, layout: l, rnd: rnd, revoked: map[string]bool{}}
 	redisArgs := []string{"--notify-keyspace-events", "KEA", "--slowlog-log-slower-than", "0", "--enable-debug-command", "local"}
@@ -221,7 +223,7 @@ func startEnv(t *testing.T, l layout, ncases int) *env {
 	if len(e.missing) > 0 {
 		t.Logf("the configuration does not know %v yet: cases depending on them will fail", e.missing)
 	}
-	e.args = args
+	e.args = append(args, extra...)
 	e.startGateway()
 	t.Cleanup(func() { e.stopGateway() })
 
@@ -938,6 +940,13 @@ func leaks(answer, sent string, secrets []secret) []string {
 }
 
 func (e *env) runCase(t *testing.T, index int, c hostileCase) {
+	for _, f := range e.attack(t, index, c) {
+		t.Error(f)
+	}
+}
+
+// attack runs case c (index in the table) and returns what went wrong.
+func (e *env) attack(t *testing.T, index int, c hostileCase) []string {
 	r := &caseRun{e: e, t: t, index: index, served: map[role]int{}}
 	e.t = t
 	if !e.healthy() {
@@ -958,20 +967,20 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	// b's subscriber is alive: b's own message reaches it.
 	canary := fmt.Sprintf("%s-canary-%d", e.vMark, index)
 	if st, body := e.do(bTok, "POST", "/", jsonCmd("PUBLISH", e.bChan, canary), nil); st != 200 || body == `{"result":0}` {
-		t.Errorf("b's canary publish: %d %s", st, body)
+		r.fail("b's canary publish: %d %s", st, body)
 	}
 	for range quotaPre {
 		if st, body := e.do(quotaTok, "GET", "/ping", "", r); st != 200 {
-			t.Errorf("quota token before the attack: %d %s", st, body)
+			r.fail("quota token before the attack: %d %s", st, body)
 			e.recover()
-			return
+			return r.failures
 		}
 		r.served[quotaTok]++
 	}
 	if st, body := e.do(rateTok, "GET", "/ping", "", r); st != 200 {
-		t.Errorf("rate token before the attack: %d %s", st, body)
+		r.fail("rate token before the attack: %d %s", st, body)
 		e.recover()
-		return
+		return r.failures
 	}
 	r.served[rateTok]++
 
@@ -1114,7 +1123,59 @@ func (e *env) runCase(t *testing.T, index int, c hostileCase) {
 	r.probeQuota()
 	r.probeRate()
 
-	for _, f := range r.failures {
-		t.Error(f)
+	return r.failures
+}
+
+// TestHostileSuiteCatchesAnUnconfinedGateway runs three cases against a shared server with
+// --isolation off, where a tenant's Lua reaches b's database: the harness must report the
+// leak of b's value, the change of b's key, and the quota counters the attack reset, so that
+// a passing suite means something.
+func TestHostileSuiteCatchesAnUnconfinedGateway(t *testing.T) {
+	cases := hostileCases()
+	pick := func(name string) (int, hostileCase) {
+		for i, c := range cases {
+			if c.name == name {
+				return i, c
+			}
+		}
+		t.Fatalf("no case %q", name)
+		return 0, hostileCase{}
+	}
+	e := startEnv(t, shared, len(cases), "--isolation", "off")
+	for _, tc := range []struct {
+		name string
+		want []string // each must start one of the failures reported
+	}{
+		{"Lua select of another database then GET is refused", []string{"step 0", "a value of b (seeded or written by b's checker) leaked"}},
+		{"Lua select of another database then SET is refused", []string{"step 0", "database b changed: key"}},
+		{"Lua select of the limiter's database 15 then FLUSHDB is refused", []string{"step 0", "quota counter", "the quota token was served"}},
+	} {
+		i, c := pick(tc.name)
+		got := e.attack(t, i, c)
+		for _, w := range tc.want {
+			found := false
+			for _, f := range got {
+				found = found || strings.HasPrefix(f, w)
+			}
+			if !found {
+				t.Errorf("%s with --isolation off: no failure starting %q among %q", tc.name, w, got)
+			}
+		}
+	}
+}
+
+// TestHostileLeakReportNamesTheSecretAndWhereItShowed checks the helper that tells, for a
+// failing case, which of b's secrets showed in an answer and around what.
+func TestHostileLeakReportNamesTheSecretAndWhereItShowed(t *testing.T) {
+	secrets := []secret{{"a value of b", "bval123"}, {"b's channel name", "bchan123"}}
+	got := leaks(`{"result":["x","bval123-str","bval123-list"]}`, `["KEYS","*"]`, secrets)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "a value of b leaked (2 times), e.g. …") || !strings.Contains(got[0], `bval123-str`) {
+		t.Errorf("leaks: %q", got)
+	}
+	if got := leaks(`{"result":0}`, `["PUBLISH","bchan123","x"]`, secrets); len(got) != 0 {
+		t.Errorf("a secret the attacker sent itself reported: %q", got)
+	}
+	if got := leaks(`data: message,bchan123,hi`, `/subscribe/achan`, secrets); len(got) != 1 || !strings.HasPrefix(got[0], "b's channel name leaked (1 times)") {
+		t.Errorf("leaks of a channel: %q", got)
 	}
 }
