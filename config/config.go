@@ -30,6 +30,11 @@ type Config struct {
 	Upstream      string `yaml:"upstream"`
 	Token         string `yaml:"token"`
 	ReadOnlyToken string `yaml:"read_only_token"`
+	// TokenFile names a file whose content, trimmed of white space, is Token.
+	TokenFile string `yaml:"token_file"`
+	// TokenSource says where Token came from: "--token", "REDISGATE_TOKEN", "--token-file",
+	// "REDISGATE_TOKEN_FILE", "config file", "config file's token_file", or "" when none was given.
+	TokenSource string `yaml:"-"`
 	// PoolSize is the number of Redis connections per database unless the database sets its own.
 	PoolSize int `yaml:"pool_size"`
 	// BlockingConns is the number of dedicated connections per database for blocking
@@ -294,6 +299,8 @@ func options() []option {
 	add("upstream", "Redis URL (redis://[user:password@]host:port[/db] or rediss:// for TLS); none: an embedded in-memory backend", s, g)
 	s, g = str(func(c *Config) *string { return &c.Token })
 	add("token", "read-write token of the single database (at least 16 characters; generated for the embedded backend)", s, g)
+	s, g = str(func(c *Config) *string { return &c.TokenFile })
+	add("token-file", "file holding the read-write token of the single database (trimmed of white space), in place of --token", s, g)
 	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
 	add("read-only-token", "read-only token of the single database", s, g)
 	s, g = str(func(c *Config) *string { return &c.Replicas })
@@ -467,11 +474,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		}
 		c.File = file
 	}
+	level := map[string]string{}
 	for _, o := range opts {
 		if v := getenv(o.env); v != "" {
 			if err := o.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("%s: %w", o.env, err)
 			}
+			level[o.flag] = o.env
 		}
 	}
 	for _, o := range opts {
@@ -479,12 +488,65 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := o.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("--%s: %w", o.flag, err)
 			}
+			level[o.flag] = "--" + o.flag
 		}
+	}
+	tokenSrc, fileSrc := level["token"], level["token-file"]
+	if tokenSrc == "" && c.Token != "" {
+		tokenSrc = "config file"
+	}
+	if fileSrc == "" && c.TokenFile != "" {
+		fileSrc = "config file"
+	}
+	if err := c.readTokenFile(tokenSrc, fileSrc); err != nil {
+		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// readTokenFile settles Token and TokenSource; tokenSrc and fileSrc say where the token
+// and the token file were given ("--token", "REDISGATE_TOKEN", "config file"; "" when not
+// given). The one given at the stronger level (flag over environment over file) wins; both
+// at the same level conflict.
+func (c *Config) readTokenFile(tokenSrc, fileSrc string) error {
+	rank := func(src string) int {
+		switch {
+		case strings.HasPrefix(src, "--"):
+			return 2
+		case src == "config file":
+			return 0
+		}
+		return 1
+	}
+	c.TokenSource = tokenSrc
+	if fileSrc == "" {
+		return nil
+	}
+	if tokenSrc != "" {
+		switch tr, fr := rank(tokenSrc), rank(fileSrc); {
+		case tr > fr:
+			c.TokenFile = ""
+			return nil
+		case tr == fr:
+			return fmt.Errorf("token and token_file: give one, not both (%s and %s)", tokenSrc, fileSrc)
+		}
+	}
+	if fileSrc == "config file" {
+		fileSrc = "config file's token_file"
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return fmt.Errorf("token_file (%s): %w", fileSrc, err)
+	}
+	c.Token = strings.TrimSpace(string(b))
+	if c.Token == "" {
+		return fmt.Errorf("token_file (%s): %s holds no token", fileSrc, c.TokenFile)
+	}
+	c.TokenSource = fileSrc
+	return nil
 }
 
 func readFile(name string, c *Config) error {

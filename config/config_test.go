@@ -269,3 +269,55 @@ func TestMemoryBoundSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFile checks --token-file, REDISGATE_TOKEN_FILE and token_file: the file's trimmed
+// content is the token, the stronger source wins, and conflicts and empty files are errors.
+func TestTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("\n  file-token-0123456789abcdef \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := writeFile(t, "upstream: redis://127.0.0.1:6379\ntoken_file: "+tokenFile+"\n")
+	const fileToken, flagToken = "file-token-0123456789abcdef", "flag-token-0123456789abcdef"
+	up := []string{"--upstream", "redis://127.0.0.1:6379"}
+	for _, tt := range []struct {
+		name          string
+		args          []string
+		env           map[string]string
+		token, source string
+		err           string
+	}{
+		{"flag", append([]string{"--token-file", tokenFile}, up...), nil, fileToken, "--token-file", ""},
+		{"env", up, map[string]string{"REDISGATE_TOKEN_FILE": tokenFile}, fileToken, "REDISGATE_TOKEN_FILE", ""},
+		{"config file", []string{"--config", yaml}, nil, fileToken, "config file's token_file", ""},
+		{"embedded", []string{"--token-file", tokenFile}, nil, fileToken, "--token-file", ""},
+		{"--token over the env's file", append([]string{"--token", flagToken}, up...), map[string]string{"REDISGATE_TOKEN_FILE": tokenFile}, flagToken, "--token", ""},
+		{"--token-file over the env's token", append([]string{"--token-file", tokenFile}, up...), map[string]string{"REDISGATE_TOKEN": flagToken}, fileToken, "--token-file", ""},
+		{"--token", append([]string{"--token", flagToken}, up...), nil, flagToken, "--token", ""},
+		{"env token", up, map[string]string{"REDISGATE_TOKEN": flagToken}, flagToken, "REDISGATE_TOKEN", ""},
+		{"both flags", append([]string{"--token", flagToken, "--token-file", tokenFile}, up...), nil, "", "", "token and token_file: give one, not both"},
+		{"missing file", append([]string{"--token-file", filepath.Join(dir, "nope")}, up...), nil, "", "", "token_file (--token-file): open"},
+		{"empty file", append([]string{"--token-file", empty}, up...), nil, "", "", "holds no token"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, env(tt.env), &bytes.Buffer{})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Token != tt.token || c.TokenSource != tt.source {
+				t.Errorf("token %q from %q, want %q from %q", c.Token, c.TokenSource, tt.token, tt.source)
+			}
+		})
+	}
+}
