@@ -643,6 +643,16 @@ func (c *Config) Validate() error {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
 		if c.Upstream != "" || c.Sentinels != "" {
+			if c.Upstream != "" {
+				if err := checkRedisURL("upstream (--upstream)", c.Upstream); err != nil {
+					return err
+				}
+			}
+			for j, r := range splitList(c.Replicas) {
+				if err := checkRedisURL(fmt.Sprintf("replica %d (--replica)", j+1), r); err != nil {
+					return err
+				}
+			}
 			if c.Token == "" {
 				return errors.New("token: required with upstream (--token or REDISGATE_TOKEN)")
 			}
@@ -686,13 +696,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.upstream: required", where)
 		}
 		if d.Upstream != "" {
-			if _, err := pool.ParseURL(d.Upstream); err != nil {
-				return fmt.Errorf("%s.upstream: %w", where, err)
+			if err := checkRedisURL(where+".upstream", d.Upstream); err != nil {
+				return err
 			}
 		}
 		for j, r := range d.Replicas {
-			if _, err := pool.ParseURL(r); err != nil {
-				return fmt.Errorf("%s.replicas[%d]: %w", where, j, err)
+			if err := checkRedisURL(fmt.Sprintf("%s.replicas[%d]", where, j), r); err != nil {
+				return err
 			}
 		}
 		if d.Consistency == "" {
@@ -779,8 +789,8 @@ func (r *RateLimits) validate() error {
 		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
 	}
 	if r.Redis != "" {
-		if _, err := pool.ParseURL(r.Redis); err != nil {
-			return fmt.Errorf("rate_limits.redis: %w", err)
+		if err := checkRedisURL("rate_limits.redis (--limit-redis)", r.Redis); err != nil {
+			return err
 		}
 	}
 	if r.Timeout <= 0 {
@@ -801,6 +811,58 @@ func (c *Config) Limited() bool {
 		}
 	}
 	return false
+}
+
+// urlForm is the form of a Redis URL, for error messages.
+const urlForm = "redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path"
+
+// checkRedisURL checks that raw, the value of field, is a Redis URL; its error names field,
+// says what is wrong in plain words and, when it can guess, what was meant. It never shows a
+// password.
+func checkRedisURL(field, raw string) error {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		// "127.0.0.1:6379", "redis//h", "redis:/h", "redis:h": the scheme is missing or mangled.
+		guess, fixed := "redis", strings.TrimSpace(raw)
+		for _, s := range []string{"rediss", "redis", "unix"} {
+			if r, ok := strings.CutPrefix(fixed, s); ok && (strings.HasPrefix(r, ":") || strings.HasPrefix(r, "/")) {
+				guess, fixed = s, strings.TrimLeft(r, ":/")
+				if s == "unix" {
+					fixed = "/" + fixed
+				}
+				break
+			}
+		}
+		return fmt.Errorf("%s: %q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
+			field, redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
+	}
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss", "unix":
+	default:
+		return fmt.Errorf("%s: %q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
+			field, redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
+	}
+	if _, err := pool.ParseURL(raw); err != nil {
+		return fmt.Errorf("%s: %q is not a valid Redis URL (%s): %s", field, redactURL(raw), urlForm, redactURL(err.Error()))
+	}
+	return nil
+}
+
+// redactURL returns s with the password of the URL in it, if any, replaced by xxxxx.
+func redactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s[:at], "//"); i >= 0 {
+		start = i + 2
+	}
+	user, _, hasPassword := strings.Cut(s[start:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:start] + user + ":xxxxx" + s[at:]
 }
 
 // splitList splits a comma-separated list, dropping empty items.

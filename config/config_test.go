@@ -321,3 +321,42 @@ func TestTokenFile(t *testing.T) {
 		})
 	}
 }
+
+// TestBadUpstreamURL checks that a malformed Redis URL is refused at start with the field
+// named, plain words, a guess at what was meant, and no password.
+func TestBadUpstreamURL(t *testing.T) {
+	tok := []string{"--token", "url-test-token-0123456789"}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--upstream", "127.0.0.1:6379"}, []string{"upstream (--upstream)", "does not start with redis://", "did you mean redis://127.0.0.1:6379?"}},
+		{[]string{"--upstream", "localhost:6379"}, []string{"upstream (--upstream)", "did you mean redis://localhost:6379?"}},
+		{[]string{"--upstream", "redis//h:6379"}, []string{"upstream (--upstream)", "did you mean redis://h:6379?"}},
+		{[]string{"--upstream", "rediss:/h:6380"}, []string{"did you mean rediss://h:6380?"}},
+		{[]string{"--upstream", "http://127.0.0.1:6379"}, []string{"upstream (--upstream)", "the scheme http:// is not redis://", "did you mean redis://127.0.0.1:6379?"}},
+		{[]string{"--upstream", "redis://:s3cret@127.0.0.1:notaport"}, []string{"upstream (--upstream)", "is not a valid Redis URL", ":xxxxx@"}},
+		{[]string{"--upstream", "u:s3cret@127.0.0.1:6379"}, []string{"did you mean redis://u:xxxxx@127.0.0.1:6379?"}},
+		{[]string{"--upstream", "redis://127.0.0.1:6379", "--replica", "127.0.0.1:6380"}, []string{"replica 1 (--replica)", "did you mean redis://127.0.0.1:6380?"}},
+		{[]string{"--upstream", "redis://127.0.0.1:6379", "--limit-redis", "http://h:1"}, []string{"rate_limits.redis (--limit-redis)", "did you mean redis://h:1?"}},
+	} {
+		_, err := Load(append(tt.args, tok...), env(nil), &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("%v: accepted", tt.args)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %v\nlacks %q", tt.args, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%v: the error shows the password: %v", tt.args, err)
+		}
+		t.Log(err)
+	}
+	file := writeFile(t, "databases:\n  - name: a\n    upstream: 10.0.0.1:6379\n    tokens: [url-test-token-0123456789]\n")
+	if _, err := Load([]string{"--config", file}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "databases[0].upstream") || !strings.Contains(err.Error(), "did you mean redis://10.0.0.1:6379?") {
+		t.Errorf("config file: %v", err)
+	}
+}
