@@ -93,7 +93,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{"upstream without token", []string{"--upstream", "redis://x:1"}, "", "token: required with upstream"},
 		{"short token", []string{"--upstream", "redis://x:1", "--token", "short"}, "", "databases[0].tokens[0]: token shorter than 16"},
-		{"bad url", []string{"--upstream", "http://x:1", tok}, "", "databases[0].upstream:"},
+		{"bad url", []string{"--upstream", "http://x:1", tok}, "", `upstream (--upstream): "http://x:1" is not a Redis URL`},
 		{"bad duration flag", []string{"--command-timeout", "soon"}, "", "--command-timeout"},
 		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: invalid size "lots"`},
 		{"zero pool", []string{"--pool-size", "0"}, "", "pool_size: 0 not in 1..1024"},
