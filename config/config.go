@@ -654,7 +654,7 @@ func (c *Config) Validate() error {
 				}
 			}
 			if c.Token == "" {
-				return errors.New("token: required with upstream (--token or REDISGATE_TOKEN)")
+				return errors.New("token: required with upstream (--token, --token-file, REDISGATE_TOKEN or REDISGATE_TOKEN_FILE)")
 			}
 			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
 				Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}

@@ -24,6 +24,10 @@ func TestTokenBanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	upstream := []string{"--upstream", rs.URL()}
+	yaml := filepath.Join(t.TempDir(), "redisgate.yaml")
+	if err := os.WriteFile(yaml, []byte("upstream: "+rs.URL()+"\ntoken_file: "+file+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name  string
 		env   map[string]string
@@ -44,6 +48,8 @@ func TestTokenBanner(t *testing.T) {
 			fingerprint + " (from REDISGATE_TOKEN; `echo $REDISGATE_TOKEN` prints it)", "$REDISGATE_TOKEN"},
 		{"upstream, REDISGATE_TOKEN_FILE", map[string]string{"REDISGATE_TOKEN_FILE": file}, upstream,
 			fingerprint + " (from REDISGATE_TOKEN_FILE " + file + "; `cat " + file + "` prints it)", "$(cat " + file + ")"},
+		{"config file's token_file", nil, []string{"--config", yaml},
+			fingerprint + " (from the config file's token_file " + file + "; `cat " + file + "` prints it)", "$(cat " + file + ")"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--listen", "127.0.0.1:0", "--admin-listen", ""}, tt.args...)

@@ -513,6 +513,9 @@ func tokenBanner(cfg config.Config, url string, embedded bool) []string {
 	case "--token":
 		shown = token
 	case "--token-file", "REDISGATE_TOKEN_FILE", "config file's token_file":
+		if src == "config file's token_file" {
+			from = "from the config file's token_file"
+		}
 		from += " " + cfg.TokenFile
 		how = "`cat " + cfg.TokenFile + "` prints it"
 		bearer = "$(cat " + cfg.TokenFile + ")"
