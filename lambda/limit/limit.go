@@ -23,7 +23,8 @@ import (
 // NewLimiter returns a ratelimit.Limiter keeping its state in store (a *rest.Client), with
 // defaults for Lambda where opts leaves them zero: no tokens taken ahead of demand (a container
 // serves one request at a time and may be frozen at any moment; Lease 0 means none here) and
-// a 500 ms deadline per decision, for a trip over HTTP.
+// a 500 ms deadline per decision, for a trip over HTTP. Its log leaves out the gateway's
+// refusals of its token, which a Guard reports as configuration errors.
 func NewLimiter(store ratelimit.Store, opts ratelimit.Options) *ratelimit.Limiter {
 	if opts.Lease == 0 {
 		opts.Lease = -1
@@ -31,7 +32,42 @@ func NewLimiter(store ratelimit.Store, opts ratelimit.Options) *ratelimit.Limite
 	if opts.Timeout <= 0 {
 		opts.Timeout = 500 * time.Millisecond
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	// A Guard logs a refused token as the configuration error it is, with what it did; the
+	// limiter's own line would call it an outage and say the request was allowed.
+	opts.Logger = slog.New(withoutRefusals{opts.Logger.Handler()})
 	return ratelimit.NewLimiter(store, opts)
+}
+
+// withoutRefusals is a slog.Handler dropping the records whose err is a refusal of the
+// limiter's token, which the Guard reports itself.
+type withoutRefusals struct{ slog.Handler }
+
+// Handle passes r on unless its err attribute is a 401 or 403 from the gateway.
+func (h withoutRefusals) Handle(ctx context.Context, r slog.Record) error {
+	refused := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "err" && refusal(err) != nil {
+			refused = true
+		}
+		return !refused
+	})
+	if refused {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs returns the handler with attrs, still dropping refusals.
+func (h withoutRefusals) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return withoutRefusals{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup returns the handler with the group, still dropping refusals.
+func (h withoutRefusals) WithGroup(name string) slog.Handler {
+	return withoutRefusals{h.Handler.WithGroup(name)}
 }
 
 // Request is what a Guard knows of one event, whatever its type.
