@@ -30,6 +30,11 @@ type Config struct {
 	Upstream      string `yaml:"upstream"`
 	Token         string `yaml:"token"`
 	ReadOnlyToken string `yaml:"read_only_token"`
+	// TokenFile names a file whose content, trimmed of white space, is Token.
+	TokenFile string `yaml:"token_file"`
+	// TokenSource says where Token came from: "--token", "REDISGATE_TOKEN", "--token-file",
+	// "REDISGATE_TOKEN_FILE", "config file", "config file's token_file", or "" when none was given.
+	TokenSource string `yaml:"-"`
 	// PoolSize is the number of Redis connections per database unless the database sets its own.
 	PoolSize int `yaml:"pool_size"`
 	// BlockingConns is the number of dedicated connections per database for blocking
@@ -294,6 +299,8 @@ func options() []option {
 	add("upstream", "Redis URL (redis://[user:password@]host:port[/db] or rediss:// for TLS); none: an embedded in-memory backend", s, g)
 	s, g = str(func(c *Config) *string { return &c.Token })
 	add("token", "read-write token of the single database (at least 16 characters; generated for the embedded backend)", s, g)
+	s, g = str(func(c *Config) *string { return &c.TokenFile })
+	add("token-file", "file holding the read-write token of the single database (trimmed of white space), in place of --token", s, g)
 	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
 	add("read-only-token", "read-only token of the single database", s, g)
 	s, g = str(func(c *Config) *string { return &c.Replicas })
@@ -467,11 +474,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		}
 		c.File = file
 	}
+	level := map[string]string{}
 	for _, o := range opts {
 		if v := getenv(o.env); v != "" {
 			if err := o.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("%s: %w", o.env, err)
 			}
+			level[o.flag] = o.env
 		}
 	}
 	for _, o := range opts {
@@ -479,12 +488,65 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			if err := o.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("--%s: %w", o.flag, err)
 			}
+			level[o.flag] = "--" + o.flag
 		}
+	}
+	tokenSrc, fileSrc := level["token"], level["token-file"]
+	if tokenSrc == "" && c.Token != "" {
+		tokenSrc = "config file"
+	}
+	if fileSrc == "" && c.TokenFile != "" {
+		fileSrc = "config file"
+	}
+	if err := c.readTokenFile(tokenSrc, fileSrc); err != nil {
+		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// readTokenFile settles Token and TokenSource; tokenSrc and fileSrc say where the token
+// and the token file were given ("--token", "REDISGATE_TOKEN", "config file"; "" when not
+// given). The one given at the stronger level (flag over environment over file) wins; both
+// at the same level conflict.
+func (c *Config) readTokenFile(tokenSrc, fileSrc string) error {
+	rank := func(src string) int {
+		switch {
+		case strings.HasPrefix(src, "--"):
+			return 2
+		case src == "config file":
+			return 0
+		}
+		return 1
+	}
+	c.TokenSource = tokenSrc
+	if fileSrc == "" {
+		return nil
+	}
+	if tokenSrc != "" {
+		switch tr, fr := rank(tokenSrc), rank(fileSrc); {
+		case tr > fr:
+			c.TokenFile = ""
+			return nil
+		case tr == fr:
+			return fmt.Errorf("token and token_file: give one, not both (%s and %s)", tokenSrc, fileSrc)
+		}
+	}
+	if fileSrc == "config file" {
+		fileSrc = "config file's token_file"
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return fmt.Errorf("token_file (%s): %w", fileSrc, err)
+	}
+	c.Token = strings.TrimSpace(string(b))
+	if c.Token == "" {
+		return fmt.Errorf("token_file (%s): %s holds no token", fileSrc, c.TokenFile)
+	}
+	c.TokenSource = fileSrc
+	return nil
 }
 
 func readFile(name string, c *Config) error {
@@ -581,8 +643,18 @@ func (c *Config) Validate() error {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
 		if c.Upstream != "" || c.Sentinels != "" {
+			if c.Upstream != "" {
+				if err := checkRedisURL("upstream (--upstream)", c.Upstream); err != nil {
+					return err
+				}
+			}
+			for j, r := range splitList(c.Replicas) {
+				if err := checkRedisURL(fmt.Sprintf("replica %d (--replica)", j+1), r); err != nil {
+					return err
+				}
+			}
 			if c.Token == "" {
-				return errors.New("token: required with upstream (--token or REDISGATE_TOKEN)")
+				return errors.New("token: required with upstream (--token, --token-file, REDISGATE_TOKEN or REDISGATE_TOKEN_FILE)")
 			}
 			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
 				Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
@@ -624,13 +696,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.upstream: required", where)
 		}
 		if d.Upstream != "" {
-			if _, err := pool.ParseURL(d.Upstream); err != nil {
-				return fmt.Errorf("%s.upstream: %w", where, err)
+			if err := checkRedisURL(where+".upstream", d.Upstream); err != nil {
+				return err
 			}
 		}
 		for j, r := range d.Replicas {
-			if _, err := pool.ParseURL(r); err != nil {
-				return fmt.Errorf("%s.replicas[%d]: %w", where, j, err)
+			if err := checkRedisURL(fmt.Sprintf("%s.replicas[%d]", where, j), r); err != nil {
+				return err
 			}
 		}
 		if d.Consistency == "" {
@@ -717,8 +789,8 @@ func (r *RateLimits) validate() error {
 		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
 	}
 	if r.Redis != "" {
-		if _, err := pool.ParseURL(r.Redis); err != nil {
-			return fmt.Errorf("rate_limits.redis: %w", err)
+		if err := checkRedisURL("rate_limits.redis (--limit-redis)", r.Redis); err != nil {
+			return err
 		}
 	}
 	if r.Timeout <= 0 {
@@ -739,6 +811,58 @@ func (c *Config) Limited() bool {
 		}
 	}
 	return false
+}
+
+// urlForm is the form of a Redis URL, for error messages.
+const urlForm = "redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path"
+
+// checkRedisURL checks that raw, the value of field, is a Redis URL; its error names field,
+// says what is wrong in plain words and, when it can guess, what was meant. It never shows a
+// password.
+func checkRedisURL(field, raw string) error {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		// "127.0.0.1:6379", "redis//h", "redis:/h", "redis:h": the scheme is missing or mangled.
+		guess, fixed := "redis", strings.TrimSpace(raw)
+		for _, s := range []string{"rediss", "redis", "unix"} {
+			if r, ok := strings.CutPrefix(fixed, s); ok && (strings.HasPrefix(r, ":") || strings.HasPrefix(r, "/")) {
+				guess, fixed = s, strings.TrimLeft(r, ":/")
+				if s == "unix" {
+					fixed = "/" + fixed
+				}
+				break
+			}
+		}
+		return fmt.Errorf("%s: %q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
+			field, redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
+	}
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss", "unix":
+	default:
+		return fmt.Errorf("%s: %q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
+			field, redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
+	}
+	if _, err := pool.ParseURL(raw); err != nil {
+		return fmt.Errorf("%s: %q is not a valid Redis URL (%s): %s", field, redactURL(raw), urlForm, redactURL(err.Error()))
+	}
+	return nil
+}
+
+// redactURL returns s with the password of the URL in it, if any, replaced by xxxxx.
+func redactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s[:at], "//"); i >= 0 {
+		start = i + 2
+	}
+	user, _, hasPassword := strings.Cut(s[start:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:start] + user + ":xxxxx" + s[at:]
 }
 
 // splitList splits a comma-separated list, dropping empty items.

@@ -93,7 +93,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{"upstream without token", []string{"--upstream", "redis://x:1"}, "", "token: required with upstream"},
 		{"short token", []string{"--upstream", "redis://x:1", "--token", "short"}, "", "databases[0].tokens[0]: token shorter than 16"},
-		{"bad url", []string{"--upstream", "http://x:1", tok}, "", "databases[0].upstream:"},
+		{"bad url", []string{"--upstream", "http://x:1", tok}, "", `upstream (--upstream): "http://x:1" is not a Redis URL`},
 		{"bad duration flag", []string{"--command-timeout", "soon"}, "", "--command-timeout"},
 		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: invalid size "lots"`},
 		{"zero pool", []string{"--pool-size", "0"}, "", "pool_size: 0 not in 1..1024"},
@@ -267,5 +267,96 @@ func TestMemoryBoundSettings(t *testing.T) {
 		if got := l.InflightBody(tt.limit); got != tt.want {
 			t.Errorf("InflightBody(%d) with max body %d: %d, want %d", tt.limit, tt.maxBody, got, tt.want)
 		}
+	}
+}
+
+// TestTokenFile checks --token-file, REDISGATE_TOKEN_FILE and token_file: the file's trimmed
+// content is the token, the stronger source wins, and conflicts and empty files are errors.
+func TestTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("\n  file-token-0123456789abcdef \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := writeFile(t, "upstream: redis://127.0.0.1:6379\ntoken_file: "+tokenFile+"\n")
+	const fileToken, flagToken = "file-token-0123456789abcdef", "flag-token-0123456789abcdef"
+	up := []string{"--upstream", "redis://127.0.0.1:6379"}
+	for _, tt := range []struct {
+		name          string
+		args          []string
+		env           map[string]string
+		token, source string
+		err           string
+	}{
+		{"flag", append([]string{"--token-file", tokenFile}, up...), nil, fileToken, "--token-file", ""},
+		{"env", up, map[string]string{"REDISGATE_TOKEN_FILE": tokenFile}, fileToken, "REDISGATE_TOKEN_FILE", ""},
+		{"config file", []string{"--config", yaml}, nil, fileToken, "config file's token_file", ""},
+		{"embedded", []string{"--token-file", tokenFile}, nil, fileToken, "--token-file", ""},
+		{"--token over the env's file", append([]string{"--token", flagToken}, up...), map[string]string{"REDISGATE_TOKEN_FILE": tokenFile}, flagToken, "--token", ""},
+		{"--token-file over the env's token", append([]string{"--token-file", tokenFile}, up...), map[string]string{"REDISGATE_TOKEN": flagToken}, fileToken, "--token-file", ""},
+		{"--token", append([]string{"--token", flagToken}, up...), nil, flagToken, "--token", ""},
+		{"env token", up, map[string]string{"REDISGATE_TOKEN": flagToken}, flagToken, "REDISGATE_TOKEN", ""},
+		{"both flags", append([]string{"--token", flagToken, "--token-file", tokenFile}, up...), nil, "", "", "token and token_file: give one, not both"},
+		{"missing file", append([]string{"--token-file", filepath.Join(dir, "nope")}, up...), nil, "", "", "token_file (--token-file): open"},
+		{"empty file", append([]string{"--token-file", empty}, up...), nil, "", "", "holds no token"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, env(tt.env), &bytes.Buffer{})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Token != tt.token || c.TokenSource != tt.source {
+				t.Errorf("token %q from %q, want %q from %q", c.Token, c.TokenSource, tt.token, tt.source)
+			}
+		})
+	}
+}
+
+// TestBadUpstreamURL checks that a malformed Redis URL is refused at start with the field
+// named, plain words, a guess at what was meant, and no password.
+func TestBadUpstreamURL(t *testing.T) {
+	tok := []string{"--token", "url-test-token-0123456789"}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--upstream", "127.0.0.1:6379"}, []string{"upstream (--upstream)", "does not start with redis://", "did you mean redis://127.0.0.1:6379?"}},
+		{[]string{"--upstream", "localhost:6379"}, []string{"upstream (--upstream)", "did you mean redis://localhost:6379?"}},
+		{[]string{"--upstream", "redis//h:6379"}, []string{"upstream (--upstream)", "did you mean redis://h:6379?"}},
+		{[]string{"--upstream", "rediss:/h:6380"}, []string{"did you mean rediss://h:6380?"}},
+		{[]string{"--upstream", "http://127.0.0.1:6379"}, []string{"upstream (--upstream)", "the scheme http:// is not redis://", "did you mean redis://127.0.0.1:6379?"}},
+		{[]string{"--upstream", "redis://:s3cret@127.0.0.1:notaport"}, []string{"upstream (--upstream)", "is not a valid Redis URL", ":xxxxx@"}},
+		{[]string{"--upstream", "u:s3cret@127.0.0.1:6379"}, []string{"did you mean redis://u:xxxxx@127.0.0.1:6379?"}},
+		{[]string{"--upstream", "redis://127.0.0.1:6379", "--replica", "127.0.0.1:6380"}, []string{"replica 1 (--replica)", "did you mean redis://127.0.0.1:6380?"}},
+		{[]string{"--upstream", "redis://127.0.0.1:6379", "--limit-redis", "http://h:1"}, []string{"rate_limits.redis (--limit-redis)", "did you mean redis://h:1?"}},
+	} {
+		_, err := Load(append(tt.args, tok...), env(nil), &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("%v: accepted", tt.args)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %v\nlacks %q", tt.args, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%v: the error shows the password: %v", tt.args, err)
+		}
+		t.Log(err)
+	}
+	file := writeFile(t, "databases:\n  - name: a\n    upstream: 10.0.0.1:6379\n    tokens: [url-test-token-0123456789]\n")
+	if _, err := Load([]string{"--config", file}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "databases[0].upstream") || !strings.Contains(err.Error(), "did you mean redis://10.0.0.1:6379?") {
+		t.Errorf("config file: %v", err)
 	}
 }

@@ -66,7 +66,7 @@ func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
 	}
 	if !c.enqueue(b, 1) {
 		d.drop(c)
-		return ErrUnavailable
+		return &UnavailableError{Addr: d.opts.Address()}
 	}
 	select {
 	case <-b.done:
@@ -108,7 +108,7 @@ func (d *Dedicated) get() (*conn, error) {
 	d.mu.Unlock()
 	c, err := dial(&d.opts, d.opts.ClientName+"-blocking", nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, &UnavailableError{Addr: d.opts.Address(), Err: err}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -25,6 +25,26 @@ import (
 // ErrUnavailable reports that no connection to Redis could take the batch; it was not sent.
 var ErrUnavailable = errors.New("redis unavailable")
 
+// UnavailableError reports that the batch was not sent because no connection to the server
+// at Addr is up; it matches ErrUnavailable, and Err, when set, says why the last dial failed.
+type UnavailableError struct {
+	// Addr is where the pool connects (host:port, never credentials).
+	Addr string
+	// Err is the dial's error, or nil.
+	Err error
+}
+
+// Error says which server cannot be reached, without the dial's error (see Err).
+func (e *UnavailableError) Error() string { return "cannot reach redis at " + e.Addr }
+
+// Unwrap returns ErrUnavailable and Err.
+func (e *UnavailableError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.Err}
+}
+
 // ErrBroken reports that the connection failed after the batch was sent; its outcome is unknown.
 var ErrBroken = errors.New("redis connection lost")
 
@@ -199,6 +219,7 @@ type Pool struct {
 	counters counters
 	budget   budget
 	epoch    atomic.Uint64 // advanced by Redial: connections dialled before it are dropped
+	down     DownLog       // reports the server down and up again, shared by the slots
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -208,6 +229,7 @@ type Pool struct {
 func New(opts Options) *Pool {
 	opts.setDefaults()
 	p := &Pool{opts: opts, slots: make([]atomic.Pointer[conn], opts.Size), stop: make(chan struct{})}
+	p.down.Logger = opts.Logger
 	p.budget.max = opts.MaxInflightResponse
 	p.opts.budget = &p.budget
 	ready := make(chan struct{}, opts.Size)
@@ -303,7 +325,10 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		c = p.enqueue(b, p.opts.MaxBacklog)
 	}
 	if c == nil {
-		return ErrUnavailable
+		if p.Connected() == 0 {
+			return &UnavailableError{Addr: p.Addr()}
+		}
+		return fmt.Errorf("%w: every connection has %d batches waiting", ErrUnavailable, p.opts.MaxBacklog)
 	}
 	select {
 	case <-b.done:
@@ -343,7 +368,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 			first = false
 		}
 		if err != nil {
-			p.opts.Logger.Warn("redis connect failed", "slot", i, "err", err, "retry_in", backoff)
+			p.down.Failed(p.opts.Address(), err)
 			select {
 			case <-p.stop:
 				return
@@ -353,6 +378,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 			continue
 		}
 		backoff = 25 * time.Millisecond
+		p.down.Up(p.opts.Address())
 		p.slots[i].Store(c)
 		if p.epoch.Load() != epoch {
 			c.fail(errRedial) // dialled at an address Redial has since left
@@ -369,7 +395,11 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 			return
 		default:
 		}
-		p.opts.Logger.Warn("redis connection lost", "addr", c.addr, "slot", i, "err", c.err)
+		if errors.Is(c.err, errRedial) {
+			p.opts.Logger.Info("redis connection dropped to follow the server", "addr", c.addr, "slot", i)
+		} else {
+			p.down.Failed(p.opts.Address(), fmt.Errorf("connection lost: %w", c.err))
+		}
 		if p.opts.OnLost != nil {
 			p.opts.OnLost(c.err)
 		}

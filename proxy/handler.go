@@ -282,9 +282,15 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 func (s *Server) backendError(ctx *fasthttp.RequestCtx, db *database, err error) {
 	status := fasthttp.StatusServiceUnavailable
 	var reqErr *requestError
+	var down *pool.UnavailableError
 	switch {
 	case errors.As(err, &reqErr):
 		writeError(ctx, fasthttp.StatusBadRequest, reqErr.Error())
+		return
+	case errors.As(err, &down):
+		// The pools log the server going down and coming back; one line per request would drown that.
+		s.opts.Logger.Debug("backend error", "database", db.name, "status", status, "err", err, "cause", down.Err)
+		writeError(ctx, status, "ERR backend: "+down.Error()+" (database "+db.name+")")
 		return
 	case errors.Is(err, pool.ErrNotAcked):
 		status = fasthttp.StatusGatewayTimeout

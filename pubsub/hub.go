@@ -162,6 +162,8 @@ type Hub struct {
 	dialing   int      // MONITOR connections being opened
 	conn      net.Conn // the subscription connection, nil while down
 	epoch     uint64   // advanced by Redial
+
+	down pool.DownLog // reports Redis down and up again, not each retry
 }
 
 // NewHub returns a Hub and starts connecting to Redis in the background.
@@ -173,6 +175,7 @@ func NewHub(opts Options) *Hub {
 		topics:   [2]map[string]*topic{{}, {}},
 		monitors: map[*Subscription]struct{}{},
 	}
+	h.down = pool.DownLog{Logger: opts.Logger, What: "redis (pub/sub)"}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.wg.Add(1)
 	go h.run()
@@ -381,9 +384,14 @@ func (h *Hub) run() {
 			nc.Close() // dialled where Redial has since left: dial again at once
 			continue
 		}
+		addr := o.Address()
 		if err == nil {
 			start := time.Now()
+			// Up only once the connection has held a second, so that one refused at once
+			// (a subscription the server rejects) does not log up and down at every retry.
+			up := time.AfterFunc(time.Second, func() { h.down.Up(addr) })
 			err = h.serve(nc)
+			up.Stop()
 			if time.Since(start) > time.Second {
 				backoff = minBackoff
 			}
@@ -391,7 +399,7 @@ func (h *Hub) run() {
 		if h.ctx.Err() != nil {
 			return
 		}
-		h.opts.Logger.Warn("redis pub/sub connection failed", "addr", o.Addr, "err", err, "retry_in", backoff)
+		h.down.Failed(addr, err)
 		select {
 		case <-h.ctx.Done():
 			return

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -137,13 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		url = "https://" + ln.Addr().String()
 	}
+	fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
 	if embedded != nil {
-		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
 		fmt.Fprintf(stdout, "backend: embedded in-memory Redis (no --upstream given): data is NOT persisted and is lost when redisgate stops\n")
-		fmt.Fprintf(stdout, "token:   %s\n", cfg.Databases[0].Tokens[0])
-		fmt.Fprintf(stdout, "try:     curl -H \"Authorization: Bearer %s\" %s/set/hello/world\n", cfg.Databases[0].Tokens[0], url)
-	} else {
-		fmt.Fprintf(stdout, "redisgate listening on %s\n", url)
+	}
+	for _, l := range tokenBanner(cfg, url, embedded != nil) {
+		fmt.Fprintln(stdout, l)
 	}
 	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
 
@@ -493,6 +493,54 @@ func startEmbedded(cfg *config.Config) (*miniredis.Miniredis, error) {
 	blocking := cfg.BlockingConns
 	cfg.Databases = []config.Database{{Name: "embedded", Upstream: "redis://" + m.Addr(), Tokens: []string{token}, PoolSize: cfg.PoolSize, BlockingConns: &blocking}}
 	return m, nil
+}
+
+// tokenBanner returns the start banner's lines about the token: where it came from, and the
+// token itself when it was given on the command line or generated, else its fingerprint and
+// where to find it; then a request to try, in the single-database forms.
+func tokenBanner(cfg config.Config, url string, embedded bool) []string {
+	if cfg.Upstream == "" && cfg.Sentinels == "" && !embedded {
+		return []string{fmt.Sprintf("tokens:  those of the config file %s (%d databases)", cfg.File, len(cfg.Databases))}
+	}
+	token := cfg.Databases[0].Tokens[0]
+	sum := sha256.Sum256([]byte(token))
+	shown, bearer := fmt.Sprintf("sha256:%x… (fingerprint)", sum[:4]), token
+	src := cfg.TokenSource
+	from, how := "from "+src, ""
+	switch src {
+	case "":
+		shown, from = token, "generated: pass --token or --token-file to keep it across restarts"
+	case "--token":
+		shown = token
+	case "--token-file", "REDISGATE_TOKEN_FILE", "config file's token_file":
+		if src == "config file's token_file" {
+			from = "from the config file's token_file"
+		}
+		from += " " + cfg.TokenFile
+		how = "`cat " + cfg.TokenFile + "` prints it"
+		bearer = "$(cat " + cfg.TokenFile + ")"
+	case "REDISGATE_TOKEN":
+		how = "`echo $REDISGATE_TOKEN` prints it"
+		bearer = "$REDISGATE_TOKEN"
+	default:
+		from = "from the config file " + cfg.File
+		bearer = "<the token in " + cfg.File + ">"
+	}
+	parts := []string{from}
+	if embedded && src != "" {
+		parts = append(parts, "stays the same across restarts")
+	}
+	if how != "" {
+		parts = append(parts, how)
+	}
+	path := "/ping"
+	if embedded {
+		path = "/set/hello/world"
+	}
+	return []string{
+		fmt.Sprintf("token:   %s (%s)", shown, strings.Join(parts, "; ")),
+		fmt.Sprintf("try:     curl -H \"Authorization: Bearer %s\" %s%s", bearer, url, path),
+	}
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -14,13 +16,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redisgate/redisgate/lambda/rest"
 	"github.com/redisgate/redisgate/ratelimit"
 )
 
 // NewLimiter returns a ratelimit.Limiter keeping its state in store (a *rest.Client), with
 // defaults for Lambda where opts leaves them zero: no tokens taken ahead of demand (a container
 // serves one request at a time and may be frozen at any moment; Lease 0 means none here) and
-// a 500 ms deadline per decision, for a trip over HTTP.
+// a 500 ms deadline per decision, for a trip over HTTP. Its log leaves out the gateway's
+// refusals of its token, which a Guard reports as configuration errors.
 func NewLimiter(store ratelimit.Store, opts ratelimit.Options) *ratelimit.Limiter {
 	if opts.Lease == 0 {
 		opts.Lease = -1
@@ -28,7 +32,42 @@ func NewLimiter(store ratelimit.Store, opts ratelimit.Options) *ratelimit.Limite
 	if opts.Timeout <= 0 {
 		opts.Timeout = 500 * time.Millisecond
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	// A Guard logs a refused token as the configuration error it is, with what it did; the
+	// limiter's own line would call it an outage and say the request was allowed.
+	opts.Logger = slog.New(withoutRefusals{opts.Logger.Handler()})
 	return ratelimit.NewLimiter(store, opts)
+}
+
+// withoutRefusals is a slog.Handler dropping the records whose err is a refusal of the
+// limiter's token, which the Guard reports itself.
+type withoutRefusals struct{ slog.Handler }
+
+// Handle passes r on unless its err attribute is a 401 or 403 from the gateway.
+func (h withoutRefusals) Handle(ctx context.Context, r slog.Record) error {
+	refused := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "err" && refusal(err) != nil {
+			refused = true
+		}
+		return !refused
+	})
+	if refused {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs returns the handler with attrs, still dropping refusals.
+func (h withoutRefusals) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return withoutRefusals{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup returns the handler with the group, still dropping refusals.
+func (h withoutRefusals) WithGroup(name string) slog.Handler {
+	return withoutRefusals{h.Handler.WithGroup(name)}
 }
 
 // Request is what a Guard knows of one event, whatever its type.
@@ -98,6 +137,12 @@ type Options struct {
 	// Proxies are trusted proxies in front of the event source (e.g. CloudFront's ranges): when
 	// the peer is one of them, the client is read from Forwarded or X-Forwarded-For.
 	Proxies ratelimit.Proxies
+	// FailOpen lets requests through when the gateway refuses the limiter's token (401 or
+	// 403), as they are when it cannot be reached. By default such a refusal, a configuration
+	// error, denies the request with 503, since letting it through would turn rate limiting off.
+	FailOpen bool
+	// Logger receives an error line for each refused decision (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Guard checks requests against its limits with a Limiter.
@@ -105,11 +150,15 @@ type Guard struct {
 	limiter *ratelimit.Limiter
 	limits  []Limit
 	opts    Options
-	pruned  atomic.Int64 // unix nanoseconds of the last prune of the limiter's local state
+	pruned  atomic.Int64  // unix nanoseconds of the last prune of the limiter's local state
+	refused atomic.Uint64 // decisions the gateway refused with 401 or 403
 }
 
 // New returns a Guard applying limits, in order, with l.
 func New(l *ratelimit.Limiter, opts Options, limits ...Limit) *Guard {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	g := &Guard{limiter: l, limits: limits, opts: opts}
 	g.pruned.Store(time.Now().UnixNano())
 	return g
@@ -121,12 +170,26 @@ type Verdict struct {
 	Allowed bool
 	// Decisions are the limits' decisions, one per limit checked.
 	Decisions []ratelimit.Decision
-	// Headers are the rate-limit headers for the answer, allowed or denied.
+	// Headers are the rate-limit headers for the answer, allowed or denied, from the
+	// decisions Redis made: none for a limit that could not be decided.
 	Headers []ratelimit.Header
 	// Status and Body answer a denied request: 429 and a JSON error, or 503 when the limiter
-	// could not decide and fails closed.
+	// could not decide and fails closed, or the gateway refused its token (see Options.FailOpen).
 	Status int
 	Body   string
+}
+
+// Refused returns how many decisions the gateway refused because it did not accept the
+// limiter's token (401 or 403): a count above zero means the limiter is misconfigured.
+func (g *Guard) Refused() uint64 { return g.refused.Load() }
+
+// refusal returns the gateway's 401 or 403 answer that err carries, or nil.
+func refusal(err error) *rest.Error {
+	var re *rest.Error
+	if errors.As(err, &re) && (re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden) {
+		return re
+	}
+	return nil
 }
 
 // pruneEvery is how often the limiter's local state of idle keys is dropped, inline: a
@@ -143,25 +206,41 @@ func (g *Guard) Check(ctx context.Context, r *Request) Verdict {
 		r.ClientIP = g.opts.Proxies.ClientIP(r.Peer, r.Header("Forwarded"), r.Header("X-Forwarded-For"))
 	}
 	v := Verdict{Allowed: true}
+	var made []ratelimit.Decision // the decisions Redis actually made, for the headers
 	for _, l := range g.limits {
 		k := l.Key(r)
 		if k == "" {
 			continue
 		}
 		d := g.limiter.Allow(ctx, l.Name, l.Name+":"+bucket(k), l.Rate)
+		if re := refusal(d.Err); re != nil {
+			g.refused.Add(1)
+			d.Allowed = g.opts.FailOpen
+			if d.Allowed {
+				g.opts.Logger.Error("the gateway refused the limiter's token: "+re.Error()+"; allowing the request unlimited (limit.Options.FailOpen)", "limit", l.Name, "status", re.Status)
+			} else {
+				g.opts.Logger.Error("the gateway refused the limiter's token: "+re.Error()+"; denying the request (check the limiter's gateway token, or set limit.Options.FailOpen)", "limit", l.Name, "status", re.Status)
+			}
+		}
 		v.Decisions = append(v.Decisions, d)
+		if d.Err == nil {
+			made = append(made, d)
+		}
 		if d.Allowed {
 			continue
 		}
 		v.Allowed = false
-		if d.Err != nil {
+		switch {
+		case refusal(d.Err) != nil:
+			v.Status, v.Body = http.StatusServiceUnavailable, `{"error":"rate limiter misconfigured: the gateway refused its token"}`
+		case d.Err != nil:
 			v.Status, v.Body = http.StatusServiceUnavailable, `{"error":"rate limiter unavailable"}`
-		} else {
+		default:
 			v.Status, v.Body = http.StatusTooManyRequests, deniedBody(d)
 		}
 		break
 	}
-	v.Headers = ratelimit.Headers(v.Decisions...)
+	v.Headers = ratelimit.Headers(made...)
 	if !v.Allowed {
 		v.Headers = append(v.Headers, ratelimit.Header{Key: "Content-Type", Value: "application/json"})
 	}

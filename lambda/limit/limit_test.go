@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,12 +318,12 @@ func TestLimiterDown(t *testing.T) {
 	v2 := eventTypes()["v2"]
 
 	open := newGuard(t, url, ratelimit.Options{}, limit.Options{}, limit.PerIP(perMinute))
-	if a := v2.invoke(t, open, raw); a.status != 200 {
-		t.Errorf("fail-open: %d, want the handler's 200", a.status)
+	if a := v2.invoke(t, open, raw); a.status != 200 || len(rateLimitHeaders(a)) > 0 {
+		t.Errorf("fail-open: %d %v, want the handler's 200 without rate-limit headers", a.status, a.headers)
 	}
 	closed := newGuard(t, url, ratelimit.Options{FailClosed: true}, limit.Options{}, limit.PerIP(perMinute))
-	if a := v2.invoke(t, closed, raw); a.status != 503 || a.body != `{"error":"rate limiter unavailable"}` {
-		t.Errorf("fail-closed: %d %s, want 503", a.status, a.body)
+	if a := v2.invoke(t, closed, raw); a.status != 503 || a.body != `{"error":"rate limiter unavailable"}` || len(rateLimitHeaders(a)) > 0 {
+		t.Errorf("fail-closed: %d %v %s, want 503 without rate-limit headers", a.status, a.headers, a.body)
 	}
 }
 
@@ -347,5 +348,88 @@ func TestNoSourceIP(t *testing.T) {
 		if a := eventTypes()["v2"].invoke(t, g, []byte(`{"version":"2.0","rawPath":"/"}`)); a.status != 200 || a.headers["RateLimit"] != "" {
 			t.Errorf("event without source IP: %d %v", a.status, a.headers)
 		}
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// refusedGuard returns a Guard whose limiter reaches the gateway at url with a token it does
+// not accept, logging to logs.
+func refusedGuard(t *testing.T, url string, opts limit.Options, logs *syncBuffer) *limit.Guard {
+	t.Helper()
+	c, err := rest.New(rest.Options{URL: url, Token: "not-the-gateway-token-0123456789", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	// The limiter logs to the same place: its fail-open line must not contradict the Guard's.
+	return limit.New(limit.NewLimiter(c, ratelimit.Options{Logger: opts.Logger}), opts, limit.PerIP(perMinute))
+}
+
+// rateLimitHeaders returns the names of a's rate-limit headers.
+func rateLimitHeaders(a answer) []string {
+	var names []string
+	for k := range a.headers {
+		if strings.HasPrefix(k, "X-RateLimit-") || strings.HasPrefix(k, "RateLimit") {
+			names = append(names, k)
+		}
+	}
+	return names
+}
+
+// TestWrongToken checks that a gateway refusing the limiter's token denies by default, with
+// an error line naming the status and the refusal counted, and allows with FailOpen.
+func TestWrongToken(t *testing.T) {
+	gw := gatewaytest.Start(t, gatewaytest.Options{})
+	raw := fixture(t, "apigw-http.json")
+	v2 := eventTypes()["v2"]
+
+	var logs syncBuffer
+	g := refusedGuard(t, gw.URL, limit.Options{}, &logs)
+	a := v2.invoke(t, g, raw)
+	if a.status != 503 || a.headers["X-Handler"] == "ran" || !strings.Contains(a.body, "misconfigured") {
+		t.Errorf("wrong token: %d %v %s, want 503 without running the handler", a.status, a.headers, a.body)
+	}
+	if h := rateLimitHeaders(a); len(h) > 0 {
+		t.Errorf("wrong token: rate-limit headers %v for a decision not made", h)
+	}
+	if l := logs.String(); strings.Count(l, "\n") != 1 || !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "the gateway refused the limiter's token: 401") || !strings.Contains(l, "denying") {
+		t.Errorf("log, want one error line:\n%s", l)
+	}
+	if n := g.Refused(); n != 1 {
+		t.Errorf("Refused() = %d, want 1", n)
+	}
+
+	var openLogs syncBuffer
+	open := refusedGuard(t, gw.URL, limit.Options{FailOpen: true}, &openLogs)
+	a = v2.invoke(t, open, raw)
+	if a.status != 200 || a.headers["X-Handler"] != "ran" {
+		t.Errorf("FailOpen: %d %v, want the handler's 200", a.status, a.headers)
+	}
+	if h := rateLimitHeaders(a); len(h) > 0 {
+		t.Errorf("FailOpen: rate-limit headers %v for a decision not made", h)
+	}
+	if l := openLogs.String(); !strings.Contains(l, "the gateway refused the limiter's token: 401") || !strings.Contains(l, "allowing") {
+		t.Errorf("FailOpen log:\n%s", l)
+	}
+	if n := open.Refused(); n != 1 {
+		t.Errorf("FailOpen: Refused() = %d, want 1", n)
 	}
 }
