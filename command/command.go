@@ -414,6 +414,14 @@ func (s Scope) Channel(name []byte, pattern bool) ([]byte, error) {
 	return s.prefixed(name), nil
 }
 
+// Visible reports whether a message Redis delivered on channel may reach a tenant of s:
+// Redis's own channels (names starting with __) only when they carry the keyspace or keyevent
+// notifications of the database. A pattern can match them without starting with __ itself
+// (`[_]_keyspace@15__:*`), so what a pattern delivers is checked, not only what it says.
+func (s Scope) Visible(channel []byte) bool {
+	return !bytes.HasPrefix(channel, []byte("__")) || s.ownNotifications(channel)
+}
+
 // ownNotifications reports whether name starts with the keyspace or keyevent prefix of s.DB.
 func (s Scope) ownNotifications(name []byte) bool {
 	var rest []byte

@@ -393,3 +393,15 @@ func TestScriptFlushIsLocalOnSharedServers(t *testing.T) {
 		t.Error("a read-only token flushes scripts")
 	}
 }
+
+func TestVisible(t *testing.T) {
+	s := Scope{DB: 1}
+	for ch, want := range map[string]bool{
+		"news": true, "__keyspace@1__:k": true, "__keyevent@1__:set": true,
+		"__keyspace@15__:limiter": false, "__keyspace@10__:k": false, "__redis__:invalidate": false, "__sentinel__:hello": false,
+	} {
+		if got := s.Visible([]byte(ch)); got != want {
+			t.Errorf("Visible(%q) = %v, want %v", ch, got, want)
+		}
+	}
+}

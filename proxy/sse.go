@@ -269,6 +269,9 @@ func (st *stream) writePreamble(w *bufio.Writer) {
 
 // writeMessage writes one event: "message,<channel>,<payload>", "pmessage,<pattern>,<channel>,<payload>" or a MONITOR line.
 func (st *stream) writeMessage(w *bufio.Writer, m *pubsub.Message) {
+	if st.sub.Kind() == pubsub.Patterns && !st.scope.Visible(m.Channel) {
+		return // another database's notifications, or Redis's own channels
+	}
 	w.WriteString("data: ")
 	switch st.sub.Kind() {
 	case pubsub.Channels:

@@ -626,3 +626,20 @@ func TestScriptsAreNamespacedOnASharedServer(t *testing.T) {
 	}
 	g.req("POST", "/multi-exec", `[["SCRIPT","FLUSH"]]`).expect(t, 400, `{"error":"ERR command 'SCRIPT FLUSH' is not supported by redisgate: inside /multi-exec on a server that serves other databases too, where the gateway answers it itself (command 0; transaction discarded)"}`)
 }
+
+func TestStreamPatternsDeliverNoOtherDatabasesNotifications(t *testing.T) {
+	g := streamGateway(t)
+	g.redis.MustDo("CONFIG", "SET", "notify-keyspace-events", "KEA")
+	all := g.stream("GET", "/psubscribe/*", rwToken)
+	all.expect("data: psubscribe,*,1")
+	sneaky := g.stream("GET", "/psubscribe/[_]_keyspace@15__:*", rwToken)
+	sneaky.expect("data: psubscribe,[_]_keyspace@15__:*,1")
+	// The limiter's logical database (or any other) changes a key: its notification is not ours.
+	g.redis.MustDo("EVAL", "redis.call('select', 15) return redis.call('set', 'limiter-key', '1')", "0")
+	g.req("POST", "/", `["PUBLISH","plain","hello"]`).expect(t, 200, `{"result":1}`)
+	all.expect("data: pmessage,*,plain,hello")
+	g.redis.MustDo("EVAL", "redis.call('select', 15) return redis.call('set', 'limiter-key', '2')", "0")
+	g.req("GET", "/set/own/1", "").expect(t, 200, `{"result":"OK"}`)
+	all.expect("data: pmessage,*,__keyspace@0__:own,set", "data: pmessage,*,__keyevent@0__:set,own")
+	sneaky.close()
+}
