@@ -99,6 +99,15 @@ func (b *Batch) Add(args ...[]byte) {
 	b.n++
 }
 
+// Again returns a new batch holding b's commands, to send once more: for a batch Redis
+// refused whole without running any of it (BUSY while a script ran).
+func (b *Batch) Again() *Batch {
+	c := NewBatch(b.n)
+	c.buf = append(c.buf[:0], b.buf...)
+	c.n = b.n
+	return c
+}
+
 // Len reports the number of commands in the batch.
 func (b *Batch) Len() int { return b.n }
 

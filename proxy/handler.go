@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,9 +227,10 @@ type route struct {
 // for the script's error reply.
 const scriptGrace = time.Second
 
-// run sends b to db's backend as r allows, under the command deadline (plus r.block);
-// on failure it answers the request and reports false.
-func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) bool {
+// run sends b to db's backend as r allows, under the command deadline (plus r.block, or the
+// time a runaway script takes to be stopped); it returns the batch holding the replies (b, or
+// the copy sent again) or, on failure, answers the request and returns nil.
+func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) *pool.Batch {
 	var rctx context.Context
 	switch {
 	case r.blocking:
@@ -237,9 +239,9 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 		defer cancel()
 	case r.script && db.killScripts != nil:
 		// A script still running at the command timeout is stopped, so that it cannot keep
-		// Redis busy for every tenant; the request waits a moment more for its error reply.
+		// Redis busy for every tenant; the request waits for its error reply meanwhile.
 		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+scriptGrace)
+		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+killWindow+scriptGrace)
 		defer cancel()
 		s.bg.Add(1)
 		t := time.AfterFunc(s.opts.CommandTimeout, func() {
@@ -254,16 +256,19 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	default:
 		rctx = s.deadlines.context()
 	}
-	var err error
-	switch {
-	case r.blocking && db.set != nil:
-		err = db.set.DoBlocking(rctx, b)
-	case r.blocking:
-		err = db.blocking.Do(rctx, b)
-	case db.set != nil:
-		err = s.runReplicated(rctx, ctx, db, b, r)
-	default:
-		err = db.backend.Do(rctx, b)
+	err := s.dispatch(rctx, ctx, db, b, r)
+	for err == nil && !r.script && allBusy(b) {
+		// Redis refused the whole batch, running none of it, while another request's script
+		// ran past Redis's busy-reply-threshold: send it again once the script is stopped.
+		select {
+		case <-rctx.Done():
+			err = fmt.Errorf("%w: %w (Redis was busy running a script)", pool.ErrTimeout, rctx.Err())
+		case <-time.After(busyRetry):
+			again := b.Again()
+			b.Release()
+			b = again
+			err = s.dispatch(rctx, ctx, db, b, r)
+		}
 	}
 	if r.write && db.cache != nil {
 		// Answer a write only once its invalidations have reached the read cache, so that
@@ -271,10 +276,37 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 		db.cache.Sync(s.deadlines.context())
 	}
 	if err == nil {
-		return true
+		return b
 	}
 	s.backendError(ctx, db, err)
-	return false
+	return nil
+}
+
+// busyRetry is how long a batch Redis refused as BUSY waits before it is sent again.
+const busyRetry = 25 * time.Millisecond
+
+// dispatch sends b where r says, once.
+func (s *Server) dispatch(rctx context.Context, ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) error {
+	switch {
+	case r.blocking && db.set != nil:
+		return db.set.DoBlocking(rctx, b)
+	case r.blocking:
+		return db.blocking.Do(rctx, b)
+	case db.set != nil:
+		return s.runReplicated(rctx, ctx, db, b, r)
+	default:
+		return db.backend.Do(rctx, b)
+	}
+}
+
+// allBusy reports whether Redis answered every command of b with a BUSY error: it ran none.
+func allBusy(b *pool.Batch) bool {
+	for i := range b.Len() {
+		if !bytes.HasPrefix(b.Reply(i), []byte("-BUSY ")) {
+			return false
+		}
+	}
+	return b.Len() > 0
 }
 
 // backendError answers a request whose Redis work failed with err: the one place where
@@ -393,7 +425,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, g grant, args [][]byte, f form
 	if !fromCache {
 		b := pool.NewBatch(1)
 		b.Add(args...)
-		if !s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: info.Kind == command.Blocking, block: plan.Block, script: info.Script}) {
+		if b = s.run(ctx, g.db, b, route{write: !info.NoWrite, blocking: info.Kind == command.Blocking, block: plan.Block, script: info.Script}); b == nil {
 			return
 		}
 		defer b.Release()
@@ -477,8 +509,10 @@ func (s *Server) pipeline(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f 
 		}
 		b.Add(args...)
 	}
-	if b.Len() > 0 && !s.run(ctx, g.db, b, route{write: write, blocking: blocking, block: block, script: script}) {
-		return
+	if b.Len() > 0 {
+		if b = s.run(ctx, g.db, b, route{write: write, blocking: blocking, block: block, script: script}); b == nil {
+			return
+		}
 	}
 	defer b.Release()
 	buf := bufPool.Get().(*[]byte)
@@ -548,7 +582,7 @@ func (s *Server) multiExec(ctx *fasthttp.RequestCtx, g grant, cmds [][][]byte, f
 		b.Add(args...)
 	}
 	b.Add([]byte("EXEC"))
-	if !s.run(ctx, g.db, b, route{write: true, script: script}) {
+	if b = s.run(ctx, g.db, b, route{write: true, script: script}); b == nil {
 		return
 	}
 	defer b.Release()

@@ -33,13 +33,15 @@ func TestRunawayScriptIsStoppedAtTheCommandTimeout(t *testing.T) {
 			if tc.name == "FCALL" {
 				g.redis.MustDo("FUNCTION", "LOAD", "REPLACE", "#!lua name=spinlib\nredis.register_function('spin', function() while true do end end)")
 			}
-			// A client of the same database waits behind the script, and is served once it is stopped.
+			// A client of the same database waits behind the script, and is served once it is
+			// stopped: it comes in after the busy-reply-threshold, when Redis answers BUSY to
+			// everyone, and its refused command is sent again.
 			var wg sync.WaitGroup
 			wg.Add(1)
 			var other response
 			go func() {
 				defer wg.Done()
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(500 * time.Millisecond)
 				other = g.req("GET", "/get/k", "")
 			}()
 			start := time.Now()
@@ -73,4 +75,24 @@ func TestScriptThatWroteIsReportedUnkillable(t *testing.T) {
 	}
 	waitFor(t, "the script's end", func() bool { _, err := g.redis.Do("PING"); return err == nil })
 	g.req("GET", "/get/w", "").expect(t, 200, `{"result":"1"}`)
+}
+
+func TestCommandsRefusedAsBusyAreSentAgain(t *testing.T) {
+	g := startGateway(t, withOptions(func(o *proxy.Options) { o.CommandTimeout = 3 * time.Second }))
+	g.redis.MustDo("CONFIG", "SET", "busy-reply-threshold", "100")
+	g.req("GET", "/set/k/v", "").expect(t, 200, `{"result":"OK"}`)
+	// Another client's script holds the server past its busy-reply-threshold: Redis answers
+	// BUSY to every other command until the script is stopped.
+	go g.redis.Do("EVAL", "while true do end", "0")
+	waitFor(t, "Redis busy", func() bool {
+		_, err := g.redis.Do("PING")
+		return err != nil && strings.HasPrefix(err.Error(), "BUSY")
+	})
+	time.AfterFunc(500*time.Millisecond, func() { g.redis.Do("SCRIPT", "KILL") })
+	start := time.Now()
+	g.req("GET", "/get/k", "").expect(t, 200, `{"result":"v"}`)
+	g.req("POST", "/pipeline", `[["GET","k"],["INCR","n"]]`).expect(t, 200, `[{"result":"v"},{"result":1}]`)
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("answered after %v: the script was still running", d)
+	}
 }
