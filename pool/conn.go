@@ -119,7 +119,8 @@ func (c *conn) fail(err error) {
 	c.nc.Close()
 	close(c.closed)
 	for _, b := range pending {
-		b.complete(fmt.Errorf("%w: %v", ErrUnavailable, err))
+		// Not sent: the connection failed first.
+		b.complete(&UnavailableError{Addr: c.addr, Err: err})
 	}
 	for _, b := range inflight {
 		switch {

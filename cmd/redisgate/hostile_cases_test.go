@@ -230,10 +230,12 @@ func hostileCases() []hostileCase {
 
 		// Answers are bounded: the pooled connection discards an answer past --max-response as
 		// it streams in (413), or the command timeout comes first (504); either way no answer
-		// is held whole and the other clients of the connections are served.
-		{name: "A pipeline of 300 GETs of a 1 MiB value is refused past --max-response", in: both,
+		// is held whole. Requests of the attacker's database queued behind it on the same
+		// connection wait for the drain and may time out on a loaded machine (stall: issue 13
+		// keeps this open); b, on pools of its own, is checked as in every case.
+		{name: "A pipeline of 300 GETs of a 1 MiB value is refused past --max-response", in: both, tolerate: stall,
 			steps: []step{pipe(repeatCmd(300, "GET", "a:big")...).all(refused("--max-response").orElse(failed()).in(maxResponseBound))}},
-		{name: "A transaction of 300 GETs of a 1 MiB value is refused past --max-response", in: both,
+		{name: "A transaction of 300 GETs of a 1 MiB value is refused past --max-response", in: both, tolerate: stall,
 			steps: []step{multi(repeatCmd(300, "GET", "a:big")...).all(refused("--max-response").orElse(failed()).in(maxResponseBound))}},
 
 		// Commands that act on the whole server.
