@@ -363,11 +363,16 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	for {
 		epoch := p.epoch.Load()
 		c, err := dial(&p.opts, p.opts.ClientName, &p.counters)
-		if first {
-			ready <- struct{}{}
-			first = false
+		// New returns once each slot's first dial is over: stored when it succeeded, so that a
+		// Do right after New finds the connection.
+		signal := func() {
+			if first {
+				ready <- struct{}{}
+				first = false
+			}
 		}
 		if err != nil {
+			signal()
 			p.down.Failed(p.opts.Address(), err)
 			select {
 			case <-p.stop:
@@ -378,8 +383,9 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 			continue
 		}
 		backoff = 25 * time.Millisecond
-		p.down.Up(p.opts.Address())
 		p.slots[i].Store(c)
+		signal()
+		p.down.Up(p.opts.Address())
 		if p.epoch.Load() != epoch {
 			c.fail(errRedial) // dialled at an address Redial has since left
 		}
