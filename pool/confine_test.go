@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,24 +111,6 @@ func TestConfine(t *testing.T) {
 	check("after restart")
 }
 
-// syncBuffer is a log destination that tests may read while the pool writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // TestConfineRefused checks that a server refusing the confined handshake (operator without the
 // ACL command, or no ACL command at all) gives *ConfineError, and that the pool keeps retrying.
 func TestConfineRefused(t *testing.T) {
@@ -172,7 +153,7 @@ func refused(t *testing.T, o pool.Options, want string) {
 	if _, err := pool.Dial(context.Background(), o); !errors.As(err, &ce) {
 		t.Errorf("Dial: %v, want a *ConfineError", err)
 	}
-	var logs syncBuffer
+	var logs redistest.LogBuffer
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	p := pool.New(o)
 	defer p.Close()

@@ -3,7 +3,6 @@ package pubsub_test
 import (
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,29 +10,11 @@ import (
 	"github.com/redisgate/redisgate/pubsub"
 )
 
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestUnreachableQuiet checks that the hub reports Redis down once, not at every redial,
 // and once when it is back.
 func TestUnreachableQuiet(t *testing.T) {
 	rs := redistest.Start(t)
-	var logs lockedBuffer
+	var logs redistest.LogBuffer
 	h := newHub(t, rs, func(o *pubsub.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	subscribe(t, h, pubsub.Channels, "news")
 	time.Sleep(1100 * time.Millisecond) // held long enough to count as up

@@ -3,7 +3,6 @@
 package lambdatest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redisgate/redisgate/internal/redistest"
 )
 
 // Build compiles the main package pkg as a Lambda bootstrap (-tags lambda.norpc, as make lambda
@@ -71,7 +72,7 @@ type Runtime struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
-	out     lockedBuffer
+	out     redistest.LogBuffer
 }
 
 // Start runs the bootstrap binary with env (KEY=value) added to a Lambda-like environment
@@ -225,24 +226,6 @@ func (r *Runtime) serve(w http.ResponseWriter, req *http.Request) {
 	default:
 		http.NotFound(w, req)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's output copiers and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Decode unmarshals a successful invocation's payload into v.
