@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/lambda/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/limit"
 	"github.com/redisgate/redisgate/lambda/rest"
@@ -351,27 +351,9 @@ func TestNoSourceIP(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // refusedGuard returns a Guard whose limiter reaches the gateway at url with a token it does
 // not accept, logging to logs.
-func refusedGuard(t *testing.T, url string, opts limit.Options, logs *syncBuffer) *limit.Guard {
+func refusedGuard(t *testing.T, url string, opts limit.Options, logs *redistest.LogBuffer) *limit.Guard {
 	t.Helper()
 	c, err := rest.New(rest.Options{URL: url, Token: "not-the-gateway-token-0123456789", Logger: quiet})
 	if err != nil {
@@ -401,7 +383,7 @@ func TestWrongToken(t *testing.T) {
 	raw := fixture(t, "apigw-http.json")
 	v2 := eventTypes()["v2"]
 
-	var logs syncBuffer
+	var logs redistest.LogBuffer
 	g := refusedGuard(t, gw.URL, limit.Options{}, &logs)
 	a := v2.invoke(t, g, raw)
 	if a.status != 503 || a.headers["X-Handler"] == "ran" || !strings.Contains(a.body, "misconfigured") {
@@ -417,7 +399,7 @@ func TestWrongToken(t *testing.T) {
 		t.Errorf("Refused() = %d, want 1", n)
 	}
 
-	var openLogs syncBuffer
+	var openLogs redistest.LogBuffer
 	open := refusedGuard(t, gw.URL, limit.Options{FailOpen: true}, &openLogs)
 	a = v2.invoke(t, open, raw)
 	if a.status != 200 || a.headers["X-Handler"] != "ran" {
