@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redisgate/redisgate/resp"
@@ -27,8 +28,13 @@ type conn struct {
 	dead     bool
 	err      error
 
-	ack  *acker // when set, every write ends with a WAIT its batches wait for
-	addr string // the server's address, for logs
+	// heavy is set while the reader reads a batch whose replies passed heavyAt: the pool then
+	// sends new work to another connection, if it can, rather than queue it behind the rest.
+	heavy atomic.Bool
+
+	ack     *acker  // when set, every write ends with a WAIT its batches wait for
+	lighter *signal // a pool's connection: fired when it stops being heavy (see dial)
+	addr    string  // the server's address, for logs
 
 	wake   chan struct{} // a batch became pending
 	closed chan struct{} // closed once the connection has failed
@@ -216,6 +222,9 @@ func (c *conn) writeLoop() {
 func (c *conn) readLoop() {
 	defer c.wg.Done()
 	r := replyReader{br: bufio.NewReaderSize(c.nc, 64<<10), limits: c.limits}
+	if c.lighter != nil {
+		r.heavy, r.detach = func() { c.heavy.Store(true) }, c.detach
+	}
 	for {
 		if _, err := r.br.Peek(1); err != nil {
 			c.fail(fmt.Errorf("read: %w", err))
@@ -234,7 +243,11 @@ func (c *conn) readLoop() {
 		b := c.inflight[0]
 		c.reading = b
 		c.mu.Unlock()
-		if err := r.readBatch(b); err != nil {
+		b, err := r.readBatch(b)
+		if c.heavy.Swap(false) {
+			c.lighter.fire()
+		}
+		if err != nil {
 			c.fail(fmt.Errorf("read: %w", err))
 			abort(b, c.failure())
 			return
@@ -265,6 +278,26 @@ func (c *conn) readLoop() {
 			b.complete(nil)
 		}
 	}
+}
+
+// detach completes b, whose replies have just passed its limits, at once (with ErrTooLarge)
+// rather than after the rest of them has been read and discarded, which for a large answer
+// takes as long as Redis takes to send it; it returns the stand-in the reader reads that rest
+// into. A batch completed through a WAIT, or one the connection's failure completes, stays.
+func (c *conn) detach(b *Batch) *Batch {
+	if b.held || b.holds != nil {
+		return b
+	}
+	rest := &Batch{n: b.n, over: b.over, done: make(chan struct{}, 1)}
+	c.mu.Lock()
+	if c.dead || c.reading != b {
+		c.mu.Unlock()
+		return b
+	}
+	c.inflight[0], c.reading = rest, rest
+	c.mu.Unlock()
+	b.complete(nil) // fails with b.over; from here on only the sender touches b
+	return rest
 }
 
 // failure returns why the connection failed.
@@ -336,5 +369,31 @@ func (a *acker) complete(w *Batch) {
 	}
 	for _, h := range w.holds {
 		h.complete(err)
+	}
+}
+
+// signal wakes everyone waiting at the time it fires, as often as it fires.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed when s next fires.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// fire wakes those waiting.
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 }

@@ -106,7 +106,7 @@ func (d *Dedicated) get() (*conn, error) {
 		d.mu.Lock()
 	}
 	d.mu.Unlock()
-	c, err := dial(&d.opts, d.opts.ClientName+"-blocking", nil)
+	c, err := dial(&d.opts, d.opts.ClientName+"-blocking", nil, nil)
 	if err != nil {
 		return nil, &UnavailableError{Addr: d.opts.Address(), Err: err}
 	}

@@ -220,6 +220,7 @@ type Pool struct {
 	budget   budget
 	epoch    atomic.Uint64 // advanced by Redial: connections dialled before it are dropped
 	down     DownLog       // reports the server down and up again, shared by the slots
+	lighter  signal        // fired when a heavy connection is light again
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -320,9 +321,9 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 		b.finished = true
 		return nil
 	}
-	c := p.enqueue(b, p.opts.SpillAt)
-	if c == nil {
-		c = p.enqueue(b, p.opts.MaxBacklog)
+	c, err := p.place(ctx, b)
+	if err != nil {
+		return err
 	}
 	if c == nil {
 		if p.Connected() == 0 {
@@ -345,10 +346,53 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 	}
 }
 
-// enqueue hands b to the first live connection whose backlog is under limit.
+// place hands b to a connection, preferring one under SpillAt, then one under MaxBacklog, and
+// passing over heavy ones (reading a large answer): while every live connection is heavy, it
+// waits for one to be light again rather than queue b behind the rest of a large answer (and
+// a client sending large answers one after another is held back by the drain of each). It
+// returns nil when no connection can take b.
+func (p *Pool) place(ctx context.Context, b *Batch) (*conn, error) {
+	var light <-chan struct{}
+	for {
+		if c := p.enqueue(b, p.opts.SpillAt); c != nil {
+			return c, nil
+		}
+		if c := p.enqueue(b, p.opts.MaxBacklog); c != nil {
+			return c, nil
+		}
+		if !p.heavy() {
+			return nil, nil
+		}
+		if light == nil {
+			// Subscribe, then try again: a connection that became light in between is not missed.
+			light = p.lighter.wait()
+			continue
+		}
+		select {
+		case <-light:
+			light = nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: every connection busy with a large answer until the deadline, not sent", ErrUnavailable)
+		case <-p.stop:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// heavy reports whether a live connection is heavy.
+func (p *Pool) heavy() bool {
+	for i := range p.slots {
+		if c := p.slots[i].Load(); c != nil && !c.isClosed() && c.heavy.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue hands b to the first live connection that is not heavy and whose backlog is under limit.
 func (p *Pool) enqueue(b *Batch, limit int) *conn {
 	for i := range p.slots {
-		if c := p.slots[i].Load(); c != nil && c.enqueue(b, limit) {
+		if c := p.slots[i].Load(); c != nil && !c.heavy.Load() && c.enqueue(b, limit) {
 			return c
 		}
 	}
@@ -362,7 +406,7 @@ func (p *Pool) own(i int, ready chan<- struct{}) {
 	first := true
 	for {
 		epoch := p.epoch.Load()
-		c, err := dial(&p.opts, p.opts.ClientName, &p.counters)
+		c, err := dial(&p.opts, p.opts.ClientName, &p.counters, &p.lighter)
 		// New returns once each slot's first dial is over: stored when it succeeded, so that a
 		// Do right after New finds the connection.
 		signal := func() {
@@ -434,8 +478,12 @@ func CheckConfine(ctx context.Context, o Options) error {
 }
 
 // dial opens one connection, runs the handshake and starts the connection's goroutines, whose
-// batches hold replies against o.budget.
-func dial(o *Options, name string, stats *counters) (*conn, error) {
+// batches hold replies against o.budget. A pool's connection (lighter set: fired when it stops
+// being heavy) completes a batch past its limits at once, before the rest of its replies is
+// drained, so that its sender is answered while the connection goes on reading; a dedicated
+// one (lighter nil), which takes one batch at a time, completes it after the drain, once it
+// can take the next.
+func dial(o *Options, name string, stats *counters, lighter *signal) (*conn, error) {
 	nc, err := dialNet(context.Background(), o, name)
 	if err != nil {
 		return nil, err
@@ -443,6 +491,7 @@ func dial(o *Options, name string, stats *counters) (*conn, error) {
 	c := newConn(nc, o.ReplyTimeout, limits{maxReply: o.MaxReply, maxResponse: o.MaxResponse, budget: o.budget})
 	c.addr = nc.RemoteAddr().String()
 	c.stats = stats
+	c.lighter = lighter
 	if o.AckReplicas > 0 {
 		c.ack = newAcker(o.AckReplicas, o.AckTimeout)
 	}

@@ -49,36 +49,57 @@ const billEvery = 4 << 10
 type replyReader struct {
 	br *bufio.Reader
 	limits
+
+	// heavy, when set, is called once per batch whose replies pass heavyAt bytes, while they
+	// are still being read.
+	heavy func()
+	// detach, when set, is called as soon as a batch passes its limits, before the rest of its
+	// replies are read and discarded; it returns the batch to read them into (b itself, or a
+	// stand-in once b has been completed and handed back to its sender).
+	detach func(b *Batch) *Batch
+
+	read int // bytes of the current batch's replies read so far
 }
 
-// readBatch reads the replies of b. A batch past its limits is left with b.over set and no
-// replies; an error is the connection's (I/O or protocol) and leaves it out of step.
-func (r *replyReader) readBatch(b *Batch) error {
-	for i := 0; i < b.n; i++ {
-		if err := r.readReply(b); err != nil {
-			return err
+// heavyAt is the size of a batch's replies past which its connection is heavy: everything
+// queued behind a large answer on that connection waits for the whole of it, so new work goes
+// to another connection while there is one.
+const heavyAt = 1 << 20
+
+// readBatch reads the replies of b and returns the batch that holds them: b, or the stand-in
+// that detach gave for the rest of the replies of a batch past its limits. A batch past its
+// limits is left with over set and no replies; an error is the connection's (I/O or protocol)
+// and leaves it out of step.
+func (r *replyReader) readBatch(b *Batch) (*Batch, error) {
+	r.read = 0
+	n := b.n // b may be handed back to its sender (and reused) before the loop ends
+	var err error
+	for i := 0; i < n; i++ {
+		if b, err = r.readReply(b); err != nil {
+			return b, err
 		}
 		if b.over == nil {
 			b.ends = append(b.ends, len(b.replies))
 		}
 	}
-	return nil
+	return b, nil
 }
 
-// readReply reads one reply, appending it to b.replies while b stays within its limits.
-func (r *replyReader) readReply(b *Batch) error {
+// readReply reads one reply, appending it to b.replies while b stays within its limits, and
+// returns the batch to go on with (see detach).
+func (r *replyReader) readReply(b *Batch) (*Batch, error) {
 	start := len(b.replies)
 	unbilled := 0 // line bytes kept but not yet charged to the budget
 	for pending := 1; pending > 0; pending-- {
 		line, err := r.br.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return fmt.Errorf("%w: line longer than %d bytes", resp.ErrProtocol, r.br.Size())
+				return b, fmt.Errorf("%w: line longer than %d bytes", resp.ErrProtocol, r.br.Size())
 			}
-			return err
+			return b, err
 		}
 		if len(line) < 3 || line[len(line)-2] != '\r' {
-			return fmt.Errorf("%w: malformed line %q", resp.ErrProtocol, truncate(line))
+			return b, fmt.Errorf("%w: malformed line %q", resp.ErrProtocol, truncate(line))
 		}
 		kind := line[0]
 		n := 0
@@ -86,58 +107,81 @@ func (r *replyReader) readReply(b *Batch) error {
 		case resp.Simple, resp.Error, resp.Integer:
 		case resp.Bulk:
 			if n, err = parseLen(line[1:len(line)-2], resp.MaxBulk); err != nil {
-				return err
+				return b, err
 			}
 		case resp.Array:
 			if n, err = parseLen(line[1:len(line)-2], resp.MaxArray); err != nil {
-				return err
+				return b, err
 			}
 			if n > 0 {
 				pending += n
 			}
 		default:
-			return fmt.Errorf("%w: unknown reply type %q", resp.ErrProtocol, kind)
+			return b, fmt.Errorf("%w: unknown reply type %q", resp.ErrProtocol, kind)
 		}
+		r.count(len(line))
 		if b.over == nil {
 			unbilled += len(line)
 			if r.fits(b, start, len(line)) && (unbilled < billEvery || r.bill(b, &unbilled, 0)) {
 				b.replies = append(b.replies, line...)
+			} else {
+				b = r.detached(b)
 			}
 		}
 		if kind != resp.Bulk || n < 0 {
 			continue
 		}
 		// The payload of a bulk string and its CRLF.
+		r.count(n + 2)
 		if b.over == nil {
 			if r.fits(b, start, n+2) && r.bill(b, &unbilled, n+2) {
 				l := len(b.replies)
 				b.replies = grow(b.replies, n+2, r.maxResponse)[:l+n+2]
 				if _, err := io.ReadFull(r.br, b.replies[l:]); err != nil {
-					return err
+					return b, err
 				}
 				if b.replies[l+n] != '\r' || b.replies[l+n+1] != '\n' {
-					return fmt.Errorf("%w: bulk string not terminated by CRLF", resp.ErrProtocol)
+					return b, fmt.Errorf("%w: bulk string not terminated by CRLF", resp.ErrProtocol)
 				}
 				continue
 			}
+			b = r.detached(b)
 		}
 		if _, err := r.br.Discard(n); err != nil {
-			return err
+			return b, err
 		}
 		for _, want := range []byte("\r\n") {
 			c, err := r.br.ReadByte()
 			if err != nil {
-				return err
+				return b, err
 			}
 			if c != want {
-				return fmt.Errorf("%w: bulk string not terminated by CRLF", resp.ErrProtocol)
+				return b, fmt.Errorf("%w: bulk string not terminated by CRLF", resp.ErrProtocol)
 			}
 		}
 	}
-	if b.over == nil && unbilled > 0 {
-		r.bill(b, &unbilled, 0)
+	if b.over == nil && unbilled > 0 && !r.bill(b, &unbilled, 0) {
+		b = r.detached(b)
 	}
-	return nil
+	return b, nil
+}
+
+// count adds n bytes to what the current batch's replies have taken, calling heavy when they
+// pass heavyAt.
+func (r *replyReader) count(n int) {
+	before := r.read
+	r.read += n
+	if before < heavyAt && r.read >= heavyAt && r.heavy != nil {
+		r.heavy()
+	}
+}
+
+// detached returns the batch to read the rest of b's replies into, b having just passed its limits.
+func (r *replyReader) detached(b *Batch) *Batch {
+	if r.detach == nil {
+		return b
+	}
+	return r.detach(b)
 }
 
 // fits reports whether n more bytes keep b's reply begun at start and all of b's replies within

@@ -62,7 +62,7 @@ func TestReplyReaderLimitsAtEverySplit(t *testing.T) {
 				c.lim.budget.held.Store(0)
 				r := replyReader{br: bufio.NewReaderSize(reader(), 64<<10), limits: c.lim}
 				b := &Batch{n: len(streamReplies)}
-				if err := r.readBatch(b); err != nil {
+				if _, err := r.readBatch(b); err != nil {
 					t.Fatalf("%s, %s at %d: %v", c.name, how, split, err)
 				}
 				held := c.lim.budget.held.Load()
@@ -86,7 +86,7 @@ func TestReplyReaderLimitsAtEverySplit(t *testing.T) {
 				}
 				r.limits = limits{maxReply: big, maxResponse: big, budget: &budget{max: int64(big)}}
 				next := &Batch{n: 1}
-				if err := r.readBatch(next); err != nil || string(next.replies) != tail || next.over != nil {
+				if _, err := r.readBatch(next); err != nil || string(next.replies) != tail || next.over != nil {
 					t.Fatalf("%s, %s at %d: next batch %q %v %v", c.name, how, split, next.replies, next.over, err)
 				}
 				next.drop()
@@ -114,7 +114,7 @@ func FuzzReplyReader(f *testing.F) {
 			src := bytes.NewReader(data)
 			r := replyReader{br: bufio.NewReader(src), limits: limits{maxReply: 1 << 30, maxResponse: lim, budget: &budget{max: 1 << 40}}}
 			b := &Batch{n: 1}
-			err := r.readBatch(b)
+			_, err := r.readBatch(b)
 			if (err == nil) != (refErr == nil) {
 				t.Fatalf("limit %d: error %v, resp.ReadReply's %v", lim, err, refErr)
 			}
