@@ -85,6 +85,7 @@ type entry struct {
 	refusedAs string            // the name a refusal uses: the command's when the whole command is refused
 	sharedAs  string            // the name a refusal on a shared server uses
 	subs      map[string]*entry // subcommands by upper-case "CMD|SUB"
+	keys      keyRule           // where its keys are (keys.go)
 }
 
 // commands is the table by upper-case name (read-only after start).
@@ -135,6 +136,7 @@ func newEntry(s *spec, r rule, parent *entry) *entry {
 		r.primary = r.primary || p.primary
 	}
 	e.rule = r
+	e.keys = keyRule{first: s.first, last: s.last, step: s.step, movable: s.flags&flagMovableKeys != 0}
 	// A command newer than the table (arity 0) may write.
 	known := s.arity != 0
 	e.info = Info{
