@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -179,4 +180,40 @@ func (b *Batch) Wait() error {
 		return b.err
 	}
 	return b.wait()
+}
+
+// Commands returns the arguments of each command of b, parsed back from what Add encoded; they
+// point into b and are valid until Release.
+func (b *Batch) Commands() ([][][]byte, error) {
+	cmds := make([][][]byte, 0, b.n)
+	rest := b.buf
+	for range b.n {
+		kind, _, n, tail, err := resp.Next(rest)
+		if err != nil || kind != resp.Array {
+			return nil, fmt.Errorf("%w: batch command not an array", resp.ErrProtocol)
+		}
+		args := make([][]byte, n)
+		for i := range args {
+			var data []byte
+			if kind, data, _, tail, err = resp.Next(tail); err != nil || kind != resp.Bulk {
+				return nil, fmt.Errorf("%w: batch argument not a bulk string", resp.ErrProtocol)
+			}
+			args[i] = data
+		}
+		cmds = append(cmds, args)
+		rest = tail
+	}
+	return cmds, nil
+}
+
+// Answer records replies, raw RESP one per command in order, as the outcome of b, which was
+// not sent (a router sent its commands on batches of its own): b is then finished as if Do
+// had returned nil, and Reply and Release work as after Do.
+func (b *Batch) Answer(replies [][]byte) {
+	b.replies, b.ends = b.replies[:0], b.ends[:0]
+	for _, r := range replies {
+		b.replies = append(b.replies, r...)
+		b.ends = append(b.ends, len(b.replies))
+	}
+	b.err, b.finished = nil, true
 }

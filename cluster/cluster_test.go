@@ -1,0 +1,195 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/cluster"
+	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/pool"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(t *testing.T, rc *redistest.Cluster) *cluster.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := cluster.New(ctx, cluster.Options{
+		Seeds:   []string{rc.Primaries[0].Addr},
+		Node:    pool.Options{Size: 2, Logger: slog.New(slog.DiscardHandler)},
+		Refresh: 200 * time.Millisecond,
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// do runs the commands (space-separated arguments) as one batch and returns the raw replies.
+func do(t *testing.T, c *cluster.Cluster, cmds ...string) []string {
+	t.Helper()
+	b := pool.NewBatch(len(cmds))
+	for _, cmd := range cmds {
+		var args [][]byte
+		for _, f := range strings.Fields(cmd) {
+			args = append(args, []byte(f))
+		}
+		b.Add(args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, b); err != nil {
+		t.Fatalf("%q: %v", cmds, err)
+	}
+	out := make([]string, len(cmds))
+	for i := range cmds {
+		out[i] = string(b.Reply(i))
+	}
+	b.Release()
+	return out
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("replies %q, want %q", got, want)
+	}
+}
+
+// TestPipelineAcrossPrimaries sends one batch whose keys live on all three primaries: every
+// reply comes back in request order, and each key is on the primary that owns its slot.
+func TestPipelineAcrossPrimaries(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	if n := len(c.Primaries()); n != 3 {
+		t.Fatalf("%d primaries, want 3", n)
+	}
+	var cmds, want []string
+	for i := range 60 {
+		cmds = append(cmds, fmt.Sprintf("SET k%d v%d", i, i), fmt.Sprintf("GET k%d", i), "PING")
+		want = append(want, "+OK\r\n", fmt.Sprintf("$%d\r\nv%d\r\n", len(fmt.Sprint(i))+1, i), "+PONG\r\n")
+	}
+	expect(t, do(t, c, cmds...), want...)
+	for i := range 60 {
+		k := fmt.Sprintf("k%d", i)
+		owner := rc.Primaries[cluster.Slot([]byte(k))*3/cluster.Slots]
+		if v, err := owner.Do("GET", k); err != nil || v != fmt.Sprintf("v%d", i) {
+			t.Errorf("%s on its primary %s: %v %v", k, owner.Addr, v, err)
+		}
+	}
+}
+
+// TestMultiKeyCommandsSplit runs MGET, MSET, DEL, EXISTS, TOUCH and UNLINK over keys of
+// every primary: they are split per slot and merged as one node would answer; a multi-key
+// command the gateway does not split gets CROSSSLOT.
+func TestMultiKeyCommandsSplit(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	expect(t, do(t, c, "MSET a 1 b 2 c 3 d 4 {a}x 5"), "+OK\r\n")
+	expect(t, do(t, c, "MGET a b nope c d {a}x"), "*6\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n$1\r\n3\r\n$1\r\n4\r\n$1\r\n5\r\n")
+	expect(t, do(t, c, "EXISTS a b nope c a", "TOUCH a b c", "DEL a b nope", "UNLINK c d"), ":4\r\n", ":3\r\n", ":2\r\n", ":2\r\n")
+	expect(t, do(t, c, "MGET a b {a}x"), "*3\r\n$-1\r\n$-1\r\n$1\r\n5\r\n")
+	expect(t, do(t, c, "RENAME a b", "SUNIONSTORE a b c", "MSETNX a 1 b 2"),
+		"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+		"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+		"-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+	expect(t, do(t, c, "RENAME {a}x {a}y", "GET {a}y"), "+OK\r\n", "$1\r\n5\r\n")
+}
+
+// TestTransactions runs a transaction on one slot through the gateway, and one across slots,
+// which is answered as Redis Cluster answers it without being sent.
+func TestTransactions(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	expect(t, do(t, c, "MULTI", "INCR {u}n", "INCR {u}n", "GET {u}n", "EXEC"),
+		"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*3\r\n:1\r\n:2\r\n$1\r\n2\r\n")
+	expect(t, do(t, c, "MULTI", "SET a 1", "SET b 2", "EXEC"),
+		"+OK\r\n", "+QUEUED\r\n", "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+		"-EXECABORT Transaction discarded because of previous errors.\r\n")
+	if v, _ := rc.Primaries[2].Do("EXISTS", "a"); v != int64(0) {
+		t.Errorf("the aborted transaction wrote a: %v", v)
+	}
+}
+
+// TestMovedAndAsk moves a slot holding keys from one primary to another by hand while a
+// client keeps using its keys: during the migration the gateway follows ASK, after it MOVED
+// (its map is stale until the refresh), and no reply is an error or out of order.
+func TestMovedAndAsk(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	const key = "a" // slot 15495, on the third primary
+	slot := cluster.Slot([]byte(key))
+	src, dst := rc.Primaries[2], rc.Primaries[0]
+	for i := range 20 {
+		do(t, c, fmt.Sprintf("SET {a}%d %d", i, i))
+	}
+	srcID, dstID := src.MustDo("CLUSTER", "MYID").(string), dst.MustDo("CLUSTER", "MYID").(string)
+	dst.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "IMPORTING", srcID)
+	src.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "MIGRATING", dstID)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var errs []string
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := fmt.Sprintf("{a}%d", n%20)
+			got := do(t, c, "INCR {a}counter", "GET "+k, "SET {a}new"+strconv.Itoa(n)+" x")
+			if got[0][0] != ':' || got[1] != fmt.Sprintf("$%d\r\n%d\r\n", len(strconv.Itoa(n%20)), n%20) || got[2] != "+OK\r\n" {
+				mu.Lock()
+				errs = append(errs, fmt.Sprint(got))
+				mu.Unlock()
+			}
+		}
+	}()
+	// Migrate the keys one at a time, as redis-cli --cluster reshard does.
+	host, port, _ := strings.Cut(dst.Addr, ":")
+	for {
+		keys := src.MustDo("CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), "5").([]any)
+		if len(keys) == 0 {
+			break
+		}
+		for _, k := range keys {
+			if _, err := src.Do("MIGRATE", host, port, k.(string), "0", "5000"); err != nil {
+				t.Fatalf("MIGRATE %v: %v", k, err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, n := range rc.Primaries {
+		n.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dstID)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d batches answered wrongly during the move, e.g. %s", len(errs), errs[0])
+	}
+	if v, err := dst.Do("GET", "{a}counter"); err != nil || v == nil {
+		t.Errorf("counter on the new owner: %v %v", v, err)
+	}
+	got := do(t, c, "GET {a}0")
+	expect(t, got, "$1\r\n0\r\n")
+	st := c.Stats()
+	t.Logf("redirections followed: %+v", st)
+	if st.Asked == 0 || st.Moved == 0 {
+		t.Errorf("the move was not seen through both redirections: %+v", st)
+	}
+}

@@ -1,0 +1,120 @@
+package redistest
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Cluster is a Redis Cluster of real redis-server processes started for a test.
+type Cluster struct {
+	// Primaries hold the slots, split evenly in order: Primaries[0] the lowest.
+	Primaries []*Server
+	// Replicas[i] replicate Primaries[i].
+	Replicas [][]*Server
+}
+
+// ClusterNodeTimeout is the cluster-node-timeout of the nodes StartCluster starts.
+const ClusterNodeTimeout = time.Second
+
+// StartCluster starts a cluster of primaries nodes sharing the 16,384 slots, each with
+// replicas replicas, and waits until every node reports the cluster ok; args are extra
+// redis-server arguments for every node.
+func StartCluster(t testing.TB, primaries, replicas int, args ...string) *Cluster {
+	t.Helper()
+	nodeArgs := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())),
+		"--cluster-require-full-coverage", "yes"}, args...)
+	c := &Cluster{}
+	var all []*Server
+	for range primaries {
+		s := Start(t, nodeArgs...)
+		c.Primaries = append(c.Primaries, s)
+		all = append(all, s)
+	}
+	for range primaries {
+		var rs []*Server
+		for range replicas {
+			s := Start(t, nodeArgs...)
+			rs = append(rs, s)
+			all = append(all, s)
+		}
+		c.Replicas = append(c.Replicas, rs)
+	}
+	for i, s := range all {
+		s.MustDo("CLUSTER", "SET-CONFIG-EPOCH", strconv.Itoa(i+1))
+	}
+	for i, s := range c.Primaries {
+		lo, hi := i*16384/primaries, (i+1)*16384/primaries-1
+		s.MustDo("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi))
+	}
+	for _, s := range all[1:] {
+		host, port, _ := net.SplitHostPort(s.Addr)
+		all[0].MustDo("CLUSTER", "MEET", host, port)
+	}
+	WaitFor(t, 20*time.Second, func() bool {
+		for _, s := range all {
+			v, err := s.Do("CLUSTER", "NODES")
+			if err != nil || strings.Count(fmt.Sprint(v), "connected") < len(all) {
+				return false
+			}
+		}
+		return true
+	}, "cluster nodes meeting")
+	for i, rs := range c.Replicas {
+		id := c.Primaries[i].MustDo("CLUSTER", "MYID").(string)
+		for _, r := range rs {
+			WaitFor(t, 10*time.Second, func() bool { _, err := r.Do("CLUSTER", "REPLICATE", id); return err == nil }, "replica attached")
+		}
+	}
+	c.WaitOK(t, 20*time.Second)
+	for _, rs := range c.Replicas {
+		for _, r := range rs {
+			WaitFor(t, 20*time.Second, func() bool {
+				v, err := r.Do("INFO", "replication")
+				return err == nil && strings.Contains(fmt.Sprint(v), "master_link_status:up")
+			}, "cluster replica link up")
+		}
+	}
+	return c
+}
+
+// WaitOK waits until every live node reports cluster_state:ok.
+func (c *Cluster) WaitOK(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	WaitFor(t, timeout, func() bool {
+		for _, s := range c.Nodes() {
+			select {
+			case <-s.done:
+				continue // killed
+			default:
+			}
+			v, err := s.Do("CLUSTER", "INFO")
+			if err != nil || !strings.Contains(fmt.Sprint(v), "cluster_state:ok") {
+				return false
+			}
+		}
+		return true
+	}, "cluster state ok")
+}
+
+// Nodes returns every node, primaries first.
+func (c *Cluster) Nodes() []*Server {
+	nodes := append([]*Server(nil), c.Primaries...)
+	for _, rs := range c.Replicas {
+		nodes = append(nodes, rs...)
+	}
+	return nodes
+}
+
+// Seeds returns the addresses of the primaries, comma-separated.
+func (c *Cluster) Seeds() string {
+	var a []string
+	for _, s := range c.Primaries {
+		a = append(a, s.Addr)
+	}
+	return strings.Join(a, ",")
+}
