@@ -327,6 +327,7 @@ func parseSlots(raw []byte, host string) (*topology, error) {
 type unit struct {
 	args  [][]byte
 	slot  int    // -1 for a keyless command
+	node  string // when set, the node it goes to whatever its slot (a command for every primary)
 	reply []byte // its raw reply, owned
 	err   error  // a failure to get a reply (the node, not Redis, failed)
 }
@@ -337,6 +338,8 @@ type part struct {
 	reply []byte // the answer when it has no units (CROSSSLOT, a bad numkeys)
 	merge merger // how several units' replies make its reply
 	keyAt []int  // for MGET: the unit holding each key of the command, in order
+
+	scanAt, scanOf int // for SCAN: the index of the node scanned, of how many
 }
 
 // Do sends the commands of b to the primaries of their slots and answers b with their replies
@@ -351,8 +354,9 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 	}
 	var units []unit
 	parts := make([]part, len(cmds))
+	t := c.topo.Load()
 	for i, args := range cmds {
-		parts[i], units = plan(args, units)
+		parts[i], units = c.plan(t, args, units)
 	}
 	c.run(ctx, units)
 	replies := make([][]byte, len(cmds))
@@ -379,7 +383,10 @@ func (c *Cluster) run(ctx context.Context, units []unit) {
 	groups := map[string][]int{}
 	var order []string
 	for i := range units {
-		a := c.route(t, units[i].slot)
+		a := units[i].node
+		if a == "" {
+			a = c.route(t, units[i].slot)
+		}
 		if _, ok := groups[a]; !ok {
 			order = append(order, a)
 		}
@@ -541,12 +548,18 @@ func redirect(msg []byte) (int, string, bool) {
 var crossSlot = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
 
 // plan appends the units of the command args to units and returns how it is answered.
-func plan(args [][]byte, units []unit) (part, []unit) {
+func (c *Cluster) plan(t *topology, args [][]byte, units []unit) (part, []unit) {
 	idx, err := command.KeyIndexes(args, nil)
 	if err != nil {
 		return part{reply: resp.AppendError(nil, err.Error())}, units
 	}
 	if len(idx) == 0 {
+		if m, ok := fanOut(args); ok {
+			return everyPrimary(t, args, m, units)
+		}
+		if eq(args[0], "SCAN") {
+			return scan(t, args, units)
+		}
 		return part{units: []int{len(units)}}, append(units, unit{args: args, slot: -1})
 	}
 	slot := Slot(args[idx[0]])

@@ -193,3 +193,167 @@ func TestMovedAndAsk(t *testing.T) {
 		t.Errorf("the move was not seen through both redirections: %+v", st)
 	}
 }
+
+// TestKeyspaceCommands runs the commands that act on the whole keyspace or on every node:
+// DBSIZE sums, KEYS unites, SCAN walks every primary with one cursor, RANDOMKEY finds a key
+// wherever it is, SCRIPT LOAD reaches every primary (EVALSHA then works for keys of any
+// slot), SCRIPT EXISTS holds only where every primary has the script, FLUSHDB empties all.
+func TestKeyspaceCommands(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	expect(t, do(t, c, "RANDOMKEY"), "$-1\r\n")
+	var sets []string
+	want := map[string]bool{}
+	for i := range 300 {
+		sets = append(sets, fmt.Sprintf("SET key:%d x", i))
+		want[fmt.Sprintf("key:%d", i)] = true
+	}
+	do(t, c, sets...)
+	expect(t, do(t, c, "DBSIZE"), ":300\r\n")
+	if r := do(t, c, "KEYS key:*")[0]; !strings.HasPrefix(r, "*300\r\n") {
+		t.Errorf("KEYS: %.40q", r)
+	}
+	if r := do(t, c, "RANDOMKEY")[0]; !strings.Contains(r, "key:") {
+		t.Errorf("RANDOMKEY: %q", r)
+	}
+	seen := map[string]bool{}
+	cursor, rounds := "0", 0
+	for {
+		r := do(t, c, "SCAN "+cursor+" COUNT 50")[0]
+		v, _, err := redistest.Decode([]byte(r))
+		if err != nil {
+			t.Fatalf("SCAN %s: %v", cursor, err)
+		}
+		pair := v.([]any)
+		for _, k := range pair[1].([]any) {
+			seen[k.(string)] = true
+		}
+		cursor = pair[0].(string)
+		if rounds++; cursor == "0" || rounds > 1000 {
+			break
+		}
+	}
+	if len(seen) != 300 || cursor != "0" {
+		t.Errorf("SCAN saw %d of 300 keys in %d rounds, cursor %s", len(seen), rounds, cursor)
+	}
+	sha := strings.Split(do(t, c, "SCRIPT LOAD return(redis.call('get',KEYS[1]))")[0], "\r\n")[1]
+	expect(t, do(t, c, "SET a 1", "SET b 2", "EVALSHA "+sha+" 1 a", "EVALSHA "+sha+" 1 b"), "+OK\r\n", "+OK\r\n", "$1\r\n1\r\n", "$1\r\n2\r\n")
+	for _, n := range rc.Primaries {
+		if v, _ := n.Do("SCRIPT", "EXISTS", sha); fmt.Sprint(v) != "[1]" {
+			t.Errorf("script not on %s: %v", n.Addr, v)
+		}
+	}
+	rc.Primaries[1].MustDo("SCRIPT", "FLUSH")
+	expect(t, do(t, c, "SCRIPT EXISTS "+sha), "*1\r\n:0\r\n")
+	expect(t, do(t, c, "FLUSHDB"), "+OK\r\n")
+	expect(t, do(t, c, "DBSIZE"), ":0\r\n")
+	// An empty cluster: one empty page per primary (SCAN may return empty pages), then 0.
+	expect(t, do(t, c, "SCAN 0", "SCAN 1", "SCAN 2"), "*2\r\n$1\r\n1\r\n*0\r\n", "*2\r\n$1\r\n2\r\n*0\r\n", "*2\r\n$1\r\n0\r\n*0\r\n")
+}
+
+// TestFailover kills -9 the primary of one shard under strong (WAIT 1) INCRs to two shards:
+// the dead shard's writes fail until a replica takes over and the other replica follows it
+// (two replicas per shard: a strong write needs one to acknowledge it), for at most
+// cluster-node-timeout + 3 s; the other shard's writes never fail; no acknowledged INCR is
+// missing afterwards.
+func TestFailover(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := cluster.New(ctx, cluster.Options{
+		Seeds: []string{rc.Primaries[1].Addr, rc.Primaries[2].Addr},
+		Node: pool.Options{Size: 2, AckReplicas: 1, AckTimeout: 2 * time.Second, DialTimeout: 300 * time.Millisecond,
+			ReplyTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// "a" is on the third primary (slot 15495), "b" (slot 3300) on the first.
+	incr := func(key string) error {
+		b := pool.NewBatch(1)
+		b.Add([]byte("INCR"), []byte(key))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		defer b.Release()
+		if err := c.Do(ctx, b); err != nil {
+			return err
+		}
+		if r := b.Reply(0); r[0] != ':' {
+			return fmt.Errorf("%q", r)
+		}
+		return nil
+	}
+	var acked = map[string]int{}
+	var otherErrs int
+	var downFrom, downTo time.Time
+	killed := false
+	start := time.Now()
+	afterUp := 0 // INCRs of a acknowledged after the failover
+	for n := 0; (n < 5000 || afterUp < 1000) && time.Since(start) < 60*time.Second; n++ {
+		if n == 1000 {
+			rc.Primaries[2].Kill()
+			killed = true
+		}
+		if err := incr("b"); err != nil {
+			if otherErrs++; otherErrs <= 3 {
+				t.Logf("b: %v", err)
+			}
+		} else {
+			acked["b"]++
+		}
+		switch err := incr("a"); {
+		case err == nil:
+			acked["a"]++
+			if !downFrom.IsZero() && downTo.IsZero() {
+				downTo = time.Now()
+			}
+			if !downTo.IsZero() {
+				afterUp++
+			}
+		case killed && downFrom.IsZero():
+			downFrom = time.Now()
+			t.Logf("a after the kill: %v", err)
+		case !downTo.IsZero():
+			t.Errorf("a failed again after the failover: %v", err)
+		case !killed:
+			t.Fatalf("a before the kill: %v", err)
+		}
+	}
+	if downFrom.IsZero() || downTo.IsZero() {
+		t.Fatalf("the dead shard's writes: failing from %v, back at %v", downFrom, downTo)
+	}
+	gap := downTo.Sub(downFrom)
+	t.Logf("writes to the killed shard refused for %v (node timeout %v); %d + %d INCRs acknowledged; %d errors on the other shard",
+		gap, redistest.ClusterNodeTimeout, acked["a"], acked["b"], otherErrs)
+	if gap > redistest.ClusterNodeTimeout+3*time.Second {
+		t.Errorf("writes refused for %v, more than node timeout + 3 s", gap)
+	}
+	if otherErrs != 0 {
+		t.Errorf("%d errors on the shard that did not fail", otherErrs)
+	}
+	var promoted *redistest.Server
+	for _, r := range rc.Replicas[2] {
+		if v, _ := r.Do("ROLE"); fmt.Sprint(v.([]any)[0]) == "master" {
+			promoted = r
+		}
+	}
+	if promoted == nil {
+		t.Fatal("no replica of the killed primary was promoted")
+	}
+	if v, err := promoted.Do("GET", "a"); err != nil || !atLeast(v, acked["a"]) {
+		t.Errorf("a on the promoted replica: %v %v, want at least the %d acknowledged", v, err, acked["a"])
+	}
+	if v, err := rc.Primaries[0].Do("GET", "b"); err != nil || v != strconv.Itoa(acked["b"]) {
+		t.Errorf("b: %v %v, want %d", v, err, acked["b"])
+	}
+}
+
+// atLeast reports whether the string v is an integer of at least n (an INCR whose reply was
+// lost with the connection may have run).
+func atLeast(v any, n int) bool {
+	s, _ := v.(string)
+	i, err := strconv.Atoi(s)
+	return err == nil && i >= n
+}

@@ -85,6 +85,8 @@ func (p part) answer(units []unit) []byte {
 		return append(strconv.AppendInt([]byte(":"), sum, 10), "\r\n"...)
 	case mergeOK:
 		return []byte("+OK\r\n")
+	case mergeConcat, mergeFirst, mergeAnd, mergeScan, mergeAny:
+		return p.answerFanOut(units)
 	}
 	// MGET: each unit's array holds its keys' values in order.
 	elems := map[int][][]byte{}
