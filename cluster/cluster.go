@@ -67,17 +67,21 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	next   atomic.Uint32 // round robin of keyless commands
 
-	moved, asked, tryAgain atomic.Uint64
+	scripts scriptBodies // bodies of the scripts loaded or run through the gateway, by SHA1
+
+	moved, asked, tryAgain, reloaded atomic.Uint64
 }
 
 // Stats counts the redirections a Cluster followed.
 type Stats struct {
 	Moved, Asked, TryAgain uint64
+	// ScriptsLoaded counts scripts loaded again on a node that answered NOSCRIPT.
+	ScriptsLoaded uint64
 }
 
 // Stats returns the redirections followed so far.
 func (c *Cluster) Stats() Stats {
-	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load()}
+	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load(), ScriptsLoaded: c.reloaded.Load()}
 }
 
 // topology is one slot map.
@@ -328,6 +332,7 @@ type unit struct {
 	args  [][]byte
 	slot  int    // -1 for a keyless command
 	node  string // when set, the node it goes to whatever its slot (a command for every primary)
+	sent  string // the node that gave reply
 	reply []byte // its raw reply, owned
 	err   error  // a failure to get a reply (the node, not Redis, failed)
 }
@@ -356,6 +361,7 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 	parts := make([]part, len(cmds))
 	t := c.topo.Load()
 	for i, args := range cmds {
+		c.scripts.learn(args)
 		parts[i], units = c.plan(t, args, units)
 	}
 	c.run(ctx, units)
@@ -458,7 +464,7 @@ func (c *Cluster) send(ctx context.Context, addr string, units []unit, idx []int
 		if asking {
 			r = 2*j + 1
 		}
-		units[i].reply, units[i].err = append([]byte(nil), b.Reply(r)...), nil
+		units[i].reply, units[i].err, units[i].sent = append([]byte(nil), b.Reply(r)...), nil, addr
 	}
 	b.Release()
 }
@@ -489,6 +495,20 @@ func (c *Cluster) follow(ctx context.Context, u *unit) {
 			}
 			c.asked.Add(1)
 			c.send(ctx, addr, one, []int{0}, true)
+		case bytes.HasPrefix(msg, []byte("NOSCRIPT")) && isEvalSHA(u.args):
+			// The node has not seen the script (a new primary, a failover, SCRIPT FLUSH on
+			// one node): load it there if its body went through this gateway, and run again.
+			body, ok := c.scripts.body(u.args[1])
+			if !ok {
+				return
+			}
+			load := []unit{{args: [][]byte{[]byte("SCRIPT"), []byte("LOAD"), body}, slot: -1}}
+			c.send(ctx, u.sent, load, []int{0}, false)
+			if load[0].err != nil || len(load[0].reply) == 0 || load[0].reply[0] == resp.Error {
+				return
+			}
+			c.reloaded.Add(1)
+			c.send(ctx, u.sent, one, []int{0}, false)
 		case bytes.HasPrefix(msg, []byte("TRYAGAIN")):
 			select {
 			case <-ctx.Done():

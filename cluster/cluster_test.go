@@ -245,6 +245,17 @@ func TestKeyspaceCommands(t *testing.T) {
 	}
 	rc.Primaries[1].MustDo("SCRIPT", "FLUSH")
 	expect(t, do(t, c, "SCRIPT EXISTS "+sha), "*1\r\n:0\r\n")
+	// An EVALSHA on the node that lost the script loads it there again and runs.
+	var onSecond string
+	for i := 0; onSecond == ""; i++ {
+		if k := fmt.Sprintf("key:%d", i); cluster.Slot([]byte(k))*3/cluster.Slots == 1 {
+			onSecond = k
+		}
+	}
+	expect(t, do(t, c, "EVALSHA "+sha+" 1 "+onSecond), "$1\r\nx\r\n")
+	if st := c.Stats(); st.ScriptsLoaded != 1 {
+		t.Errorf("scripts loaded again: %d, want 1", st.ScriptsLoaded)
+	}
 	expect(t, do(t, c, "FLUSHDB"), "+OK\r\n")
 	expect(t, do(t, c, "DBSIZE"), ":0\r\n")
 	// An empty cluster: one empty page per primary (SCAN may return empty pages), then 0.
