@@ -368,3 +368,105 @@ func atLeast(v any, n int) bool {
 	i, err := strconv.Atoi(s)
 	return err == nil && i >= n
 }
+
+// TestReshardUnderLoad moves 1,200 slots holding keys from the first primary to a fourth one
+// added while 50 clients run GET, SET, INCR, MGET and pipelines through the Cluster: no
+// client sees an error or a wrong value, every acknowledged INCR is in the final counts, and
+// the new primary serves its slots without a restart of anything.
+func TestReshardUnderLoad(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	// Keys in the slots to move: slot 0 to 1,199 are the first primary's.
+	var fill []string
+	for i := range 3000 {
+		fill = append(fill, fmt.Sprintf("SET fill:%d %d", i, i))
+	}
+	do(t, c, fill...)
+
+	const clients = 50
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var bad []string
+	incrs := make([]int, clients)
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				time.Sleep(2 * time.Millisecond) // a bounded load: about 25 batches/s per client at most
+				i := (w*7919 + n*31) % 3000
+				k := fmt.Sprintf("fill:%d", i)
+				cmds := []string{"GET " + k, fmt.Sprintf("INCR counter:%d", w), fmt.Sprintf("MGET fill:%d fill:%d %s", (i+1)%3000, (i+2)%3000, k),
+					fmt.Sprintf("SET own:%d:%d x", w, n%50)}
+				b := pool.NewBatch(len(cmds))
+				for _, cmd := range cmds {
+					var args [][]byte
+					for _, f := range strings.Fields(cmd) {
+						args = append(args, []byte(f))
+					}
+					b.Add(args...)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := c.Do(ctx, b)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					bad = append(bad, err.Error())
+					mu.Unlock()
+					b.Release()
+					continue
+				}
+				want := fmt.Sprintf("$%d\r\n%d\r\n", len(strconv.Itoa(i)), i)
+				incr := string(b.Reply(1))
+				ok := string(b.Reply(0)) == want && strings.HasPrefix(incr, ":") && strings.HasSuffix(string(b.Reply(2)), want) &&
+					strings.HasPrefix(string(b.Reply(2)), "*3\r\n") && string(b.Reply(3)) == "+OK\r\n"
+				if ok {
+					incrs[w]++
+				} else {
+					mu.Lock()
+					bad = append(bad, fmt.Sprintf("%q %q %q %q", b.Reply(0), b.Reply(1), b.Reply(2), b.Reply(3)))
+					mu.Unlock()
+				}
+				b.Release()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	fourth := rc.AddPrimary(t)
+	start := time.Now()
+	rc.MoveSlots(t, rc.Primaries[0], fourth, 0, 1199)
+	moved := time.Since(start)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	st := c.Stats()
+	total := 0
+	for _, n := range incrs {
+		total += n
+	}
+	t.Logf("1,200 slots moved in %v under %d clients (%d batches of 4 answered right); redirections: %+v", moved, clients, total, st)
+	if len(bad) > 0 {
+		t.Fatalf("%d batches failed or were answered wrongly, e.g. %s", len(bad), bad[0])
+	}
+	for w := range clients {
+		v := do(t, c, fmt.Sprintf("GET counter:%d", w))[0]
+		if want := fmt.Sprintf("$%d\r\n%d\r\n", len(strconv.Itoa(incrs[w])), incrs[w]); incrs[w] > 0 && v != want {
+			t.Errorf("counter:%d is %q, %d INCRs acknowledged", w, v, incrs[w])
+		}
+	}
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Primaries()); n != 4 {
+		t.Errorf("%d primaries after the move, want 4", n)
+	}
+	if v, _ := fourth.Do("DBSIZE"); v == int64(0) {
+		t.Errorf("the new primary holds no key")
+	}
+}

@@ -119,3 +119,74 @@ func (c *Cluster) Seeds() string {
 	}
 	return strings.Join(a, ",")
 }
+
+// AddPrimary starts a node with the cluster's arguments, joins it to the cluster as a primary
+// holding no slot, and waits until every node knows it.
+func (c *Cluster) AddPrimary(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := Start(t, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())),
+		"--cluster-require-full-coverage", "no"}, args...)...)
+	host, port, _ := net.SplitHostPort(s.Addr)
+	c.Primaries[0].MustDo("CLUSTER", "MEET", host, port)
+	c.Primaries = append(c.Primaries, s)
+	c.Replicas = append(c.Replicas, nil)
+	id := s.MustDo("CLUSTER", "MYID").(string)
+	WaitFor(t, 20*time.Second, func() bool {
+		for _, n := range c.Nodes() {
+			v, err := n.Do("CLUSTER", "NODES")
+			if err != nil || !strings.Contains(fmt.Sprint(v), id) {
+				return false
+			}
+		}
+		return true
+	}, "new primary known to every node")
+	c.WaitOK(t, 20*time.Second)
+	return s
+}
+
+// MoveSlots moves slots lo to hi, with their keys, from the primary from to the primary to, as
+// redis-cli --cluster reshard does: per slot IMPORTING and MIGRATING, MIGRATE of its keys in
+// groups of 100, then SETSLOT NODE on every primary.
+func (c *Cluster) MoveSlots(t testing.TB, from, to *Server, lo, hi int) {
+	t.Helper()
+	sessions := map[*Server]*Session{}
+	for _, p := range c.Primaries {
+		sessions[p] = p.Session(t)
+	}
+	must := func(s *Server, args ...string) any {
+		t.Helper()
+		v, err := sessions[s].Do(args...)
+		if err != nil {
+			t.Fatalf("redistest: %s on %s: %v", args, s.Addr, err)
+		}
+		return v
+	}
+	fromID, toID := must(from, "CLUSTER", "MYID").(string), must(to, "CLUSTER", "MYID").(string)
+	host, port, _ := net.SplitHostPort(to.Addr)
+	for slot := lo; slot <= hi; slot++ {
+		sl := strconv.Itoa(slot)
+		must(to, "CLUSTER", "SETSLOT", sl, "IMPORTING", fromID)
+		must(from, "CLUSTER", "SETSLOT", sl, "MIGRATING", toID)
+		for {
+			keys := must(from, "CLUSTER", "GETKEYSINSLOT", sl, "100").([]any)
+			if len(keys) == 0 {
+				break
+			}
+			args := []string{"MIGRATE", host, port, "", "0", "10000", "KEYS"}
+			for _, k := range keys {
+				args = append(args, k.(string))
+			}
+			must(from, args...)
+		}
+		must(to, "CLUSTER", "SETSLOT", sl, "NODE", toID)
+		must(from, "CLUSTER", "SETSLOT", sl, "NODE", toID)
+		for _, p := range c.Primaries {
+			if p != from && p != to {
+				if _, err := sessions[p].Do("CLUSTER", "SETSLOT", sl, "NODE", toID); err != nil {
+					t.Logf("redistest: SETSLOT %d NODE on %s: %v", slot, p.Addr, err)
+				}
+			}
+		}
+	}
+}

@@ -258,3 +258,38 @@ func Decode(raw []byte) (any, []byte, error) {
 	}
 	return out, rest, nil
 }
+
+// Session is one connection to a Server for many commands in a row.
+type Session struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// Session opens a connection to s, closed when the test ends.
+func (s *Server) Session(t testing.TB) *Session {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		t.Fatalf("redistest: session with %s: %v", s.Addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &Session{c: c, r: bufio.NewReader(c)}
+}
+
+// Do runs one command on the session's connection and returns its reply as Server.Do does.
+func (s *Session) Do(args ...string) (any, error) {
+	s.c.SetDeadline(time.Now().Add(10 * time.Second))
+	cmd := make([][]byte, len(args))
+	for i, a := range args {
+		cmd[i] = []byte(a)
+	}
+	if _, err := s.c.Write(resp.AppendCommand(nil, cmd)); err != nil {
+		return nil, err
+	}
+	raw, err := resp.ReadReply(s.r, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := Decode(raw)
+	return v, err
+}
