@@ -364,6 +364,9 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		c.scripts.learn(args)
 		parts[i], units = c.plan(t, args, units)
 	}
+	if addr, ok := c.oneNode(t, parts, units); ok {
+		return c.direct(ctx, b, addr, parts, units)
+	}
 	c.run(ctx, units)
 	replies := make([][]byte, len(cmds))
 	for i, p := range parts {
@@ -380,6 +383,78 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 	}
 	b.Answer(replies)
 	return nil
+}
+
+// oneNode reports whether every command of a batch is one unit for the same primary (keyless
+// ones going anywhere), the primary's address, so that the batch itself can be sent there.
+func (c *Cluster) oneNode(t *topology, parts []part, units []unit) (string, bool) {
+	if len(units) != len(parts) {
+		return "", false
+	}
+	addr := ""
+	for i := range parts {
+		if parts[i].merge != mergeOne || len(parts[i].units) != 1 || units[i].node != "" {
+			return "", false
+		}
+		if units[i].slot < 0 {
+			continue
+		}
+		a := t.addr(units[i].slot)
+		if a == "" || addr != "" && a != addr {
+			return "", false
+		}
+		addr = a
+	}
+	if addr == "" {
+		addr = c.route(t, -1)
+	}
+	return addr, true
+}
+
+// direct sends b itself to the primary at addr, then follows the redirections among its
+// replies, if any, command by command.
+func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts []part, units []unit) error {
+	p, err := c.pool(addr)
+	if err != nil {
+		return err
+	}
+	if err := p.Do(ctx, b); err != nil {
+		var down *pool.UnavailableError
+		if errors.As(err, &down) || errors.Is(err, pool.ErrBroken) || errors.Is(err, pool.ErrClosed) {
+			c.reload()
+		}
+		return err
+	}
+	redirected := false
+	for i := range units {
+		if r := b.Reply(i); len(r) > 0 && r[0] == resp.Error && followed(r, units[i].args) {
+			redirected = true
+			break
+		}
+	}
+	if !redirected {
+		return nil
+	}
+	replies := make([][]byte, len(units))
+	for i := range units {
+		units[i].reply, units[i].sent = append([]byte(nil), b.Reply(i)...), addr
+	}
+	for i := range units {
+		c.follow(ctx, &units[i])
+		if units[i].err != nil {
+			return units[i].err
+		}
+		replies[i] = parts[i].answer(units)
+	}
+	b.Answer(replies)
+	return nil
+}
+
+// followed reports whether the error reply r to args is one follow acts on.
+func followed(r []byte, args [][]byte) bool {
+	msg := r[1:]
+	return bytes.HasPrefix(msg, []byte("MOVED ")) || bytes.HasPrefix(msg, []byte("ASK ")) ||
+		bytes.HasPrefix(msg, []byte("TRYAGAIN")) || bytes.HasPrefix(msg, []byte("NOSCRIPT")) && isEvalSHA(args)
 }
 
 // run gets the replies of units: one batch per primary, concurrently, then the redirected
