@@ -44,6 +44,8 @@ type Options struct {
 	Node pool.Options
 	// Refresh is how often the slot map is reloaded when nothing prompts it (default 5 s).
 	Refresh time.Duration
+	// BlockingSize is the number of dedicated connections per primary for blocking commands (default 8).
+	BlockingSize int
 	// MaxRedirects bounds the MOVED, ASK and TRYAGAIN answers followed for one command (default 5).
 	MaxRedirects int
 	// Logger receives topology changes (default slog.Default()).
@@ -58,9 +60,10 @@ type Cluster struct {
 	opts Options
 	topo atomic.Pointer[topology]
 
-	mu    sync.Mutex
-	pools map[string]*pool.Pool // by primary address
-	shut  bool
+	mu       sync.Mutex
+	pools    map[string]*pool.Pool      // by primary address
+	blocking map[string]*pool.Dedicated // by primary address
+	shut     bool
 
 	prompt chan struct{} // asks the refresher for a reload now
 	stop   chan struct{}
@@ -106,11 +109,14 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.MaxRedirects <= 0 {
 		opts.MaxRedirects = 5
 	}
+	if opts.BlockingSize <= 0 {
+		opts.BlockingSize = 8
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	opts.Node.DB = 0
-	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
 	t, err := c.load(ctx, opts.Seeds)
 	if err != nil {
 		return nil, err
@@ -129,13 +135,16 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	c.shut = true
-	pools := c.pools
-	c.pools = nil
+	pools, blocking := c.pools, c.blocking
+	c.pools, c.blocking = nil, nil
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
 	for _, p := range pools {
 		p.Close()
+	}
+	for _, d := range blocking {
+		d.Close()
 	}
 	return nil
 }
@@ -193,11 +202,17 @@ func (c *Cluster) install(t *topology) {
 		keep[a] = true
 	}
 	c.mu.Lock()
-	var gone []*pool.Pool
+	var gone []interface{ Close() error }
 	for a, p := range c.pools {
 		if !keep[a] {
 			gone = append(gone, p)
 			delete(c.pools, a)
+		}
+	}
+	for a, d := range c.blocking {
+		if !keep[a] {
+			gone = append(gone, d)
+			delete(c.blocking, a)
 		}
 	}
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -468,5 +469,38 @@ func TestReshardUnderLoad(t *testing.T) {
 	}
 	if v, _ := fourth.Do("DBSIZE"); v == int64(0) {
 		t.Errorf("the new primary holds no key")
+	}
+}
+
+// TestBlocking runs BLPOP through the Cluster's blocking runner on keys of two primaries: each
+// waits on its own primary and wakes when another client pushes; keys in two slots get CROSSSLOT.
+func TestBlocking(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	c := open(t, rc)
+	bl := c.Blocking()
+	got := make(chan string, 2)
+	for _, k := range []string{"a", "b"} {
+		go func() {
+			b := pool.NewBatch(1)
+			b.Add([]byte("BLPOP"), []byte(k), []byte("5"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := bl.Do(ctx, b); err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(b.Reply(0))
+			b.Release()
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	do(t, c, "RPUSH a 1", "RPUSH b 2")
+	replies := []string{<-got, <-got}
+	slices.Sort(replies)
+	expect(t, replies, "*2\r\n$1\r\na\r\n$1\r\n1\r\n", "*2\r\n$1\r\nb\r\n$1\r\n2\r\n")
+	b := pool.NewBatch(1)
+	b.Add([]byte("BLPOP"), []byte("a"), []byte("b"), []byte("1"))
+	if err := bl.Do(context.Background(), b); err != nil || !strings.HasPrefix(string(b.Reply(0)), "-CROSSSLOT") {
+		t.Errorf("BLPOP over two slots: %v %q", err, b.Replies())
 	}
 }
