@@ -122,7 +122,9 @@ func (h Histogram) Observe(v float64) { h.o.Observe(v) }
 func (h Histogram) ObserveDuration(d time.Duration) { h.o.Observe(d.Seconds()) }
 
 // Observe records v in the histogram with the given label values.
-func (h *HistogramVec) Observe(v float64, values ...string) { h.v.WithLabelValues(values...).Observe(v) }
+func (h *HistogramVec) Observe(v float64, values ...string) {
+	h.v.WithLabelValues(values...).Observe(v)
+}
 
 // ObserveDuration records d in seconds in the histogram with the given label values.
 func (h *HistogramVec) ObserveDuration(d time.Duration, values ...string) {
