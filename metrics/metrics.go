@@ -43,7 +43,7 @@ func NewRegistry() *Registry {
 }
 
 // newBareRegistry returns a Registry without the runtime collectors, for tests of exact output.
-func newBareRegistry() *Registry { return &Registry{reg: prometheus.NewPedanticRegistry()} }
+func newBareRegistry() *Registry { return &Registry{reg: prometheus.NewRegistry()} }
 
 // Gatherer returns the registry for code that gathers from it (promhttp, testutil).
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
