@@ -48,8 +48,9 @@ func newBareRegistry() *Registry { return &Registry{reg: prometheus.NewRegistry(
 // Gatherer returns the registry for code that gathers from it (promhttp, testutil).
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 
-// Handler serves the metrics in the Prometheus text format (gzipped when the client asks);
-// errors in collecting are logged to log and the series that could be collected are served.
+// Handler serves the metrics in the format the scraper asks for (Prometheus text unless it asks
+// for protobuf), gzipped when it accepts gzip; errors in collecting are logged to log (when not
+// nil) and the series that could be collected are served.
 func (r *Registry) Handler(log *slog.Logger) http.Handler {
 	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
 	if log != nil {
