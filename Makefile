@@ -1,5 +1,5 @@
-# redisgate: `make test` installs what the tests need (redis-server, redis-sentinel, pinned npm
-# packages) and runs vet, the Go tests with the race detector, short fuzzing and the SDK suite.
+# redisgate: `make test` installs what the tests need (redis-server, redis-sentinel, promtool,
+# pinned npm packages) and runs vet, the Go tests with the race detector, short fuzzing and the SDK suite.
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
@@ -15,6 +15,11 @@ deps:
 		echo "installing redis-server and redis-sentinel with apt-get"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server redis-sentinel; \
 	fi
+	@if ! command -v promtool >/dev/null; then \
+		echo "installing promtool (Debian package prometheus) with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; \
+	fi
+	@command -v promtool >/dev/null || { echo "promtool is missing: TestMetricsScrapeUnderLoad (cmd/redisgate) needs it"; exit 1; }
 	cd conformance && npm ci --no-audit --no-fund --loglevel=error
 
 vet:

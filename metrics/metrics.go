@@ -1,260 +1,167 @@
-// Package metrics keeps counters, gauges and histograms and writes them in the Prometheus text format.
+// Package metrics is the gateway's Prometheus registry, built on the Prometheus Go client
+// (github.com/prometheus/client_golang).
+//
+// A Registry is one gateway's set of metric families; there is no global registry, so two
+// gateways in one process (as in tests) never share a series. NewRegistry adds the Go runtime
+// and process collectors (go_goroutines, process_resident_memory_bytes, …).
+//
+// Contract for callers on the request path: resolve a child once (CounterVec.With,
+// HistogramVec.With) and keep it; Counter.Inc and Histogram.Observe are then lock-free and do
+// not allocate. Looking children up by label values on every request costs a hash of the values
+// and, the first time, an allocation. A histogram's buckets, sum and count are updated by the
+// client library so that a scrape sees them agree. Label values are escaped by the library's
+// encoder. Values reported by GaugeFunc and CounterFunc are read when /metrics is scraped; a
+// func that emits a label-value set twice, or with the wrong number of values, makes that
+// series fail and is logged by Handler, the other series are still served.
 package metrics
 
 import (
-	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Registry holds metric families and writes them out.
+// Registry holds one gateway's metric families.
 type Registry struct {
-	mu       sync.Mutex
-	families []family
+	reg *prometheus.Registry
 }
 
-type family interface {
-	write(w io.Writer)
+// NewRegistry returns a Registry holding the Go runtime and process collectors.
+func NewRegistry() *Registry {
+	r := newBareRegistry()
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return r
 }
 
-// NewRegistry returns an empty Registry.
-func NewRegistry() *Registry { return &Registry{} }
+// newBareRegistry returns a Registry without the runtime collectors, for tests of exact output.
+func newBareRegistry() *Registry { return &Registry{reg: prometheus.NewRegistry()} }
 
-func (r *Registry) add(f family) {
-	r.mu.Lock()
-	r.families = append(r.families, f)
-	r.mu.Unlock()
-}
+// Gatherer returns the registry for code that gathers from it (promhttp, testutil).
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 
-// Write writes every metric in the Prometheus text exposition format.
-func (r *Registry) Write(w io.Writer) {
-	r.mu.Lock()
-	fs := append([]family(nil), r.families...)
-	r.mu.Unlock()
-	for _, f := range fs {
-		f.write(w)
+// Handler serves the metrics in the format the scraper asks for (Prometheus text unless it asks
+// for protobuf), gzipped when it accepts gzip; errors in collecting are logged to log (when not
+// nil) and the series that could be collected are served.
+func (r *Registry) Handler(log *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
+	if log != nil {
+		opts.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
+	return promhttp.HandlerFor(r.reg, opts)
 }
 
-// labelKey joins label values into a map key; values never contain the separator in practice,
-// and are escaped when written.
-func labelKey(values []string) string { return strings.Join(values, "\x00") }
-
-func writeLabels(w io.Writer, names, values []string, extra string) {
-	if len(names) == 0 && extra == "" {
-		return
-	}
-	io.WriteString(w, "{")
-	for i, n := range names {
-		if i > 0 {
-			io.WriteString(w, ",")
+// Write gathers every metric and writes it to w in the Prometheus text exposition format.
+func (r *Registry) Write(w io.Writer) error {
+	mfs, gatherErr := r.reg.Gather()
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s=%s", n, strconv.Quote(values[i]))
 	}
-	if extra != "" {
-		if len(names) > 0 {
-			io.WriteString(w, ",")
-		}
-		io.WriteString(w, extra)
-	}
-	io.WriteString(w, "}")
+	return gatherErr
 }
 
 // CounterVec is a family of counters told apart by label values.
-type CounterVec struct {
-	name, help string
-	labels     []string
-	m          sync.Map // label key → *counterEntry
-}
+type CounterVec struct{ v *prometheus.CounterVec }
 
-type counterEntry struct {
-	values []string
-	n      atomic.Uint64
-}
-
-// Counter registers a counter family named name with the given label names.
+// Counter registers a counter family named name with the given label names; it panics if the
+// name is taken or invalid, as registration happens once at start-up.
 func (r *Registry) Counter(name, help string, labels ...string) *CounterVec {
-	c := &CounterVec{name: name, help: help, labels: labels}
-	r.add(c)
-	return c
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	r.reg.MustRegister(v)
+	return &CounterVec{v}
 }
 
 // Counter is one counter of a CounterVec, for callers that keep it to skip the lookup.
-type Counter struct{ e *counterEntry }
+type Counter struct{ c prometheus.Counter }
 
-// With returns the counter with the given label values.
-func (c *CounterVec) With(values ...string) Counter {
-	key := labelKey(values)
-	v, ok := c.m.Load(key)
-	if !ok {
-		v, _ = c.m.LoadOrStore(key, &counterEntry{values: append([]string(nil), values...)})
-	}
-	return Counter{v.(*counterEntry)}
-}
+// With returns the counter with the given label values, made on first use.
+func (c *CounterVec) With(values ...string) Counter { return Counter{c.v.WithLabelValues(values...)} }
 
 // Inc adds one to the counter.
-func (c Counter) Inc() { c.e.n.Add(1) }
+func (c Counter) Inc() { c.c.Inc() }
 
 // Add adds n to the counter with the given label values.
-func (c *CounterVec) Add(n uint64, values ...string) {
-	c.With(values...).e.n.Add(n)
-}
+func (c *CounterVec) Add(n uint64, values ...string) { c.v.WithLabelValues(values...).Add(float64(n)) }
 
 // Inc adds one to the counter with the given label values.
-func (c *CounterVec) Inc(values ...string) { c.Add(1, values...) }
-
-func (c *CounterVec) write(w io.Writer) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
-	for _, e := range sorted(&c.m) {
-		ce := e.(*counterEntry)
-		io.WriteString(w, c.name)
-		writeLabels(w, c.labels, ce.values, "")
-		fmt.Fprintf(w, " %d\n", ce.n.Load())
-	}
-}
-
-// GaugeFunc registers a gauge whose value f reports when the metrics are written;
-// f returns one value per label-value set.
-func (r *Registry) GaugeFunc(name, help string, labels []string, f func(emit func(v float64, values ...string))) {
-	r.add(gaugeFunc{name: name, help: help, labels: labels, f: f})
-}
-
-// CounterFunc registers a counter whose values f reports when the metrics are written.
-func (r *Registry) CounterFunc(name, help string, labels []string, f func(emit func(v float64, values ...string))) {
-	r.add(gaugeFunc{name: name, help: help, labels: labels, f: f, kind: "counter"})
-}
-
-type gaugeFunc struct {
-	name, help string
-	labels     []string
-	f          func(emit func(v float64, values ...string))
-	kind       string // "gauge" when empty
-}
-
-func (g gaugeFunc) write(w io.Writer) {
-	kind := g.kind
-	if kind == "" {
-		kind = "gauge"
-	}
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", g.name, g.help, g.name, kind)
-	g.f(func(v float64, values ...string) {
-		io.WriteString(w, g.name)
-		writeLabels(w, g.labels, values, "")
-		fmt.Fprintf(w, " %s\n", formatFloat(v))
-	})
-}
+func (c *CounterVec) Inc(values ...string) { c.v.WithLabelValues(values...).Inc() }
 
 // HistogramVec is a family of histograms told apart by label values.
-type HistogramVec struct {
-	name, help string
-	labels     []string
-	buckets    []float64
-	m          sync.Map // label key → *histEntry
-}
+type HistogramVec struct{ v *prometheus.HistogramVec }
 
-type histEntry struct {
-	values []string
-	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
-	sum    atomic.Uint64   // float64 bits
-	count  atomic.Uint64
-}
-
-// Histogram registers a histogram family with upper bounds buckets (in ascending order).
+// Histogram registers a histogram family with upper bounds buckets (in ascending order); it
+// panics if the name is taken or invalid.
 func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *HistogramVec {
-	h := &HistogramVec{name: name, help: help, labels: labels, buckets: buckets}
-	r.add(h)
-	return h
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	r.reg.MustRegister(v)
+	return &HistogramVec{v}
 }
 
 // Histogram is one histogram of a HistogramVec, for callers that keep it to skip the lookup.
-type Histogram struct {
-	e       *histEntry
-	buckets []float64
-}
+type Histogram struct{ o prometheus.Observer }
 
-// With returns the histogram with the given label values.
+// With returns the histogram with the given label values, made on first use.
 func (h *HistogramVec) With(values ...string) Histogram {
-	key := labelKey(values)
-	e, ok := h.m.Load(key)
-	if !ok {
-		e, _ = h.m.LoadOrStore(key, &histEntry{values: append([]string(nil), values...), counts: make([]atomic.Uint64, len(h.buckets)+1)})
-	}
-	return Histogram{e.(*histEntry), h.buckets}
+	return Histogram{h.v.WithLabelValues(values...)}
 }
-
-// Observe records v in the histogram with the given label values.
-func (h *HistogramVec) Observe(v float64, values ...string) { h.With(values...).Observe(v) }
-
-// ObserveDuration records d in seconds.
-func (h Histogram) ObserveDuration(d time.Duration) { h.Observe(d.Seconds()) }
 
 // Observe records v.
-func (h Histogram) Observe(v float64) {
-	he := h.e
-	i := sort.SearchFloat64s(h.buckets, v)
-	he.counts[i].Add(1)
-	he.count.Add(1)
-	for {
-		old := he.sum.Load()
-		if he.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			break
-		}
-	}
-}
+func (h Histogram) Observe(v float64) { h.o.Observe(v) }
 
 // ObserveDuration records d in seconds.
+func (h Histogram) ObserveDuration(d time.Duration) { h.o.Observe(d.Seconds()) }
+
+// Observe records v in the histogram with the given label values.
+func (h *HistogramVec) Observe(v float64, values ...string) {
+	h.v.WithLabelValues(values...).Observe(v)
+}
+
+// ObserveDuration records d in seconds in the histogram with the given label values.
 func (h *HistogramVec) ObserveDuration(d time.Duration, values ...string) {
 	h.Observe(d.Seconds(), values...)
 }
 
-func (h *HistogramVec) write(w io.Writer) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", h.name, h.help, h.name)
-	for _, e := range sorted(&h.m) {
-		he := e.(*histEntry)
-		var cum uint64
-		for i := range he.counts {
-			cum += he.counts[i].Load()
-			le := "+Inf"
-			if i < len(h.buckets) {
-				le = formatFloat(h.buckets[i])
-			}
-			io.WriteString(w, h.name+"_bucket")
-			writeLabels(w, h.labels, he.values, "le="+strconv.Quote(le))
-			fmt.Fprintf(w, " %d\n", cum)
+// GaugeFunc registers a gauge whose values f reports when the metrics are gathered;
+// f calls emit once per label-value set.
+func (r *Registry) GaugeFunc(name, help string, labels []string, f func(emit func(v float64, values ...string))) {
+	r.reg.MustRegister(&funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.GaugeValue, f: f})
+}
+
+// CounterFunc registers a counter whose values f reports when the metrics are gathered;
+// f calls emit once per label-value set, with values that never decrease.
+func (r *Registry) CounterFunc(name, help string, labels []string, f func(emit func(v float64, values ...string))) {
+	r.reg.MustRegister(&funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.CounterValue, f: f})
+}
+
+// funcCollector turns the values a func emits into constant metrics at each gathering.
+type funcCollector struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	f    func(emit func(v float64, values ...string))
+}
+
+func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
+	c.f(func(v float64, values ...string) {
+		m, err := prometheus.NewConstMetric(c.desc, c.kind, v, values...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(c.desc, err)
 		}
-		io.WriteString(w, h.name+"_sum")
-		writeLabels(w, h.labels, he.values, "")
-		fmt.Fprintf(w, " %s\n", formatFloat(math.Float64frombits(he.sum.Load())))
-		io.WriteString(w, h.name+"_count")
-		writeLabels(w, h.labels, he.values, "")
-		fmt.Fprintf(w, " %d\n", he.count.Load())
-	}
-}
-
-// sorted returns the entries of m ordered by key, so output is stable.
-func sorted(m *sync.Map) []any {
-	var keys []string
-	vals := map[string]any{}
-	m.Range(func(k, v any) bool {
-		keys = append(keys, k.(string))
-		vals[k.(string)] = v
-		return true
+		ch <- m
 	})
-	sort.Strings(keys)
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		out[i] = vals[k]
-	}
-	return out
 }
-
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // LatencyBuckets returns histogram bounds in seconds from 100 µs to 10 s.
 func LatencyBuckets() []float64 {

@@ -98,9 +98,12 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 	reg.CounterFunc("redisgate_ratelimit_decisions_total", "Rate-limit decisions by result.", []string{"result"},
 		func(emit func(float64, ...string)) {
 			st := l.Stats()
+			// DeniedLocally first: each of its increments follows one of Denied, so the
+			// difference read this way is never negative.
+			local := st.DeniedLocally.Load()
 			emit(float64(st.Allowed.Load()), "allowed")
-			emit(float64(st.Denied.Load()-st.DeniedLocally.Load()), "denied")
-			emit(float64(st.DeniedLocally.Load()), "denied_locally")
+			emit(float64(st.Denied.Load()-local), "denied")
+			emit(float64(local), "denied_locally")
 			emit(float64(st.Errors.Load()), "error")
 		})
 	reg.CounterFunc("redisgate_ratelimit_redis_trips_total", "Trips to Redis for rate-limit decisions.", nil,
@@ -155,10 +158,7 @@ func startAdmin(addr string, withPprof bool, args []string, reg *metrics.Registr
 		}
 		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "databases": st})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		reg.Write(w)
-	})
+	mux.Handle("GET /metrics", reg.Handler(log))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		cmdline := strings.Join(append([]string{"redisgate"}, redactArgs(args)...), "\x00")
