@@ -1,14 +1,15 @@
 # redisgate: `make test` installs what the tests need (redis-server, redis-sentinel, promtool,
-# pinned npm packages) and runs vet, the Go tests with the race detector, short fuzzing and the SDK suite.
+# pinned npm packages) and runs vet, the Go tests with the race detector, short fuzzing, the SDK
+# suite and the Next.js example.
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 FUZZTIME ?= 10s
 STATICCHECK ?= v0.8.2
 
-.PHONY: test deps vet gotest fuzz conformance run build
+.PHONY: test deps vet gotest fuzz conformance nextjs run build
 
-test: deps vet gotest fuzz conformance samlint
+test: deps vet gotest fuzz conformance nextjs samlint
 
 deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null; then \
@@ -53,6 +54,11 @@ conformance:
 	cd conformance && npm test
 	cd conformance && REDISGATE_EXTRA_ARGS=--cache=true npm test
 	cd conformance && REDISGATE_LAYOUT=shared npm test
+
+# The Next.js example (examples/nextjs): npm ci, next build, then its Node.js and Edge routes
+# and its rate-limited route driven against a real gateway and redis-server (test.mjs).
+nextjs:
+	examples/nextjs/test.sh
 
 build:
 	$(GO) build -o bin/redisgate ./cmd/redisgate

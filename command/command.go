@@ -286,12 +286,18 @@ func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
 		p.Args = replace(args, 0, []byte("FLUSHDB"))
 		p.Info = commands["FLUSHDB"].info
 	case specialCopy:
-		if s.Shared || s.Confined {
+		// COPY k k: Upstash answers 0 where Redis 7 answers an error; the script answers 0.
+		if s.Shared || s.Confined || len(args) >= 3 && bytes.Equal(args[1], args[2]) {
 			if len(args) < 3 {
 				return Plan{}, errors.New("ERR wrong number of arguments for 'copy' command")
 			}
 			p.Args = copyScript(args)
 			p.Info = commands["EVAL"].info
+		}
+	case specialScan:
+		if scanWithType(args) {
+			p.Args = scanTypesScript(args)
+			p.Info = commands["EVAL_RO"].info
 		}
 	case specialScriptFlush:
 		if s.Shared {
@@ -354,12 +360,14 @@ func copyHasDB(args [][]byte) bool {
 }
 
 // copyLua emulates COPY src dst [REPLACE] within the current database with DUMP and RESTORE,
-// answering as COPY does, for servers whose ACL denies COPY (whose DB option ACL cannot deny).
+// answering as COPY does, for servers whose ACL denies COPY (whose DB option ACL cannot deny),
+// except that a source that is also the destination answers 0, as Upstash does, where
+// Redis 7 answers "ERR source and destination objects are the same".
 const copyLua = `local replace = false
 for _, o in ipairs(ARGV) do
   if string.lower(o) == 'replace' then replace = true else return redis.error_reply('ERR syntax error') end
 end
-if KEYS[1] == KEYS[2] then return redis.error_reply('ERR source and destination objects are the same') end
+if KEYS[1] == KEYS[2] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if not replace and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local at = redis.call('PEXPIRETIME', KEYS[1])

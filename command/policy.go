@@ -30,12 +30,13 @@ type special uint8
 const (
 	specialNone     special = iota
 	specialFlushAll         // FLUSHALL becomes FLUSHDB
-	specialCopy             // COPY's DB option is refused; on shared servers COPY becomes an EVAL
+	specialCopy             // COPY's DB option is refused; on shared servers, and for COPY k k, COPY becomes an EVAL
 	specialPublish          // the channel is confined to the database's prefix
 	specialXRead            // blocks only with a BLOCK option before STREAMS
 	// specialScriptFlush: on shared servers SCRIPT FLUSH forgets only the database's own
 	// scripts, in the gateway (Kind Local), instead of every database's.
 	specialScriptFlush
+	specialScan // SCAN … WITHTYPE (Upstash's) becomes an EVAL_RO of SCAN and TYPE
 )
 
 // Reasons shared by several rules.
@@ -139,7 +140,7 @@ var policy = map[string]rule{
 
 	// Keyspace walks are @read, but read-only tokens may not list keys.
 	"KEYS":      {notRead: true},
-	"SCAN":      {notRead: true},
+	"SCAN":      {notRead: true, special: specialScan},
 	"RANDOMKEY": {notRead: true},
 
 	// Blocking commands and where their timeouts are.

@@ -142,6 +142,9 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
 	ctx.Response.ImmediateHeaderFlush = true
+	// The stream reads the connection to notice the client's leaving (stream.watch): what it
+	// reads is gone, so the connection ends with the stream instead of serving a next request.
+	ctx.SetConnectionClose()
 	// A deadline set by the handler stops fasthttp from applying WriteTimeout to the whole
 	// stream; the stream writer moves it forward before every flush.
 	_ = ctx.SetWriteDeadline(time.Now().Add(st.writeTimeout))
@@ -194,6 +197,8 @@ func (st *stream) run(w *bufio.Writer) {
 		st.sub.Close()
 		st.open.Add(-1)
 	}()
+	gone, stop := st.watch()
+	defer stop()
 	st.writePreamble(w)
 	if st.flush(w) != nil {
 		return
@@ -226,12 +231,47 @@ func (st *stream) run(w *bufio.Writer) {
 			st.writeFinal(w, errRevoked)
 			st.flush(w)
 			return
+		case <-gone:
+			st.log.Debug("stream ended: the client closed its connection", "kind", st.sub.Kind())
+			return
 		}
 		if err := st.flush(w); err != nil {
 			st.log.Debug("stream ended", "kind", st.sub.Kind(), "err", err)
 			return
 		}
 		idle.Reset(st.heartbeat)
+	}
+}
+
+// watch reads the client connection until the client closes it, which closes gone: a client
+// that leaves is noticed at once, not at the second or third write after it left (the first
+// write to a closed connection succeeds, and fasthttp's pipe between the stream and the
+// connection hides the failure of the next one). Heartbeats remain for clients that vanish
+// without closing. An SSE client sends nothing once its request is read, so any byte read, or
+// an error, also ends the stream. stop ends the watch and waits for its goroutine.
+func (st *stream) watch() (gone <-chan struct{}, stop func()) {
+	closed := make(chan struct{})
+	done := make(chan struct{})
+	// The request's read deadline (header or body timeout) still holds: lift it.
+	if err := st.conn.SetReadDeadline(time.Time{}); err != nil {
+		close(closed)
+		close(done)
+		return closed, func() {}
+	}
+	var stopping atomic.Bool
+	go func() {
+		defer close(done)
+		var b [1]byte
+		_, err := st.conn.Read(b[:])
+		if !stopping.Load() {
+			st.log.Debug("stream client connection", "kind", st.sub.Kind(), "err", err)
+			close(closed)
+		}
+	}()
+	return closed, func() {
+		stopping.Store(true)
+		_ = st.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: the Read returns
+		<-done
 	}
 }
 
