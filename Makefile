@@ -45,6 +45,7 @@ fuzz:
 	$(call FUZZ,FuzzReadReply,resp)
 	$(call FUZZ,FuzzReplyJSON,proxy)
 	$(call FUZZ,FuzzAppendEncode,internal/b64)
+	$(call FUZZ,FuzzSlot,cluster)
 
 # The SDK suite runs three times: as configured by default; with the read cache on (every read
 # the SDK makes then goes through the cache; its answers must not change); and with the suite's
