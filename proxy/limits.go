@@ -6,6 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
+	"github.com/redisgate/redisgate/ratelimit/fastlimit"
 )
 
 // limitIP checks the client IP's rate limit into d; on a denial it answers and reports false.
@@ -14,12 +16,12 @@ func (s *Server) limitIP(ctx *fasthttp.RequestCtx, d *ratelimit.Decision) bool {
 	if s.opts.Limiter == nil || t.ipRate.IsZero() {
 		return true
 	}
-	ip := t.proxies.FastHTTPClientIP(ctx)
+	ip := fastlimit.ClientIP(t.proxies)(ctx)
 	*d = s.opts.Limiter.Allow(s.base, "ip", "ip:"+ip, t.ipRate)
 	if d.Allowed {
 		return true
 	}
-	return ratelimit.Respond(ctx, *d)
+	return fastlimit.Respond(ctx, *d)
 }
 
 // limitUser checks the user's rate limit into ds[1] and sets the headers of ds; on a denial
@@ -31,13 +33,13 @@ func (s *Server) limitUser(ctx *fasthttp.RequestCtx, g grant, ds []ratelimit.Dec
 	if !g.rate.IsZero() {
 		user := g.user
 		if t := s.access.Load(); t.userHeader != "" {
-			if id := ctx.Request.Header.Peek(t.userHeader); len(id) > 0 && t.proxies.Trusts(ratelimit.PeerAddr(ctx.RemoteAddr())) {
+			if id := ctx.Request.Header.Peek(t.userHeader); len(id) > 0 && t.proxies.Trusts(clientip.PeerAddr(ctx.RemoteAddr())) {
 				user = "u:" + string(id)
 			}
 		}
 		ds[1] = s.opts.Limiter.Allow(s.base, "token", user, g.rate)
 	}
-	return ratelimit.Respond(ctx, ds...)
+	return fastlimit.Respond(ctx, ds...)
 }
 
 // charge counts n commands against the user's quota; when it is used up it answers 429 and reports false.

@@ -25,6 +25,7 @@ import (
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/script"
 )
@@ -111,7 +112,7 @@ type Options struct {
 	// Quota caps each user's commands per day and month.
 	Quota ratelimit.Quota
 	// Proxies are the trusted reverse proxies, whose forwarding headers name the client.
-	Proxies ratelimit.Proxies
+	Proxies clientip.Proxies
 	// UserHeader names a header holding the user id, believed from trusted proxies only.
 	UserHeader string
 	// Metrics, when set, receives request counts and latencies.
@@ -284,7 +285,7 @@ type Access struct {
 	Databases         []DatabaseAccess
 	IPRate, TokenRate ratelimit.Rate
 	Quota             ratelimit.Quota
-	Proxies           ratelimit.Proxies
+	Proxies           clientip.Proxies
 	UserHeader        string
 }
 
@@ -299,7 +300,7 @@ type DatabaseAccess struct {
 type accessTable struct {
 	tokens     map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
 	ipRate     ratelimit.Rate
-	proxies    ratelimit.Proxies
+	proxies    clientip.Proxies
 	userHeader string
 }
 

@@ -126,7 +126,11 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 			l.stats.DeniedLocally.Add(1)
 			return d
 		}
-		if b.tokens > 0 && now.Before(b.expires) {
+		// A request that waited for a trip takes a token the trip brought even when the lease
+		// has run out meanwhile: the trip asked for it (or for its turn), Redis charged it, and
+		// on a loaded machine a waiter may be scheduled only after the lease. Dropping it would
+		// admit fewer than the burst.
+		if b.tokens > 0 && (waited || now.Before(b.expires)) {
 			b.tokens--
 			b.served++
 			d.Allowed = true
@@ -156,6 +160,7 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	// This request makes the trip for itself and everyone who queues behind it meanwhile.
 	trip := make(chan struct{})
 	b.trip = trip
+	b.tokens = 0 // expired: a waiter must not take them if this trip fails
 	need := 1 + b.waiting
 	extra := l.prefetch(rate, b.served)
 	b.served = 0

@@ -31,6 +31,8 @@ import (
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 	"github.com/redisgate/redisgate/replicaset"
 )
 
@@ -219,7 +221,7 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 		}
 	}
 	acc.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
-	if acc.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+	if acc.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
 		return err
 	}
 	acc.UserHeader = rl.UserHeader
@@ -391,7 +393,7 @@ type limits struct {
 	Limiter           *ratelimit.Limiter
 	IPRate, TokenRate ratelimit.Rate
 	Quota             ratelimit.Quota
-	Proxies           ratelimit.Proxies
+	Proxies           clientip.Proxies
 }
 
 // newLimiter builds the rate limiter cfg asks for, with its own connections to the Redis
@@ -400,7 +402,7 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	var l limits
 	var err error
 	rl := cfg.RateLimits
-	if l.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+	if l.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
 		return l, nil, err
 	}
 	if !cfg.Limited() {
@@ -444,7 +446,7 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	if opts.Resolve != nil {
 		dbs[0].Replicated.OnLeaderChange(func(string) { store.Redial() })
 	}
-	l.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
+	l.Limiter = ratelimit.NewLimiter(poolstore.New(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

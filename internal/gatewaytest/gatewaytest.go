@@ -15,6 +15,7 @@ import (
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 )
 
 // Token is the read-write token of the gateway's database.
@@ -70,7 +71,7 @@ func StartOn(t testing.TB, rs *redistest.Server, opts Options) *Gateway {
 		Logger:         quiet,
 	}
 	if !opts.IPRate.IsZero() {
-		po.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(p), ratelimit.Options{Lease: -1, Timeout: time.Second, Logger: quiet})
+		po.Limiter = ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{Lease: -1, Timeout: time.Second, Logger: quiet})
 		po.IPRate = opts.IPRate
 	}
 	srv, err := proxy.New(po, []proxy.Database{{Name: "test", Backend: p, Tokens: []string{Token}}})
