@@ -110,14 +110,16 @@ func TestRedisRateStepByStep(t *testing.T) {
 		})
 	}
 	t.Log(`Why they differ:
-- Remaining: redis_rate computes it in float seconds since 2017 ((now - allow_at) / interval) and
-  Redis truncates the result to an integer; near 3e8 s the quotient of (B-1)*interval by interval
-  falls just below B-1, so it reports one less than is left (8 for the first of 10/s). Ours counts
-  in integer microseconds: B-1, B-2, ... 0, exactly.
-- RetryAfter when allowed: redis_rate answers -1, ours 0.
-- RetryAfter and ResetAfter when denied: the same quantities (time until the next token; until the
-  bucket is full); they differ by the microseconds between the two calls, and redis_rate's are
-  floats (sub-microsecond digits), ours whole microseconds.
+- Remaining of a key's first request: redis_rate computes it in float seconds since 2017,
+  (now - (now + interval - B*interval)) / interval, and Redis truncates the Lua number it returns;
+  at now ~ 3e8 s the subtraction loses ~6e-8 s, the quotient falls just below B-1, and it reports
+  B-2 (8 for the first of 10/s). Later requests start from the stored TAT and agree. Ours counts
+  in integer microseconds: B-1, B-2, ... 0, always.
+- RetryAfter when allowed: redis_rate answers -1 (ns), ours 0.
+- RetryAfter and ResetAfter: the same quantities (until the next token; until the bucket is full).
+  They differ by the time between the two limiters' calls (each step asks ours first), and
+  redis_rate's are floats, ours whole microseconds. Ours answers denials after the first without
+  Redis, from the time it was told (hence sub-microsecond digits in its later RetryAfter).
 - Intervals that are not whole microseconds (3/s: 333,333.3 µs) are rounded to the nearest
   microsecond by ours, kept as floats by redis_rate: 0.1 µs per token, no admission changes.`)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +29,14 @@ var clients = []struct {
 	{"client", func(t *testing.T) (redis.UniversalClient, []*redistest.Server) {
 		rs := redistest.Start(t)
 		return redis.NewClient(&redis.Options{Addr: rs.Addr}), []*redistest.Server{rs}
+	}},
+	{"cluster", func(t *testing.T) (redis.UniversalClient, []*redistest.Server) {
+		servers := startCluster(t, 3)
+		var addrs []string
+		for _, rs := range servers {
+			addrs = append(addrs, rs.Addr)
+		}
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), servers
 	}},
 	{"ring", func(t *testing.T) (redis.UniversalClient, []*redistest.Server) {
 		a, b := redistest.Start(t), redistest.Start(t)
@@ -50,6 +61,17 @@ func TestLimiterOverEachClient(t *testing.T) {
 				}
 				if d := l.Allow(context.Background(), "t", key, rate); d.Allowed || d.Err != nil {
 					t.Fatalf("%s over its burst: %+v", key, d)
+				}
+			}
+			// Quotas charge two keys in one script: they must share a cluster slot.
+			q := ratelimit.Quota{Daily: 3, Monthly: 100}
+			for k := range 4 {
+				user := fmt.Sprint("user", k)
+				if d := l.Charge(context.Background(), user, q, 2); !d.Allowed || d.Remaining != 1 || d.Err != nil {
+					t.Fatalf("%s: first charge %+v, want allowed with 1 left", user, d)
+				}
+				if d := l.Charge(context.Background(), user, q, 2); d.Allowed || d.Window != "daily" || d.Err != nil {
+					t.Fatalf("%s: second charge %+v, want refused by the daily window", user, d)
 				}
 			}
 			if len(servers) > 1 {
@@ -98,4 +120,40 @@ func TestEvalEndsWithItsContext(t *testing.T) {
 	if err == nil || time.Since(start) > time.Second {
 		t.Fatalf("Eval on a frozen Redis: %v after %v, want an error within the deadline", err, time.Since(start))
 	}
+}
+
+// startCluster starts n empty cluster-enabled redis-servers and joins them into a Redis Cluster
+// of n masters with redis-cli, waiting until every node reports cluster_state:ok.
+func startCluster(t *testing.T, n int) []*redistest.Server {
+	t.Helper()
+	var servers []*redistest.Server
+	args := []string{"--cluster", "create"}
+	for range n {
+		// The bus port defaults to port+10000, past 65535 for ephemeral ports: pick one.
+		bus, err := redistest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := redistest.Start(t, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "2000")
+		servers = append(servers, rs)
+		args = append(args, rs.Addr)
+	}
+	args = append(args, "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, rs := range servers {
+		for {
+			info, _ := rs.Do("CLUSTER", "INFO")
+			if s, _ := info.(string); strings.Contains(s, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not ready on %s: %v", rs.Addr, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return servers
 }
