@@ -315,3 +315,55 @@ func TestHeaders(t *testing.T) {
 		t.Errorf("allowed request got %d headers, want 5 without Retry-After", len(h))
 	}
 }
+
+// slowStore delays every answer of its Store by delay, as a loaded machine or a far Redis does.
+type slowStore struct {
+	ratelimit.Store
+	delay time.Duration
+}
+
+func (s slowStore) Eval(ctx context.Context, src, sha string, keys []string, args ...string) ([]int64, error) {
+	v, err := s.Store.Eval(ctx, src, sha, keys, args...)
+	time.Sleep(s.delay)
+	return v, err
+}
+
+// TestWaitersKeepTheirTokensPastTheLease checks that tokens a trip brought for requests that
+// were waiting for it are theirs even when the lease ends before they run: a burst of 20
+// concurrent requests, with trips slower than the lease, admits exactly 20.
+func TestWaitersKeepTheirTokensPastTheLease(t *testing.T) {
+	rs := redistest.Start(t)
+	for _, lease := range []time.Duration{-1, time.Millisecond} {
+		st := slowStore{newStore(t, rs), 20 * time.Millisecond}
+		l := ratelimit.NewLimiter(st, ratelimit.Options{Lease: lease, Timeout: 5 * time.Second, Logger: quiet})
+		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 20}
+		if got := burst([]*ratelimit.Limiter{l}, 60, fmt.Sprint("owed-", lease), rate); got != 20 {
+			t.Errorf("lease %v: %d of 60 admitted, want the burst of 20", lease, got)
+		}
+		if trips := l.Stats().Trips.Load(); trips > 10 {
+			t.Errorf("lease %v: %d trips for one burst of 60 concurrent requests, want them shared", lease, trips)
+		}
+	}
+}
+
+func TestAnswer(t *testing.T) {
+	rate := ratelimit.Rate{Count: 100, Period: time.Minute, Burst: 100}
+	for _, tt := range []struct {
+		name       string
+		give       []ratelimit.Decision
+		wantStatus int
+		wantBody   string
+	}{
+		{"nothing checked", []ratelimit.Decision{{}, {}}, 0, ""},
+		{"allowed", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true}}, 0, ""},
+		{"denied", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true}, {Name: "token", Rate: rate, RetryAfter: 1500 * time.Millisecond}},
+			429, `{"error":"ERR rate limit exceeded: token limit 100/m:100, retry in 2 s"}`},
+		{"failed closed", []ratelimit.Decision{{Name: "ip", Err: ratelimit.ErrUnavailable}}, 503, `{"error":"ERR rate limiter unavailable"}`},
+		{"failed open", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true, Err: ratelimit.ErrUnavailable}}, 0, ""},
+	} {
+		status, body, denied := ratelimit.Answer(nil, tt.give...)
+		if status != tt.wantStatus || string(body) != tt.wantBody || denied != (tt.wantStatus != 0) {
+			t.Errorf("%s: Answer = %d %q %v, want %d %q", tt.name, status, body, denied, tt.wantStatus, tt.wantBody)
+		}
+	}
+}
