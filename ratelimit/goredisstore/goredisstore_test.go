@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +28,7 @@ var clients = []struct {
 		return redis.NewClient(&redis.Options{Addr: rs.Addr}), []*redistest.Server{rs}
 	}},
 	{"cluster", func(t *testing.T) (redis.UniversalClient, []*redistest.Server) {
-		servers := startCluster(t, 3)
+		servers := redistest.StartCluster(t, 3, 0).Primaries
 		var addrs []string
 		for _, rs := range servers {
 			addrs = append(addrs, rs.Addr)
@@ -120,40 +117,4 @@ func TestEvalEndsWithItsContext(t *testing.T) {
 	if err == nil || time.Since(start) > time.Second {
 		t.Fatalf("Eval on a frozen Redis: %v after %v, want an error within the deadline", err, time.Since(start))
 	}
-}
-
-// startCluster starts n empty cluster-enabled redis-servers and joins them into a Redis Cluster
-// of n masters with redis-cli, waiting until every node reports cluster_state:ok.
-func startCluster(t *testing.T, n int) []*redistest.Server {
-	t.Helper()
-	var servers []*redistest.Server
-	args := []string{"--cluster", "create"}
-	for range n {
-		// The bus port defaults to port+10000, past 65535 for ephemeral ports: pick one.
-		bus, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs := redistest.Start(t, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "2000")
-		servers = append(servers, rs)
-		args = append(args, rs.Addr)
-	}
-	args = append(args, "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, rs := range servers {
-		for {
-			info, _ := rs.Do("CLUSTER", "INFO")
-			if s, _ := info.(string); strings.Contains(s, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ready on %s: %v", rs.Addr, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return servers
 }
