@@ -25,7 +25,9 @@ func newLimiter(t testing.TB, failClosed bool) (*ratelimit.Limiter, *redistest.S
 	o.DialTimeout = 100 * time.Millisecond
 	p := pool.New(o)
 	t.Cleanup(func() { p.Close() })
-	return ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{FailClosed: failClosed, Logger: slog.New(slog.DiscardHandler)}), rs
+	// Decisions get 5 s rather than the default 50 ms: the tests count admissions exactly, and
+	// on a loaded machine a slow trip would be decided by the failure policy instead.
+	return ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{FailClosed: failClosed, Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)}), rs
 }
 
 // countStatuses fires n concurrent requests and counts answers by status.
