@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -25,6 +26,7 @@ func main() {
 	getFile := flag.String("get", "", "file holding the answer to anything but POST / and POST /pipeline")
 	postFile := flag.String("post", "", "file holding the answer to POST / (default: the -get answer)")
 	pipeFile := flag.String("pipeline", "", "file holding the answer to POST /pipeline (default: the -get answer)")
+	gateway := flag.Bool("gateway-settings", false, "use redisgate's transport settings (default timeouts, body streaming, a HeaderReceived hook) instead of fasthttp's defaults")
 	flag.Parse()
 	if flag.NArg() > 0 || *getFile == "" {
 		flag.Usage()
@@ -59,6 +61,25 @@ func main() {
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(body)
 	}}
+	if *gateway {
+		// What proxy.New sets with the shipped defaults (config.Default): per-request read,
+		// write and idle deadlines, a streamed body and a header hook that sets the body's deadline.
+		srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout = 30*time.Second, 30*time.Second, 120*time.Second
+		srv.ReadBufferSize = 4 << 10
+		srv.StreamRequestBody = true
+		srv.DisablePreParseMultipartForm = true
+		srv.Name = "redisgate"
+		srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: 30 * time.Second}
+		}
+		h := srv.Handler
+		srv.Handler = func(ctx *fasthttp.RequestCtx) {
+			if ctx.Request.IsBodyStream() {
+				ctx.Request.Body() // read it, as the gateway does
+			}
+			h(ctx)
+		}
+	}
 	go func() {
 		stop := make(chan os.Signal, 1)
 		signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
