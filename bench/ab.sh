@@ -10,8 +10,8 @@
 # Each argument is NAME=REF [VAR=VALUE...] [--flag...]: REF is a git revision (built with
 # git archive), "wt" (the working tree) or an executable. Every variant gets the shipped defaults
 # (admin listener, metrics) plus its flags, on its own ports, against one loopback Redis; bench/noop
-# (the floor) runs alongside (FLOORS="noop noopgw" adds the floor with the gateway's transport
-# settings, bench/noop -gateway-settings). RUNS rounds (default 5) × SHAPES (get, post: POST / base64 as the SDK
+# (the floor) runs alongside (FLOORS="noop noopgw webdis" adds the floor with the gateway's
+# transport settings, bench/noop -gateway-settings, and webdis for get and post). RUNS rounds (default 5) × SHAPES (get, post: POST / base64 as the SDK
 # sends it, pipeline: /pipeline of 10) × CONNS; in each round the order of the servers rotates.
 # Each run is wrk -t1 for DURATION (default 4s); the table shows medians: req/s, p50, p99, the
 # server's CPU per request (utime+stime from /proc ÷ requests) and Redis's. Only 127.0.0.1.
@@ -79,7 +79,17 @@ printf '%s' "$GATE_EXPECT" >"$TMP/get.json"
 curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -H "$B64_HEADER" --data-binary "$POST_BODY" "http://127.0.0.1:$p/" >"$TMP/post.json"
 curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" --data-binary "$PIPE_BODY" "http://127.0.0.1:$p/pipeline" >"$TMP/pipeline.json"
 for floor in $FLOORS; do
-  case $floor in noop) fl=() ;; noopgw) fl=(-gateway-settings) ;; *) die "FLOORS: noop or noopgw, got $floor" ;; esac
+  if [ "$floor" = webdis ]; then
+    command -v webdis >/dev/null 2>&1 || { log "webdis not installed: measuring without it"; continue; }
+    pick_port WPORT
+    printf '%s\n' "{\"redis_host\":\"127.0.0.1\",\"redis_port\":$RPORT,\"http_host\":\"127.0.0.1\",\"http_port\":$WPORT," \
+      " \"threads\":2,\"pool_size\":20,\"daemonize\":false,\"verbosity\":0,\"logfile\":\"$TMP/webdis.log\"}" >"$TMP/webdis.json"
+    webdis "$TMP/webdis.json" >"$TMP/webdis.out" 2>&1 &
+    PIDS+=("$!"); PID[webdis]=$!; PORT[webdis]=$WPORT; NAMES+=(webdis)
+    wait_until 10 "${PID[webdis]}" webdis "$TMP/webdis.out" sh -c "[ \"\$(curl -s --max-time 2 http://127.0.0.1:$WPORT/GET/$KEY)\" = '{\"GET\":\"$VALUE\"}' ]"
+    continue
+  fi
+  case $floor in noop) fl=() ;; noopgw) fl=(-gateway-settings) ;; *) die "FLOORS: noop, noopgw or webdis, got $floor" ;; esac
   pick_port NPORT
   "$TMP/noop" -listen "127.0.0.1:$NPORT" -get "$TMP/get.json" -post "$TMP/post.json" -pipeline "$TMP/pipeline.json" "${fl[@]}" >"$TMP/$floor.log" 2>&1 &
   PIDS+=("$!"); PID[$floor]=$!; PORT[$floor]=$NPORT; NAMES+=("$floor")
@@ -90,11 +100,16 @@ declare -A RPS P50 P99 CPU RCPU ERR
 # one NAME SHAPE CONNS: one wrk run, its numbers appended to the maps
 one() {
   local name=$1 shape=$2 c=$3 url env=() pid=${PID[$1]} s0 r0 s1 r1 f="$TMP/wrk.out" L n k
-  case $shape in
+  case $name/$shape in
+    webdis/get) url="http://127.0.0.1:${PORT[$name]}/GET/$KEY"; env=() ;;
+    webdis/post) url="http://127.0.0.1:${PORT[$name]}/"; env=(BENCH_METHOD=POST "BENCH_BODY=GET/$KEY") ;;
+    webdis/*) return 0 ;;
+    *) case $shape in
     get) url="http://127.0.0.1:${PORT[$name]}/get/$KEY"; env=("BENCH_TOKEN=$TOKEN") ;;
     post) url="http://127.0.0.1:${PORT[$name]}/"; env=("BENCH_TOKEN=$TOKEN" BENCH_METHOD=POST "BENCH_BODY=$POST_BODY" "BENCH_HEADER=$B64_HEADER") ;;
     pipeline) url="http://127.0.0.1:${PORT[$name]}/pipeline"; env=("BENCH_TOKEN=$TOKEN" BENCH_METHOD=POST "BENCH_BODY=$PIPE_BODY") ;;
     *) die "unknown shape $shape" ;;
+    esac ;;
   esac
   noise_begin
   s0=$(jiffies "$pid"); r0=$(jiffies "$REDIS_PID")
@@ -130,7 +145,8 @@ done
   for shape in $SHAPES; do for c in $CONNS; do
     first=$(med "${RPS[$shape/$c/${NAMES[0]}]}"); noop=$(med "${RPS[$shape/$c/noop]}"); ncpu=$(med "${CPU[$shape/$c/noop]}")
     for name in "${NAMES[@]}"; do
-      k="$shape/$c/$name"; r=$(med "${RPS[$k]}"); cpu=$(med "${CPU[$k]}")
+      k="$shape/$c/$name"; [ -n "${RPS[$k]:-}" ] || continue
+      r=$(med "${RPS[$k]}"); cpu=$(med "${CPU[$k]}")
       printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %.1f | %+.1f | %.1f |\n' "$shape" "$c" "$name" "$r" "$(ratio "$r" "$first")" "$(ratio "$r" "$noop")" \
         "$(us_to_ms "$(med "${P50[$k]}")")" "$(us_to_ms "$(med "${P99[$k]}")")" "$cpu" "$(awk -v a="$cpu" -v b="$ncpu" 'BEGIN{print a-b}')" "$(med "${RCPU[$k]}")"
     done
