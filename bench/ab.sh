@@ -119,13 +119,15 @@ one() {
   noise_end
   OTHER_ALL+=("$LAST_OTHER")
   L=$(grep '^BENCH ' "$f"); n=$(kv "$L" requests); k="$shape/$c/$name"
+  if ! [ "${n:-0}" -gt 0 ] 2>/dev/null; then log "$name $shape c=$c: no request answered (errors $(errs_of "$L")); run not recorded"; return 0; fi
   RPS[$k]+="$(kv "$L" rps) "; P50[$k]+="$(kv "$L" p50_us) "; P99[$k]+="$(kv "$L" p99_us) "; ERR[$k]+="$(errs_of "$L") "
   CPU[$k]+="$(awk -v j=$(( s1 - s0 )) -v n="$n" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / n }') "
   RCPU[$k]+="$(awk -v j=$(( r1 - r0 )) -v n="$n" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / n }') "
   printf '%-8s c=%-5s %-10s %8.0f req/s  p99 %7.2f ms  CPU/req %6.2f µs  other CPU %s%%\n' "$shape" "$c" "$name" "$(kv "$L" rps)" \
-    "$(us_to_ms "$(kv "$L" p99_us)")" "${CPU[$k]##* }" "$LAST_OTHER" | tee -a "$TMP/raw.txt"
+    "$(us_to_ms "$(kv "$L" p99_us)")" "$(awk -v j=$(( s1 - s0 )) -v n="$n" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / n }')" "$LAST_OTHER" | tee -a "$TMP/raw.txt"
   [ "$(errs_of "$L")" = 0/0/0/0/0 ] || log "$name: errors $(errs_of "$L")"
 }
+fmt1() { awk -v x="$1" 'BEGIN { if (x ~ /^-?[0-9.]+$/) printf "%.1f\n", x; else print "n/a" }'; }
 med() { printf '%s\n' $1 | sort -g | awk '{v[NR]=$1} END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'; }
 
 log "$(uptime)"
@@ -147,8 +149,9 @@ done
     for name in "${NAMES[@]}"; do
       k="$shape/$c/$name"; [ -n "${RPS[$k]:-}" ] || continue
       r=$(med "${RPS[$k]}"); cpu=$(med "${CPU[$k]}")
-      printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %.1f | %+.1f | %.1f |\n' "$shape" "$c" "$name" "$r" "$(ratio "$r" "$first")" "$(ratio "$r" "$noop")" \
-        "$(us_to_ms "$(med "${P50[$k]}")")" "$(us_to_ms "$(med "${P99[$k]}")")" "$cpu" "$(awk -v a="$cpu" -v b="$ncpu" 'BEGIN{print a-b}')" "$(med "${RCPU[$k]}")"
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$shape" "$c" "$name" "$(fmt_int "$r")" "$(ratio "$r" "$first")" "$(ratio "$r" "$noop")" \
+        "$(us_to_ms "$(med "${P50[$k]}")")" "$(us_to_ms "$(med "${P99[$k]}")")" "$(fmt1 "$cpu")" \
+        "$(awk -v a="$cpu" -v b="$ncpu" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^-?[0-9.]+$/) printf "%+.1f\n", a - b; else print "n/a" }')" "$(fmt1 "$(med "${RCPU[$k]}")")"
     done
   done; done
   echo
