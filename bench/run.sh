@@ -201,17 +201,6 @@ wrk_once() {
   fi
 }
 
-check_alive() {
-  kill -0 "$GATE_PID" 2>/dev/null || { tail -n 30 "$TMP/redisgate.log" >&2; die "redisgate died ($1)"; }
-  kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server died ($1)"
-}
-
-# adds the e1/e2/... error tuples given as arguments
-errs_sum() { printf '%s\n' "$@" | awk -F/ '{for (i = 1; i <= NF; i++) s[i] += $i; n = NF} END {
-  out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? "/" : "") s[i]; print out }'; }
-merge_statuses() { printf '%s\n' "$@" | tr ',' '\n' | grep : | awk -F: '{s[$1]+=$2} END {for (k in s) printf "%s:%d\n", k, s[k]}' | sort -n | paste -sd, -; }
-kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k/1024 }'; }
-
 GATE_URL="http://127.0.0.1:$GPORT/get/$KEY"
 
 # target SERVER SHAPE: T_URL and T_ENV (wrk.lua's settings) for one request shape on one server:
@@ -284,7 +273,7 @@ check_alive() {
 # adds the e1/e2/... error tuples given as arguments
 errs_sum() { printf '%s\n' "$@" | awk -F/ '{for (i = 1; i <= NF; i++) s[i] += $i; n = NF} END {
   out = ""; for (i = 1; i <= n; i++) out = out (i > 1 ? "/" : "") s[i]; print out }'; }
-merge_statuses() { printf '%s\n' "$@" | tr ',' '\n' | grep : | awk -F: '{s[$1]+=$2} END {for (k in s) printf "%s:%d\n", k, s[k]}' | sort -n | paste -sd, -; }
+merge_statuses() { printf '%s\n' "$@" | tr ',' '\n' | { grep : || true; } | awk -F: '{s[$1]+=$2} END {for (k in s) printf "%s:%d\n", k, s[k]}' | sort -n | paste -sd, -; }
 kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k/1024 }'; }
 
 S1_SERVERS=(redisgate); [ "$LIMITS" = 1 ] && S1_SERVERS+=(limits)
