@@ -32,6 +32,17 @@ const allowedMethods = "GET, POST, PUT, HEAD, OPTIONS"
 // exposedHeaders are the response headers browsers may show to scripts of other origins.
 const exposedHeaders = "Upstash-Sync-Token, RateLimit-Policy, RateLimit, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After"
 
+// The headers of every answer, in canonical form: SetCanonical skips the key normalization
+// and string copies of Set, a third of the cost (bench/ab.sh; about 0.5 µs per request).
+var (
+	headerAllowOrigin   = []byte("Access-Control-Allow-Origin")
+	headerExposeHeaders = []byte("Access-Control-Expose-Headers")
+	headerVary          = []byte("Vary")
+	headerSyncToken     = []byte("Upstash-Sync-Token")
+	valueExposedHeaders = []byte(exposedHeaders)
+	valueOrigin         = []byte("Origin")
+)
+
 // Handle serves one REST request. It keeps nothing of ctx after it returns.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if s.obs == nil {
@@ -47,7 +58,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) (db string) {
 	s.corsHeaders(ctx)
 	var tok [32]byte
-	ctx.Response.Header.SetBytesV("Upstash-Sync-Token", s.appendSyncToken(tok[:0]))
+	ctx.Response.Header.SetCanonical(headerSyncToken, s.appendSyncToken(tok[:0]))
 	// A body headerReceived refused is still on the wire: whatever the answer, the
 	// connection closes after it.
 	verdict := ctx.Request.Header.Peek(bodyVerdictHeader)
@@ -196,10 +207,10 @@ func requestFormat(ctx *fasthttp.RequestCtx) (format, error) {
 
 func (s *Server) corsHeaders(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
-	h.Set("Access-Control-Expose-Headers", exposedHeaders)
+	h.SetCanonical(headerAllowOrigin, s.corsOrigin)
+	h.SetCanonical(headerExposeHeaders, valueExposedHeaders)
 	if s.opts.CORSOrigin != "*" {
-		h.Set("Vary", "Origin")
+		h.SetCanonical(headerVary, valueOrigin)
 	}
 }
 

@@ -182,6 +182,7 @@ type Server struct {
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
+	corsOrigin []byte // opts.CORSOrigin
 
 	lnMu sync.Mutex // guards ln and shut, so a Shutdown racing Serve still ends it
 	ln   net.Listener
@@ -222,6 +223,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s := &Server{opts: opts, dbs: map[string]*database{}, bodies: newBodyBudget(opts.MaxInflightBody)}
 	s.smallBufs.New = func() any { b := make([]byte, 0, smallBody); return &b }
+	s.corsOrigin = []byte(opts.CORSOrigin)
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
 		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
