@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -285,18 +286,19 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 // busyRetry is how long a batch Redis refused as BUSY waits before it is sent again.
 const busyRetry = 25 * time.Millisecond
 
-// dispatch sends b where r says, once.
+// dispatch sends b to db's backend once, as r says, and gives the answer its sync token.
 func (s *Server) dispatch(rctx context.Context, ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) error {
-	switch {
-	case r.blocking && db.set != nil:
-		return db.set.DoBlocking(rctx, b)
-	case r.blocking:
-		return db.blocking.Do(rctx, b)
-	case db.set != nil:
-		return s.runReplicated(rctx, ctx, db, b, r)
-	default:
-		return db.backend.Do(rctx, b)
+	rt := backend.Route{Write: r.write, Blocking: r.blocking}
+	var err error
+	if rt.Mode, rt.After, err = requestAsks(ctx); err != nil {
+		return err
 	}
+	res, err := db.backend.Do(rctx, b, rt)
+	if err != nil {
+		return err
+	}
+	s.answerPosition(ctx, db, res)
+	return nil
 }
 
 // allBusy reports whether Redis answered every command of b with a BUSY error: it ran none.

@@ -19,34 +19,23 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/metrics"
-	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
-	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/script"
 )
 
-// Backend runs batches of commands against one database's Redis.
-type Backend interface {
-	// Do sends b and waits for its replies or for ctx to end.
-	Do(ctx context.Context, b *pool.Batch) error
-}
-
 // Database is one Redis database served by the gateway and the tokens that open it.
 type Database struct {
-	Name           string
-	Backend        Backend
+	Name string
+	// Backend runs the database's batches, whatever its shape (see package backend); blocking
+	// commands are refused unless it CanBlock.
+	Backend        backend.Backend
 	Tokens         []string
 	ReadOnlyTokens []string
-	// Blocking runs commands that block their connection (BLPOP, XREAD BLOCK, WAIT, …);
-	// when nil they are refused.
-	Blocking Backend
-	// Replicated, when set, serves the database from a leader and its replicas instead of
-	// Backend and Blocking.
-	Replicated *replicaset.Set
 	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
 	CommentShebang bool
 	// TokenLimits overrides Options.TokenRate and Options.Quota for the tokens it names.
@@ -145,13 +134,11 @@ type grant struct {
 }
 
 type database struct {
-	name     string
-	backend  Backend
-	blocking Backend // nil: blocking commands are refused
-	set      *replicaset.Set
-	scope    command.Scope // what its tokens may do, ReadOnly unset
-	scripts  *script.Mapper
-	pubsub   *pubsub.Hub // nil: streams are refused
+	name    string
+	backend backend.Backend
+	scope   command.Scope // what its tokens may do, ReadOnly unset
+	scripts *script.Mapper
+	pubsub  *pubsub.Hub // nil: streams are refused
 
 	logicalDB   int
 	shared      bool                        // the Redis server serves other databases too
@@ -223,9 +210,12 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	s.smallBufs.New = func() any { b := make([]byte, 0, smallBody); return &b }
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
+		if d.Backend == nil {
+			return nil, fmt.Errorf("database %s: no backend", d.Name)
+		}
+		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.scope = command.Scope{
-			Blocking: d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock()),
+			Blocking: d.Backend.CanBlock(),
 			Shared:   d.Shared,
 			Confined: d.Confined,
 			DB:       d.LogicalDB,
