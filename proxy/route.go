@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/replicaset"
 )
@@ -23,7 +24,7 @@ const SyncLostHeader = "Redisgate-Sync-Lost"
 func requestAsks(ctx *fasthttp.RequestCtx) (mode backend.Mode, after backend.Position, err error) {
 	if h := ctx.Request.Header.Peek(ConsistencyHeader); len(h) > 0 {
 		if mode, err = replicaset.ParseMode(string(h)); err != nil {
-			return 0, after, &requestError{err.Error()}
+			return 0, after, apierr.BadRequest(err.Error())
 		}
 	}
 	if tok := ctx.Request.Header.Peek("Upstash-Sync-Token"); bytes.IndexByte(tok, '-') == 40 {
@@ -44,8 +45,3 @@ func (s *Server) answerPosition(ctx *fasthttp.RequestCtx, db *database, res back
 		s.opts.Logger.Warn("sync token names a write lost in a failover", "database", db.name)
 	}
 }
-
-// requestError is a client mistake found while routing; it answers 400.
-type requestError struct{ msg string }
-
-func (e *requestError) Error() string { return "ERR " + e.msg }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/command"
@@ -386,19 +387,19 @@ func (s *Server) appendSyncToken(dst []byte) []byte {
 // handleTransportError answers requests fasthttp could not read.
 func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
-	msg := "ERR malformed HTTP request"
+	msg := "malformed HTTP request"
 	var netErr net.Error
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("ERR request body larger than %d bytes", s.opts.MaxBodyBytes)
+		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.opts.MaxBodyBytes)
 	case errors.As(err, &small):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "ERR request headers too large"
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers too large"
 	case errors.As(err, &netErr) && netErr.Timeout():
-		status, msg = fasthttp.StatusRequestTimeout, "ERR request not received in time"
+		status, msg = fasthttp.StatusRequestTimeout, "request not received in time"
 	}
 	s.corsHeaders(ctx)
-	writeError(ctx, status, msg)
+	s.fail(ctx, "", apierr.Status(status, msg))
 }
 
 type fasthttpLogger struct{ l *slog.Logger }
