@@ -1,5 +1,10 @@
 // Package proxy serves the Upstash Redis REST API over fasthttp and runs each request's
 // commands on the backend of the database its token opens.
+//
+// Contract: the proxy knows a database only through its backend.Backend, with one code path
+// per route whatever the backend's shape; every answer that is not a success goes through
+// Server.fail, that is apierr.Answer (status, JSON body, log level). It keeps nothing of a
+// fasthttp.RequestCtx, nor of its byte slices, after Handle returns.
 package proxy
 
 import (
