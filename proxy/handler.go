@@ -625,8 +625,3 @@ func writeRaw(ctx *fasthttp.RequestCtx, body []byte) {
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBody(body)
 }
-
-// writeError answers {"error":msg} with status.
-func writeError[T string | []byte](ctx *fasthttp.RequestCtx, status int, msg T) {
-	writeJSON(ctx, status, appendError(nil, msg))
-}
