@@ -7,13 +7,12 @@
 // the gateway, its Lambda functions and its tests. Errors that are not an *Error (a Redis
 // error text already carrying its code, say) answer Status 502 with their text as it is,
 // unless a caller maps them first (the proxy maps the pool's errors). The package imports
-// only the standard library: Lambda functions that must stay small use it too.
+// only the standard library (not even net/http): Lambda functions that must stay small use it too.
 package apierr
 
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -60,23 +59,23 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // BadRequest is a client's mistake (400).
-func BadRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest, Code: ERR, Msg: msg} }
+func BadRequest(msg string) *Error { return &Error{Status: 400, Code: ERR, Msg: msg} }
 
 // Status is a client's mistake answered with status.
 func Status(status int, msg string) *Error { return &Error{Status: status, Code: ERR, Msg: msg} }
 
 // Redis is an error text that carries its code already (a refusal of package command, an
 // error reply of Redis), answered 400.
-func Redis(text string) *Error { return &Error{Status: http.StatusBadRequest, Code: None, Msg: text} }
+func Redis(text string) *Error { return &Error{Status: 400, Code: None, Msg: text} }
 
 // Unauthorized is the answer to a missing or wrong token (401).
 func Unauthorized() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: WRONGPASS, Msg: "invalid or missing auth token"}
+	return &Error{Status: 401, Code: WRONGPASS, Msg: "invalid or missing auth token"}
 }
 
 // ReadOnly refuses command to a read-only token (400).
 func ReadOnly(command string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: NOPERM, Msg: "this token is read-only and cannot run '" + command + "'"}
+	return &Error{Status: 400, Code: NOPERM, Msg: "this token is read-only and cannot run '" + command + "'"}
 }
 
 // RateLimited is the answer to a request over the limit name of rate (as Rate.String
@@ -84,25 +83,25 @@ func ReadOnly(command string) *Error {
 // answer it alike.
 func RateLimited(name, rate string, retry time.Duration) *Error {
 	secs := max(1, int64((retry+time.Second-1)/time.Second))
-	return &Error{Status: http.StatusTooManyRequests, Code: ERR,
+	return &Error{Status: 429, Code: ERR,
 		Msg: "rate limit exceeded: " + name + " limit " + rate + ", retry in " + strconv.FormatInt(secs, 10) + " s"}
 }
 
 // LimiterUnavailable is the answer when the rate limiter cannot decide and fails closed (503).
 func LimiterUnavailable(cause error) *Error {
 	// The limiter logs its own failures: one line per request would drown them.
-	return &Error{Status: http.StatusServiceUnavailable, Code: ERR, Msg: "rate limiter unavailable", Level: slog.LevelDebug, Err: cause}
+	return &Error{Status: 503, Code: ERR, Msg: "rate limiter unavailable", Level: slog.LevelDebug, Err: cause}
 }
 
 // Answer returns the status, the JSON body and the log level of the answer to err.
 func Answer(err error) (status int, body []byte, level slog.Level) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = &Error{Status: http.StatusBadGateway, Code: None, Msg: err.Error(), Level: slog.LevelWarn}
+		e = &Error{Status: 502, Code: None, Msg: err.Error(), Level: slog.LevelWarn}
 	}
 	status = e.Status
 	if status == 0 {
-		status = http.StatusBadRequest
+		status = 400
 	}
 	level = e.Level
 	switch {
