@@ -75,6 +75,9 @@ type Backend interface {
 	Position() Position
 	// CanBlock reports whether blocking commands have connections to run on.
 	CanBlock() bool
+	// Routes reports whether Route.Mode and Route.After change where a batch runs; when
+	// false, callers need not read them from the request (reading headers costs).
+	Routes() bool
 	// Stats reports every node's connections and traffic, the leader first.
 	Stats() Stats
 	// Ready reports whether writes can reach the leader now.
@@ -144,6 +147,9 @@ func (n *Node) Position() Position { return Position{} }
 // CanBlock reports whether the node has dedicated connections.
 func (n *Node) CanBlock() bool { return n.block != nil }
 
+// Routes is false: one node serves every batch.
+func (n *Node) Routes() bool { return false }
+
 // Stats reports the node's pool.
 func (n *Node) Stats() Stats {
 	st := NodeStats{Addr: n.pool.Addr(), Leader: true, Pool: n.pool.Stats(), Healthy: true}
@@ -191,6 +197,9 @@ func (r *Replicated) Position() Position { return r.set.LeaderPosition() }
 
 // CanBlock reports whether the leader has dedicated connections.
 func (r *Replicated) CanBlock() bool { return r.set.CanBlock() }
+
+// Routes is true: the mode and the sync token's position choose the node.
+func (r *Replicated) Routes() bool { return true }
 
 // Stats reports the leader and every replica.
 func (r *Replicated) Stats() Stats {

@@ -72,7 +72,7 @@ func TestSingleNode(t *testing.T) {
 		t.Errorf("blocking: %q, want a null array", got)
 	}
 	st := be.Stats()
-	if !be.Ready() || !be.CanBlock() || be.Mode() != backend.Eventual || st.Replicated || len(st.Nodes) != 1 ||
+	if !be.Ready() || !be.CanBlock() || be.Routes() || be.Mode() != backend.Eventual || st.Replicated || len(st.Nodes) != 1 ||
 		st.Nodes[0].Addr != rs.Addr || st.Nodes[0].Pool.Connected != 2 || st.Nodes[0].Pool.Batches < 2 || st.Nodes[0].Blocking != 1 {
 		t.Errorf("stats %+v ready %v", st, be.Ready())
 	}
@@ -111,7 +111,7 @@ func TestReplicated(t *testing.T) {
 		t.Errorf("strong write at %+v, after %+v", w2.Pos, w.Pos)
 	}
 	st := be.Stats()
-	if !st.Replicated || len(st.Nodes) != 2 || st.Nodes[0].Addr != leader.Addr || !st.Nodes[0].Leader || st.Nodes[1].Addr != replica.Addr ||
+	if !be.Routes() || !st.Replicated || len(st.Nodes) != 2 || st.Nodes[0].Addr != leader.Addr || !st.Nodes[0].Leader || st.Nodes[1].Addr != replica.Addr ||
 		st.Nodes[0].Pool.Batches == 0 || st.Nodes[1].Pool.Connected == 0 {
 		t.Errorf("stats %+v", st)
 	}

@@ -290,9 +290,11 @@ const busyRetry = 25 * time.Millisecond
 // dispatch sends b to db's backend once, as r says, and gives the answer its sync token.
 func (s *Server) dispatch(rctx context.Context, ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) error {
 	rt := backend.Route{Write: r.write, Blocking: r.blocking}
-	var err error
-	if rt.Mode, rt.After, err = requestAsks(ctx); err != nil {
-		return err
+	if db.routes {
+		var err error
+		if rt.Mode, rt.After, err = requestAsks(ctx); err != nil {
+			return err
+		}
 	}
 	res, err := db.backend.Do(rctx, b, rt)
 	if err != nil {

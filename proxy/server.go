@@ -142,6 +142,7 @@ type grant struct {
 type database struct {
 	name    string
 	backend backend.Backend
+	routes  bool          // backend.Routes: the request's consistency header and sync token matter
 	scope   command.Scope // what its tokens may do, ReadOnly unset
 	scripts *script.Mapper
 	pubsub  *pubsub.Hub // nil: streams are refused
@@ -219,7 +220,7 @@ func New(opts Options, dbs []Database) (*Server, error) {
 		if d.Backend == nil {
 			return nil, fmt.Errorf("database %s: no backend", d.Name)
 		}
-		db := &database{name: d.Name, backend: d.Backend, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
+		db := &database{name: d.Name, backend: d.Backend, routes: d.Backend.Routes(), scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.scope = command.Scope{
 			Blocking: d.Backend.CanBlock(),
 			Shared:   d.Shared,
