@@ -16,6 +16,9 @@ type rule struct {
 	script     bool    // it runs a Lua script or function
 	timeout    timeout // where a blocking command takes its timeout
 	special    special // arguments the gateway inspects or rewrites
+	// uncacheable: its answer changes without a write to its key (time passing, chance,
+	// access statistics), so a read cache, which Redis invalidates on writes, cannot keep it.
+	uncacheable bool
 }
 
 // timeout says where a blocking command takes its timeout.
@@ -156,4 +159,20 @@ var policy = map[string]rule{
 	"XREADGROUP": {special: specialXRead},
 	"WAIT":       {blocking: true, primary: true, timeout: timeout{pos: -1, ms: true}},
 	"WAITAOF":    {blocking: true, primary: true, timeout: timeout{pos: -1, ms: true}}, // Redis 7.2
+
+	// Reads whose answer changes without a write: never kept by the read cache.
+	"TTL":         {uncacheable: true},
+	"PTTL":        {uncacheable: true},
+	"EXPIRETIME":  {uncacheable: true},
+	"PEXPIRETIME": {uncacheable: true},
+	"SRANDMEMBER": {uncacheable: true},
+	"HRANDFIELD":  {uncacheable: true},
+	"ZRANDMEMBER": {uncacheable: true},
+	"OBJECT":      {uncacheable: true},
+	"MEMORY":      {uncacheable: true},
+	"XPENDING":    {uncacheable: true}, // idle times
+	"TOUCH":       {uncacheable: true}, // its point is its effect on access times
+	"HSCAN":       {uncacheable: true}, // cursors: pages follow the hash table, not the data
+	"SSCAN":       {uncacheable: true},
+	"ZSCAN":       {uncacheable: true},
 }

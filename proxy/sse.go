@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pubsub"
 )
@@ -49,12 +50,12 @@ func isStreamPath(path []byte) bool {
 func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	if !ctx.IsGet() && !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "GET, POST, OPTIONS")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR streams take GET or POST")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusMethodNotAllowed, "streams take GET or POST"))
 		return
 	}
 	args, err := command.FromPath(path, nil, false, nil, s.opts.MaxArgs)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, ""+err.Error()))
 		return
 	}
 	verb := strings.ToLower(string(args[0]))
@@ -70,34 +71,34 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	scope := g.scope()
 	for _, a := range args[1:] {
 		if bytes.ContainsAny(a, "\r\n") {
-			writeError(ctx, fasthttp.StatusBadRequest, "ERR channel and pattern names must not contain CR or LF")
+			s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "channel and pattern names must not contain CR or LF"))
 			return
 		}
 		r, err := scope.Channel(a, kind == pubsub.Patterns)
 		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+			s.fail(ctx, g.db.name, apierr.Redis(err.Error()))
 			return
 		}
 		names = append(names, string(a))
 		rnames = append(rnames, string(r))
 	}
 	if (kind == pubsub.Monitor) != (len(names) == 0) {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR wrong number of arguments for '"+verb+"' command")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "wrong number of arguments for '"+verb+"' command"))
 		return
 	}
 	if g.db.pubsub == nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR pub/sub is not enabled for this database")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "pub/sub is not enabled for this database"))
 		return
 	}
 	if kind == pubsub.Monitor && g.db.shared {
 		// MONITOR sees the whole server; its stream shows only this database's commands,
 		// but other databases' clients and timing would still show through.
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR /monitor is not available for a database whose Redis server serves other databases too")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "/monitor is not available for a database whose Redis server serves other databases too"))
 		return
 	}
 	if kind == pubsub.Monitor && g.readOnly {
 		// MONITOR shows every client's commands and values: it needs a read-write token.
-		writeError(ctx, fasthttp.StatusBadRequest, "NOPERM this token is read-only and cannot run 'MONITOR'")
+		s.fail(ctx, g.db.name, apierr.ReadOnly("MONITOR"))
 		return
 	}
 	limit := s.opts.MaxStreamsPerToken
@@ -106,7 +107,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	}
 	if g.streams.Add(1) > int64(limit) {
 		g.streams.Add(-1)
-		writeError(ctx, fasthttp.StatusTooManyRequests, "ERR too many open streams for this token (limit "+strconv.Itoa(limit)+")")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusTooManyRequests, "too many open streams for this token (limit "+strconv.Itoa(limit)+")"))
 		return
 	}
 	if !s.charge(ctx, g, 1) {
@@ -166,12 +167,11 @@ func (s *Server) streamError(ctx *fasthttp.RequestCtx, db *database, err error) 
 	var rerr *pubsub.RedisError
 	switch {
 	case errors.As(err, &rerr):
-		writeError(ctx, fasthttp.StatusBadRequest, rerr.Msg)
+		s.fail(ctx, db.name, apierr.Redis(rerr.Msg))
 	case errors.Is(err, pubsub.ErrTooManyMonitors):
-		writeError(ctx, fasthttp.StatusTooManyRequests, "ERR too many MONITOR streams on this database")
+		s.fail(ctx, db.name, apierr.Status(fasthttp.StatusTooManyRequests, "too many MONITOR streams on this database"))
 	default:
-		s.opts.Logger.Warn("stream not started", "database", db.name, "err", err)
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "ERR backend: "+err.Error())
+		s.fail(ctx, db.name, &apierr.Error{Status: fasthttp.StatusServiceUnavailable, Code: apierr.ERR, Msg: "backend: " + err.Error(), Err: err})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
@@ -74,7 +75,7 @@ func StartOn(t testing.TB, rs *redistest.Server, opts Options) *Gateway {
 		po.Limiter = ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{Lease: -1, Timeout: time.Second, Logger: quiet})
 		po.IPRate = opts.IPRate
 	}
-	srv, err := proxy.New(po, []proxy.Database{{Name: "test", Backend: p, Tokens: []string{Token}}})
+	srv, err := proxy.New(po, []proxy.Database{{Name: "test", Backend: backend.NewNode(p, nil), Tokens: []string{Token}}})
 	if err != nil {
 		p.Close()
 		t.Fatal(err)
