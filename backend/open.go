@@ -2,11 +2,14 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/redisgate/redisgate/cache"
+	"github.com/redisgate/redisgate/cluster"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/replicaset"
@@ -27,6 +30,12 @@ type Config struct {
 	Replicas   []string
 	Sentinels  []string
 	MasterName string
+	// Cluster, when set, makes the database a Redis Cluster known by these seed nodes
+	// (host:port): Tenant's credentials, TLS, size and limits then apply to the pools of every
+	// node, Tenant.Addr and DB are ignored, and Leader, Replicas and Sentinels must be empty.
+	Cluster []string
+	// ReplicaReads, for a Cluster in Eventual mode, sends reads to the shards' replicas.
+	ReplicaReads bool
 	// Mode, AckTimeout and MaxLag configure a replicated database (see replicaset.Options).
 	Mode       Mode
 	AckTimeout time.Duration
@@ -57,7 +66,8 @@ type Database struct {
 	// KillScripts stops the scripts running on every node, with the gateway's own credentials.
 	KillScripts func(ctx context.Context) error
 
-	set     *replicaset.Set // nil for a single node
+	set     *replicaset.Set  // nil for a single node
+	cluster *cluster.Cluster // nil but for a Cluster
 	own     pool.Options
 	mu      sync.Mutex
 	closers []func()
@@ -70,7 +80,11 @@ func Open(cfg Config) (*Database, error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Database{own: cfg.Own}
-	if cfg.Replicated() {
+	if len(cfg.Cluster) > 0 {
+		if err := d.openCluster(cfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.Replicated() {
 		set, err := replicaset.New(replicaset.Options{
 			Leader: cfg.Leader, Replicas: cfg.Replicas, Sentinels: cfg.Sentinels, MasterName: cfg.MasterName,
 			Pool: cfg.Tenant, Mode: cfg.Mode, AckTimeout: cfg.AckTimeout, MaxLag: cfg.MaxLag,
@@ -98,12 +112,14 @@ func Open(cfg Config) (*Database, error) {
 		d.KillScripts = KillScripts(cfg.Own, func() []string { return []string{addr} })
 	}
 	if cfg.PubSub {
+		// On a Cluster, d.own names a live primary at each dial: a message published on
+		// any node reaches the subscribers of every node.
 		hub := pubsub.NewHub(pubsub.Options{Redis: d.own, Logger: cfg.Logger})
 		d.closers = append(d.closers, func() { hub.Close() })
 		d.PubSub = hub
 		d.follow(hub.Redial)
 	}
-	if cfg.Cache != nil {
+	if cfg.Cache != nil && d.cluster == nil {
 		co := *cfg.Cache
 		co.Redis = d.own
 		co.Redis.Size = max(cfg.Cache.Redis.Size, 2)
@@ -122,6 +138,32 @@ func Open(cfg Config) (*Database, error) {
 	return d, nil
 }
 
+// openCluster opens the Backend of a Cluster database.
+func (d *Database) openCluster(cfg Config) error {
+	switch {
+	case cfg.Replicated():
+		return errors.New("a Cluster database has no replicas or sentinels of its own: the cluster names them")
+	case cfg.Cache != nil:
+		return errors.New("the read cache does not run on a Cluster database yet")
+	case cfg.Tenant.DB != 0:
+		return fmt.Errorf("a Cluster has database 0 only, not %d", cfg.Tenant.DB)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max(cfg.Tenant.DialTimeout, 2*time.Second)+3*time.Second)
+	defer cancel()
+	cl, err := cluster.New(ctx, cluster.Options{Seeds: cfg.Cluster, Node: cfg.Tenant, BlockingSize: cfg.BlockingConns,
+		ReplicaReads: cfg.ReplicaReads && cfg.Mode != Strong, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	d.cluster = cl
+	d.Backend = NewCluster(cl)
+	d.closers = append(d.closers, d.Backend.Close)
+	live := func() string { return cl.Primaries()[0] }
+	d.own.Addr, d.own.Resolve, d.own.DB = live(), live, 0
+	d.KillScripts = KillScripts(cfg.Own, cl.Primaries)
+	return nil
+}
+
 // follow has redial called each time the leader changes: a demoted leader still answers,
 // so connections move to the new one rather than wait for a failure.
 func (d *Database) follow(redial func()) {
@@ -135,11 +177,17 @@ func (d *Database) Leader() string {
 	if d.set != nil {
 		return d.set.Leader()
 	}
+	if d.cluster != nil {
+		return d.cluster.Primaries()[0]
+	}
 	return d.own.Addr
 }
 
 // Nodes returns the addresses of every node: the leader, then the replicas.
 func (d *Database) Nodes() []string {
+	if d.cluster != nil {
+		return d.cluster.Primaries()
+	}
 	if d.set == nil {
 		return []string{d.own.Addr}
 	}

@@ -863,3 +863,51 @@ func truncate(b []byte) []byte {
 	}
 	return b
 }
+
+// NodeStats is what a Cluster reports of one node it has connections to.
+type NodeStats struct {
+	// Addr is the node's host:port; Primary is set for a primary, clear for a replica read from.
+	Addr    string
+	Primary bool
+	// Pool sums the node's multiplexed connections.
+	Pool pool.Stats
+	// Blocking is the number of dedicated connections open to it.
+	Blocking int
+}
+
+// Nodes reports every node of the slot map, primaries first in address order, then the
+// replicas it reads from.
+func (c *Cluster) Nodes() []NodeStats {
+	t := c.topo.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []NodeStats
+	for _, a := range primaries(t) {
+		st := NodeStats{Addr: a, Primary: true}
+		if p := c.pools[a]; p != nil {
+			st.Pool = p.Stats()
+		}
+		if d := c.blocking[a]; d != nil {
+			st.Blocking = d.Open()
+		}
+		out = append(out, st)
+	}
+	for a, p := range c.readers {
+		out = append(out, NodeStats{Addr: a, Pool: p.Stats()})
+	}
+	return out
+}
+
+// Ready reports whether every primary of the slot map has a connection up (a primary not yet
+// used is dialled on first use and counts as ready).
+func (c *Cluster) Ready() bool {
+	t := c.topo.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range t.addrs {
+		if p := c.pools[a]; p != nil && p.Connected() == 0 {
+			return false
+		}
+	}
+	return len(t.addrs) > 0
+}

@@ -1,0 +1,81 @@
+package backend_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/backend"
+	"github.com/redisgate/redisgate/cache"
+	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/pubsub"
+)
+
+// TestClusterDatabase opens a database on a real 3-primary Redis Cluster: batches are routed by
+// slot, blocking commands run on dedicated connections to their primary, a message published
+// through the backend on any node reaches the database's pub/sub hub, and Stats names every
+// primary; a logical database other than 0 and the read cache are refused with clear errors.
+func TestClusterDatabase(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 0)
+	seeds := strings.Split(rc.Seeds(), ",")
+	if _, err := backend.Open(backend.Config{Cluster: seeds, Cache: nil, Tenant: pool.Options{DB: 3}, Logger: quiet}); err == nil ||
+		!strings.Contains(err.Error(), "database 0 only") {
+		t.Errorf("a Cluster database on DB 3: %v", err)
+	}
+	if _, err := backend.Open(backend.Config{Cluster: seeds, Cache: &cache.Options{}, Logger: quiet}); err == nil ||
+		!strings.Contains(err.Error(), "read cache") {
+		t.Errorf("a Cluster database with the read cache: %v", err)
+	}
+	d := open(t, backend.Config{Cluster: seeds[:1], BlockingConns: 2, PubSub: true})
+	be := d.Backend
+	for i := range 30 {
+		k := fmt.Sprintf("k%d", i)
+		if r, _ := do(t, be, backend.Route{Write: true}, "SET", k, k); r != "+OK\r\n" {
+			t.Fatalf("SET %s: %q", k, r)
+		}
+	}
+	if r, _ := do(t, be, backend.Route{}, "DBSIZE"); r != ":30\r\n" {
+		t.Errorf("DBSIZE: %q", r)
+	}
+	if st := be.Stats(); len(st.Nodes) != 3 {
+		t.Errorf("stats of %d nodes, want the 3 primaries: %+v", len(st.Nodes), st)
+	}
+	if !be.Ready() || !be.CanBlock() || be.Routes() {
+		t.Errorf("Ready %v CanBlock %v Routes %v", be.Ready(), be.CanBlock(), be.Routes())
+	}
+
+	got := make(chan string, 1)
+	go func() {
+		r, _ := do(t, be, backend.Route{Blocking: true}, "BLPOP", "queue", "5")
+		got <- r
+	}()
+	time.Sleep(200 * time.Millisecond)
+	do(t, be, backend.Route{Write: true}, "RPUSH", "queue", "job")
+	if r := <-got; r != "*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n" {
+		t.Errorf("BLPOP: %q", r)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sub, err := d.PubSub.Subscribe(ctx, pubsub.Channels, "news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// PUBLISH is keyless: it goes to any primary, and the cluster broadcasts it.
+	for i := range 3 {
+		do(t, be, backend.Route{Write: true}, "PUBLISH", "news", fmt.Sprint(i))
+	}
+	var msgs []*pubsub.Message
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		select {
+		case <-sub.Ready():
+		default:
+		}
+		msgs = sub.Take(msgs)
+		return len(msgs) >= 3
+	}, "3 messages published through the cluster")
+}
