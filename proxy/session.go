@@ -21,7 +21,7 @@ import (
 // script rewriting) on the database's backends, and hands back raw RESP2 replies.
 
 // ErrWrongPass is the error of a token that opens no database.
-var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user is disabled.")
+var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user is disabled")
 
 // Session is one client of a Redis-protocol listener, authenticated by a token.
 //
