@@ -113,6 +113,11 @@ func (c *conn) serve() {
 			}
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+		if c.revoked() {
+			c.write(resp.AppendError(nil, "ERR the token of this connection was revoked"))
+			c.bw.Flush()
+			return
+		}
 		c.run(batch)
 		if fail != nil && c.werr == nil && !c.closing {
 			c.readFailed(fail)
@@ -123,6 +128,19 @@ func (c *conn) serve() {
 		}
 		c.s.release(c.rd.reset())
 		clear(batch)
+	}
+}
+
+// revoked reports whether a reload removed the connection's token or changed what it opens.
+func (c *conn) revoked() bool {
+	if c.sess == nil {
+		return false
+	}
+	select {
+	case <-c.sess.Revoked():
+		return true
+	default:
+		return false
 	}
 }
 

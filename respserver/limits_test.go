@@ -16,6 +16,7 @@ import (
 
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
 )
 
@@ -152,4 +153,20 @@ func TestManyConnectionsShareThePool(t *testing.T) {
 			nc.Close()
 		}
 	}
+}
+
+func TestRevokedTokenEndsItsConnections(t *testing.T) {
+	l := start(t)
+	r := l.raw(t)
+	r.send("AUTH " + rwToken + "\r\nPING\r\n")
+	r.line()
+	r.line()
+	if err := l.gw.Reload(proxy.Access{Databases: []proxy.DatabaseAccess{{Name: "test", Tokens: []string{"another-token-0123456789abcdef"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.send("GET k\r\n")
+	if got := r.line(); !strings.Contains(got, "revoked") {
+		t.Errorf("after revocation: %q", got)
+	}
+	r.closed()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/respserver"
 )
 
@@ -44,6 +45,7 @@ type setup struct {
 	poolSize int
 	blocking int
 	redis    *redistest.Server
+	set      *replicaset.Set // when set, the database is served from it
 }
 
 func start(t testing.TB, opts ...func(*setup)) *listener {
@@ -79,6 +81,9 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		bp := pool.NewDedicated(bo)
 		t.Cleanup(func() { bp.Close() })
 		db.Blocking = bp
+	}
+	if st.set != nil {
+		db = proxy.Database{Name: "test", Replicated: st.set, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
 	}
 	gw, err := proxy.New(st.proxy, []proxy.Database{db})
 	if err != nil {
