@@ -158,9 +158,9 @@ func (c *conn) readFailed(err error) {
 		c.write(resp.AppendError(nil, err.Error()))
 	case errors.As(err, &ne) && ne.Timeout() && c.sess == nil && !c.draining.Load():
 		c.write(resp.AppendError(nil, "ERR authentication timeout"))
-	default:
-		return // the client left, was idle too long, or the server drains
 	}
+	// Otherwise the client left, was idle too long, or the server drains: the replies of
+	// the commands read before still go out.
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.bw.Flush()
 }

@@ -108,6 +108,16 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	r.closed()
+	// A client that leaves in the middle of a command still gets the replies before it.
+	r = l.raw(t)
+	r.send("AUTH " + rwToken + "\r\nPING\r\n*1\r\n$4\r\nPI")
+	r.nc.(*net.TCPConn).CloseWrite()
+	for _, want := range []string{"+OK", "+PONG"} {
+		if got := r.line(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	r.closed()
 	// Binary garbage: answered or closed, never a crash; other clients go on.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 50 {
