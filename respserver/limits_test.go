@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -169,4 +170,33 @@ func TestRevokedTokenEndsItsConnections(t *testing.T) {
 		t.Errorf("after revocation: %q", got)
 	}
 	r.closed()
+}
+
+func TestMetrics(t *testing.T) {
+	reg := metrics.NewRegistry()
+	l := start(t, func(s *setup) { s.resp.Metrics = reg })
+	c := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 })
+	ctx := context.Background()
+	c.Set(ctx, "k", "v", 0)
+	c.Do(ctx, "CONFIG", "GET", "x")
+	var out strings.Builder
+	if err := reg.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"redisgate_resp_connections 1",
+		`redisgate_resp_connections_total{outcome="accepted"} 1`,
+		`redisgate_resp_errors_total{database="test"} `, // the refusal, and go-redis's optional handshake commands
+		"redisgate_resp_batch_duration_seconds_count",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(out.String(), `redisgate_resp_commands_total{database="test"}`) {
+		t.Errorf("no command count")
+	}
+	if testing.Verbose() {
+		t.Log(out.String())
+	}
 }
