@@ -4,6 +4,7 @@
 --   BENCH_TOKEN   if set, sent as "Authorization: Bearer <token>" (redisgate; webdis needs none)
 --   BENCH_METHOD  HTTP method (default: the one wrk uses, GET)
 --   BENCH_BODY    request body (the /pipeline JSON); sets Content-Type: application/json
+--   BENCH_HEADER  one more request header, "Name: value" (e.g. "Upstash-Encoding: base64")
 --   BENCH_TALLY   "1": count responses per HTTP status (slower: wrk then parses every response)
 --
 -- Requests are static (no request() function), so wrk stays on its fast path. done() prints
@@ -25,6 +26,12 @@ local body = os.getenv("BENCH_BODY")
 if body and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
+end
+
+local header = os.getenv("BENCH_HEADER")
+if header and header ~= "" then
+  local name, value = header:match("^([^:]+):%s*(.*)$")
+  if name then wrk.headers[name] = value end
 end
 
 local tally = os.getenv("BENCH_TALLY") == "1"

@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/resp"
 )
@@ -484,30 +485,8 @@ func (c *Cache) keepAlive(v *inval, stop <-chan struct{}) {
 	}
 }
 
-// Cacheable reports whether Get keeps the reply of args: one of a few read commands whose
-// reply depends only on the key named by their first argument and changes only when that key
-// is written or expires. TTL, PTTL and the like change without writes and are not among them.
-func Cacheable(args [][]byte) bool {
-	if len(args) < 2 || len(args[0]) > 16 {
-		return false
-	}
-	var buf [16]byte
-	name := buf[:len(args[0])]
-	for i, c := range args[0] {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		name[i] = c
-	}
-	switch string(name) {
-	case "GET", "STRLEN", "GETRANGE",
-		"HGET", "HMGET", "HGETALL", "HLEN", "HEXISTS",
-		"LRANGE", "LLEN", "LINDEX",
-		"SMEMBERS", "SISMEMBER", "SCARD",
-		"ZRANGE", "ZSCORE", "ZCARD":
-		return true
-	case "EXISTS":
-		return len(args) == 2 // EXISTS k1 k2 reads more than one key
-	}
-	return false
-}
+// Cacheable reports whether Get keeps the reply of args: the command table's verdict
+// (command.Cacheable): a read whose reply depends only on the key named by its first
+// argument and changes only when that key is written or expires. TTL, PTTL and the like
+// change without writes and are not among them.
+func Cacheable(args [][]byte) bool { return command.Cacheable(args) }

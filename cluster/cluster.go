@@ -44,6 +44,10 @@ type Options struct {
 	Node pool.Options
 	// Refresh is how often the slot map is reloaded when nothing prompts it (default 5 s).
 	Refresh time.Duration
+	// ReplicaReads sends batches that only read to a replica of their shard (connections in
+	// READONLY mode), round robin, falling back to the primary when no replica answers: the
+	// eventual consistency of a replicated database. Off, every command goes to the primaries.
+	ReplicaReads bool
 	// BlockingSize is the number of dedicated connections per primary for blocking commands (default 8).
 	BlockingSize int
 	// MaxRedirects bounds the MOVED, ASK and TRYAGAIN answers followed for one command (default 5).
@@ -63,6 +67,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	pools    map[string]*pool.Pool      // by primary address
 	blocking map[string]*pool.Dedicated // by primary address
+	readers  map[string]*pool.Pool      // READONLY pools by replica address
 	shut     bool
 
 	prompt chan struct{} // asks the refresher for a reload now
@@ -72,7 +77,7 @@ type Cluster struct {
 
 	scripts scriptBodies // bodies of the scripts loaded or run through the gateway, by SHA1
 
-	moved, asked, tryAgain, reloaded atomic.Uint64
+	moved, asked, tryAgain, reloaded, replicaReads, replicaFallbacks atomic.Uint64
 }
 
 // Stats counts the redirections a Cluster followed.
@@ -80,17 +85,22 @@ type Stats struct {
 	Moved, Asked, TryAgain uint64
 	// ScriptsLoaded counts scripts loaded again on a node that answered NOSCRIPT.
 	ScriptsLoaded uint64
+	// ReplicaReads counts batches a replica answered; ReplicaFallbacks those sent to the
+	// primary because the replica failed.
+	ReplicaReads, ReplicaFallbacks uint64
 }
 
 // Stats returns the redirections followed so far.
 func (c *Cluster) Stats() Stats {
-	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load(), ScriptsLoaded: c.reloaded.Load()}
+	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load(), ScriptsLoaded: c.reloaded.Load(),
+		ReplicaReads: c.replicaReads.Load(), ReplicaFallbacks: c.replicaFallbacks.Load()}
 }
 
 // topology is one slot map.
 type topology struct {
-	owner []uint16 // per slot, 1 + the index in addrs of its primary; 0 when unassigned
-	addrs []string // the primaries
+	owner    []uint16   // per slot, 1 + the index in addrs of its primary; 0 when unassigned
+	addrs    []string   // the primaries
+	replicas [][]string // replicas[i]: the replicas of addrs[i]
 }
 
 // addr returns the primary of slot, or "" when the slot has none.
@@ -116,7 +126,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Node.DB = 0
-	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, readers: map[string]*pool.Pool{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
 	t, err := c.load(ctx, opts.Seeds)
 	if err != nil {
 		return nil, err
@@ -136,7 +146,10 @@ func (c *Cluster) Close() error {
 	}
 	c.shut = true
 	pools, blocking := c.pools, c.blocking
-	c.pools, c.blocking = nil, nil
+	for a, p := range c.readers {
+		pools[a+" (replica)"] = p
+	}
+	c.pools, c.blocking, c.readers = nil, nil, nil
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
@@ -215,6 +228,18 @@ func (c *Cluster) install(t *topology) {
 			delete(c.blocking, a)
 		}
 	}
+	replicas := map[string]bool{}
+	for _, rs := range t.replicas {
+		for _, a := range rs {
+			replicas[a] = true
+		}
+	}
+	for a, p := range c.readers {
+		if !replicas[a] {
+			gone = append(gone, p)
+			delete(c.readers, a)
+		}
+	}
 	c.mu.Unlock()
 	for _, p := range gone {
 		p.Close()
@@ -248,6 +273,35 @@ func (c *Cluster) pool(addr string) (*pool.Pool, error) {
 	p := pool.New(o)
 	c.pools[addr] = p
 	return p, nil
+}
+
+// reader returns the READONLY pool of the replica at addr, opening it on first use.
+func (c *Cluster) reader(addr string) (*pool.Pool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shut {
+		return nil, pool.ErrClosed
+	}
+	if p := c.readers[addr]; p != nil {
+		return p, nil
+	}
+	o := c.opts.Node
+	o.Addr, o.AckReplicas = addr, 0
+	o.Hello = append(append([][]string(nil), o.Hello...), []string{"READONLY"})
+	p := pool.New(o)
+	c.readers[addr] = p
+	return p, nil
+}
+
+// replicaOf returns a replica of the primary at addr, round robin, or "" when it has none.
+func (c *Cluster) replicaOf(t *topology, addr string) string {
+	for i, a := range t.addrs {
+		if a == addr && i < len(t.replicas) && len(t.replicas[i]) > 0 {
+			rs := t.replicas[i]
+			return rs[int(c.next.Add(1))%len(rs)]
+		}
+	}
+	return ""
 }
 
 // load asks the nodes at addrs in turn for CLUSTER SLOTS and returns the first full answer.
@@ -319,17 +373,19 @@ func parseSlots(raw []byte, host string) (*topology, error) {
 		if !ok1 || !ok2 || !ok3 || len(node) < 2 || lo < 0 || hi >= Slots || lo > hi {
 			return nil, fmt.Errorf("CLUSTER SLOTS: bad range %v", r)
 		}
-		ip, _ := node[0].(string)
-		port, _ := node[1].(int64)
-		if ip == "" || ip == "?" {
-			ip = host
-		}
-		a := net.JoinHostPort(ip, strconv.FormatInt(port, 10))
+		a := nodeAddr(node, host)
 		i, ok := index[a]
 		if !ok {
 			t.addrs = append(t.addrs, a)
 			i = uint16(len(t.addrs))
 			index[a] = i
+			var reps []string
+			for _, r := range f[3:] {
+				if rn, ok := r.([]any); ok && len(rn) >= 2 {
+					reps = append(reps, nodeAddr(rn, host))
+				}
+			}
+			t.replicas = append(t.replicas, reps)
 		}
 		for s := lo; s <= hi; s++ {
 			t.owner[s] = i
@@ -339,6 +395,17 @@ func parseSlots(raw []byte, host string) (*topology, error) {
 		return nil, errors.New("CLUSTER SLOTS: no slot assigned")
 	}
 	return t, nil
+}
+
+// nodeAddr returns the host:port of a node of a CLUSTER SLOTS reply; an empty or unknown IP
+// stands for host, the node asked.
+func nodeAddr(node []any, host string) string {
+	ip, _ := node[0].(string)
+	port, _ := node[1].(int64)
+	if ip == "" || ip == "?" {
+		ip = host
+	}
+	return net.JoinHostPort(ip, strconv.FormatInt(port, 10))
 }
 
 // unit is one command as sent to one node: a command of the batch, or one slot's part of a
@@ -380,7 +447,21 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		parts[i], units = c.plan(t, args, units)
 	}
 	if addr, ok := c.oneNode(t, parts, units); ok {
-		return c.direct(ctx, b, addr, parts, units)
+		if c.opts.ReplicaReads && onlyReads(cmds) {
+			if r := c.replicaOf(t, addr); r != "" {
+				err := c.direct(ctx, b, r, parts, units, true)
+				var down *pool.UnavailableError
+				if !errors.As(err, &down) || ctx.Err() != nil {
+					if err == nil {
+						c.replicaReads.Add(1)
+					}
+					return err
+				}
+				// Not sent (no connection to the replica): the primary answers.
+				c.replicaFallbacks.Add(1)
+			}
+		}
+		return c.direct(ctx, b, addr, parts, units, false)
 	}
 	c.run(ctx, units)
 	replies := make([][]byte, len(cmds))
@@ -428,8 +509,12 @@ func (c *Cluster) oneNode(t *topology, parts []part, units []unit) (string, bool
 
 // direct sends b itself to the primary at addr, then follows the redirections among its
 // replies, if any, command by command.
-func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts []part, units []unit) error {
-	p, err := c.pool(addr)
+func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts []part, units []unit, replica bool) error {
+	get := c.pool
+	if replica {
+		get = c.reader
+	}
+	p, err := get(addr)
 	if err != nil {
 		return err
 	}
@@ -463,6 +548,16 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 	}
 	b.Answer(replies)
 	return nil
+}
+
+// onlyReads reports whether no command of cmds writes, so that a replica may run them all.
+func onlyReads(cmds [][][]byte) bool {
+	for _, args := range cmds {
+		if info := command.Lookup(args); !info.NoWrite || info.Kind != command.Normal {
+			return false
+		}
+	}
+	return true
 }
 
 // followed reports whether the error reply r to args is one follow acts on.

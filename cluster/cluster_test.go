@@ -504,3 +504,43 @@ func TestBlocking(t *testing.T) {
 		t.Errorf("BLPOP over two slots: %v %q", err, b.Replies())
 	}
 }
+
+// TestReplicaReads serves read-only batches from the shards' replicas (READONLY connections)
+// and everything else from the primaries; with a replica killed, its shard's reads fall back
+// to the primary.
+func TestReplicaReads(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := cluster.New(ctx, cluster.Options{
+		Seeds:        []string{rc.Primaries[0].Addr},
+		Node:         pool.Options{Size: 1, DialTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)},
+		ReplicaReads: true,
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	do(t, c, "SET a 1", "SET b 2")
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		return do(t, c, "GET a")[0] == "$1\r\n1\r\n" && do(t, c, "GET b")[0] == "$1\r\n2\r\n"
+	}, "the writes on the replicas")
+	before := rc.Replicas[2][0].MustDo("INFO", "commandstats")
+	expect(t, do(t, c, "GET a", "STRLEN a"), "$1\r\n1\r\n", ":1\r\n")
+	after := rc.Replicas[2][0].MustDo("INFO", "commandstats")
+	if before == after {
+		t.Errorf("the replica of a's shard ran no command")
+	}
+	if st := c.Stats(); st.ReplicaReads == 0 {
+		t.Errorf("no batch read from a replica: %+v", st)
+	}
+	expect(t, do(t, c, "GET a", "INCR n"), "$1\r\n1\r\n", ":1\r\n") // a write: the primary
+	rc.Replicas[2][0].Kill()
+	for range 3 {
+		expect(t, do(t, c, "GET a"), "$1\r\n1\r\n")
+	}
+	if st := c.Stats(); st.ReplicaFallbacks == 0 {
+		t.Errorf("reads of the shard whose replica died did not fall back to its primary: %+v", st)
+	}
+}

@@ -51,6 +51,14 @@ type Info struct {
 	// ConnState reports that the command changes the state of the connection it runs on
 	// (such commands are always Refused).
 	ConnState bool
+	// Cacheable reports that a read cache may keep the answer: the command only reads, its
+	// only key is its first argument, and its answer changes only when that key is written
+	// or expires (not with time, chance or access statistics). See Cacheable for the count
+	// of keys a given call names.
+	Cacheable bool
+	// RetrySafe reports that the command may be sent again when a connection broke before
+	// its answer came: it writes nothing and does not block.
+	RetrySafe bool
 }
 
 // DefaultMaxBlock caps blocking timeouts when Scope.MaxBlock is 0.
@@ -79,6 +87,7 @@ type Plan struct {
 
 // entry is one command or subcommand of the table with the policy applied.
 type entry struct {
+	lastKey   int               // the table's last key position: 1, or -1 for keys to the end
 	name      string            // as messages name it: "SET", "SCRIPT DEBUG"
 	info      Info              // for a tenant, before looking at arguments and scope
 	rule      rule              // the policy, including the rule of its command for a subcommand
@@ -156,7 +165,27 @@ func newEntry(s *spec, r rule, parent *entry) *entry {
 	case (s.flags&flagBlocking != 0 || r.blocking) && r.special != specialXRead:
 		e.info.Kind = Blocking
 	}
+	e.info.RetrySafe = e.info.Kind == Normal && e.info.NoWrite && s.flags&flagReadonly != 0 && !r.primary
+	// One key, the first argument: keys from position 1 to 1, or to the end (EXISTS, MGET:
+	// Cacheable then checks that a call names one).
+	oneKey := s.first == 1 && (s.last == 1 || (s.last == -1 && s.step == 1))
+	e.info.Cacheable = e.info.RetrySafe && oneKey && s.flags&(flagMovableKeys|flagRandom|flagTouchesArbitraryKeys) == 0 &&
+		!r.uncacheable && !r.script && r.special == specialNone && len(s.subs) == 0
+	e.lastKey = s.last
 	return e
+}
+
+// Cacheable reports whether a read cache may keep the answer to args: its command is
+// Info.Cacheable and this call names one key, args[1].
+func Cacheable(args [][]byte) bool {
+	if len(args) < 2 {
+		return false
+	}
+	e := find(args)
+	if e == nil || !e.info.Cacheable {
+		return false
+	}
+	return e.lastKey == 1 || len(args) == 2
 }
 
 // upper writes name upper-cased into dst and returns its length, or -1 when it does not fit.
@@ -232,7 +261,7 @@ func Lookup(args [][]byte) Info {
 	switch e.rule.special {
 	case specialXRead:
 		if xreadBlock(args, 1) > 0 {
-			info.Kind = Blocking
+			info.Kind, info.RetrySafe = Blocking, false
 		}
 	case specialCopy:
 		if copyHasDB(args) {
@@ -280,18 +309,24 @@ func (s Scope) check(args [][]byte, tx bool) (Plan, error) {
 	switch r.special {
 	case specialXRead:
 		if xreadBlock(args, 1) > 0 {
-			p.Info.Kind = Blocking
+			p.Info.Kind, p.Info.RetrySafe = Blocking, false
 		}
 	case specialFlushAll:
 		p.Args = replace(args, 0, []byte("FLUSHDB"))
 		p.Info = commands["FLUSHDB"].info
 	case specialCopy:
-		if s.Shared || s.Confined {
+		// COPY k k: Upstash answers 0 where Redis 7 answers an error; the script answers 0.
+		if s.Shared || s.Confined || len(args) >= 3 && bytes.Equal(args[1], args[2]) {
 			if len(args) < 3 {
 				return Plan{}, errors.New("ERR wrong number of arguments for 'copy' command")
 			}
 			p.Args = copyScript(args)
 			p.Info = commands["EVAL"].info
+		}
+	case specialScan:
+		if scanWithType(args) {
+			p.Args = scanTypesScript(args)
+			p.Info = commands["EVAL_RO"].info
 		}
 	case specialScriptFlush:
 		if s.Shared {
@@ -354,12 +389,14 @@ func copyHasDB(args [][]byte) bool {
 }
 
 // copyLua emulates COPY src dst [REPLACE] within the current database with DUMP and RESTORE,
-// answering as COPY does, for servers whose ACL denies COPY (whose DB option ACL cannot deny).
+// answering as COPY does, for servers whose ACL denies COPY (whose DB option ACL cannot deny),
+// except that a source that is also the destination answers 0, as Upstash does, where
+// Redis 7 answers "ERR source and destination objects are the same".
 const copyLua = `local replace = false
 for _, o in ipairs(ARGV) do
   if string.lower(o) == 'replace' then replace = true else return redis.error_reply('ERR syntax error') end
 end
-if KEYS[1] == KEYS[2] then return redis.error_reply('ERR source and destination objects are the same') end
+if KEYS[1] == KEYS[2] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if not replace and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local at = redis.call('PEXPIRETIME', KEYS[1])

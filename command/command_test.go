@@ -244,7 +244,7 @@ func TestLookup(t *testing.T) {
 		give string
 		want Info
 	}{
-		{"get k", Info{Kind: Normal, Read: true, NoWrite: true}},
+		{"get k", Info{Kind: Normal, Read: true, NoWrite: true, Cacheable: true, RetrySafe: true}},
 		{"no.such k", Info{Kind: Normal}},
 		{"client id", Info{Kind: Refused, ConnState: true}},
 		{"SCRIPT debug yes", Info{Kind: Refused, ConnState: true}},
@@ -252,7 +252,7 @@ func TestLookup(t *testing.T) {
 		{"copy a b db 1", Info{Kind: Refused}},
 		{"copy a b", Info{Kind: Normal}},
 		{"xread count 1 block 0 streams s $", Info{Kind: Blocking, Read: true, NoWrite: true}},
-		{"xread count 1 streams block $", Info{Kind: Normal, Read: true, NoWrite: true}},
+		{"xread count 1 streams block $", Info{Kind: Normal, Read: true, NoWrite: true, RetrySafe: true}},
 		{"blpop l 0", Info{Kind: Blocking}},
 		{"eval s 0", Info{Kind: Normal, Script: true}},
 		{"subscribe c", Info{Kind: Refused, ConnState: true}},
@@ -402,6 +402,46 @@ func TestVisible(t *testing.T) {
 	} {
 		if got := s.Visible([]byte(ch)); got != want {
 			t.Errorf("Visible(%q) = %v, want %v", ch, got, want)
+		}
+	}
+}
+
+// TestCacheableAndRetrySafe checks the table's verdicts against the read cache's and the
+// REST client's needs: one key, answers that change only with writes; reads only.
+func TestCacheableAndRetrySafe(t *testing.T) {
+	for _, tc := range []struct {
+		cmd                  string
+		cacheable, retrySafe bool
+	}{
+		{"GET k", true, true},
+		{"hgetall h", true, true},
+		{"ZRANGE z 0 -1 WITHSCORES", true, true},
+		{"EXISTS a", true, true},
+		{"EXISTS a b", false, true},
+		{"MGET a", true, true},
+		{"MGET a b", false, true},
+		{"TTL k", false, true},
+		{"PTTL k", false, true},
+		{"SRANDMEMBER s", false, true},
+		{"HSCAN h 0", false, true},
+		{"SORT_RO l", false, true},
+		{"OBJECT FREQ k", false, true},
+		{"TIME", false, false},
+		{"GET", false, true},
+		{"SET k v", false, false},
+		{"EVAL_RO x 0", false, true},
+		{"XREAD STREAMS s 0", false, true},
+		{"XREAD BLOCK 0 STREAMS s 0", false, false},
+		{"BLPOP l 0", false, false},
+		{"WAIT 1 0", false, false},
+		{"JSON.GET k", false, false}, // newer than the table: may write
+	} {
+		args := bytesArgs(strings.Fields(tc.cmd)...)
+		if got := Cacheable(args); got != tc.cacheable {
+			t.Errorf("Cacheable(%s) = %v, want %v", tc.cmd, got, tc.cacheable)
+		}
+		if got := Lookup(args).RetrySafe; got != tc.retrySafe {
+			t.Errorf("Lookup(%s).RetrySafe = %v, want %v", tc.cmd, got, tc.retrySafe)
 		}
 	}
 }

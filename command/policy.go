@@ -16,6 +16,9 @@ type rule struct {
 	script     bool    // it runs a Lua script or function
 	timeout    timeout // where a blocking command takes its timeout
 	special    special // arguments the gateway inspects or rewrites
+	// uncacheable: its answer changes without a write to its key (time passing, chance,
+	// access statistics), so a read cache, which Redis invalidates on writes, cannot keep it.
+	uncacheable bool
 }
 
 // timeout says where a blocking command takes its timeout.
@@ -30,12 +33,13 @@ type special uint8
 const (
 	specialNone     special = iota
 	specialFlushAll         // FLUSHALL becomes FLUSHDB
-	specialCopy             // COPY's DB option is refused; on shared servers COPY becomes an EVAL
+	specialCopy             // COPY's DB option is refused; on shared servers, and for COPY k k, COPY becomes an EVAL
 	specialPublish          // the channel is confined to the database's prefix
 	specialXRead            // blocks only with a BLOCK option before STREAMS
 	// specialScriptFlush: on shared servers SCRIPT FLUSH forgets only the database's own
 	// scripts, in the gateway (Kind Local), instead of every database's.
 	specialScriptFlush
+	specialScan // SCAN … WITHTYPE (Upstash's) becomes an EVAL_RO of SCAN and TYPE
 )
 
 // Reasons shared by several rules.
@@ -139,7 +143,7 @@ var policy = map[string]rule{
 
 	// Keyspace walks are @read, but read-only tokens may not list keys.
 	"KEYS":      {notRead: true},
-	"SCAN":      {notRead: true},
+	"SCAN":      {notRead: true, special: specialScan},
 	"RANDOMKEY": {notRead: true},
 
 	// Blocking commands and where their timeouts are.
@@ -155,4 +159,20 @@ var policy = map[string]rule{
 	"XREADGROUP": {special: specialXRead},
 	"WAIT":       {blocking: true, primary: true, timeout: timeout{pos: -1, ms: true}},
 	"WAITAOF":    {blocking: true, primary: true, timeout: timeout{pos: -1, ms: true}}, // Redis 7.2
+
+	// Reads whose answer changes without a write: never kept by the read cache.
+	"TTL":         {uncacheable: true},
+	"PTTL":        {uncacheable: true},
+	"EXPIRETIME":  {uncacheable: true},
+	"PEXPIRETIME": {uncacheable: true},
+	"SRANDMEMBER": {uncacheable: true},
+	"HRANDFIELD":  {uncacheable: true},
+	"ZRANDMEMBER": {uncacheable: true},
+	"OBJECT":      {uncacheable: true},
+	"MEMORY":      {uncacheable: true},
+	"XPENDING":    {uncacheable: true}, // idle times
+	"TOUCH":       {uncacheable: true}, // its point is its effect on access times
+	"HSCAN":       {uncacheable: true}, // cursors: pages follow the hash table, not the data
+	"SSCAN":       {uncacheable: true},
+	"ZSCAN":       {uncacheable: true},
 }

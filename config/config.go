@@ -16,6 +16,7 @@ import (
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 	"github.com/redisgate/redisgate/replicaset"
 )
 
@@ -789,7 +790,7 @@ func (r *RateLimits) validate() error {
 	if r.Daily < 0 || r.Monthly < 0 {
 		return errors.New("rate_limits.daily/monthly: quotas must not be negative")
 	}
-	if _, err := ratelimit.ParseProxies(r.TrustedProxies); err != nil {
+	if _, err := clientip.ParseProxies(r.TrustedProxies); err != nil {
 		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
 	}
 	if r.Redis != "" {

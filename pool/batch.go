@@ -109,6 +109,22 @@ func (b *Batch) Again() *Batch {
 	return c
 }
 
+// Adopt gives b, a batch never sent, copies of the first n replies of from, a batch Do
+// answered, as if b had been sent and answered itself; b may then be read and released as
+// usual. It lets a router send a copy of a caller's batch with commands of its own appended
+// (a replica set adds ROLE after a write) and hand back the caller's replies without ever
+// changing the caller's batch.
+func (b *Batch) Adopt(from *Batch, n int) {
+	end := 0
+	if n > 0 {
+		end = from.ends[n-1]
+	}
+	b.replies = append(b.replies[:0], from.replies[:end]...)
+	b.ends = append(b.ends[:0], from.ends[:n]...)
+	b.err, b.finished = nil, true
+	b.state.Store(batchCompleted)
+}
+
 // Len reports the number of commands in the batch.
 func (b *Batch) Len() int { return b.n }
 

@@ -262,9 +262,13 @@ func (c *conn) readLoop() {
 		}
 		c.inflight[0] = nil
 		c.inflight = c.inflight[1:]
-		if len(c.inflight) == 0 {
+		switch {
+		case len(c.inflight) == 0:
 			c.nc.SetReadDeadline(time.Time{})
-		} else {
+		case r.br.Buffered() == 0:
+			// Redis answered: it gets replyTimeout again for the next reply. Only when the
+			// reader is about to wait for it, not after every batch of a read that brought
+			// many (a time.Now and a timer update per request otherwise).
 			c.nc.SetReadDeadline(time.Now().Add(c.replyTimeout))
 		}
 		c.mu.Unlock()

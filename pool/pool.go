@@ -67,6 +67,10 @@ type Options struct {
 	Resolve func() string
 	// Network is "tcp" (default) or "unix".
 	Network string
+	// Dialer, when set, opens the raw connections in place of a net.Dialer (30 s keep-alive);
+	// the handshake and TLS follow as usual. Tests use it to talk to a scripted peer over
+	// net.Pipe.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Username and Password authenticate each connection when Password is set.
 	Username, Password string
 	// DB is selected on each connection when it is not 0.
@@ -503,9 +507,12 @@ func dial(o *Options, name string, stats *counters, lighter *signal) (*conn, err
 func dialNet(ctx context.Context, o *Options, name string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: 30 * time.Second}
+	dial := o.Dialer
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
 	addr := o.Address()
-	nc, err := d.DialContext(ctx, o.Network, addr)
+	nc, err := dial(ctx, o.Network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 )
@@ -18,9 +19,8 @@ func withMaxResponse(n int) gatewayOption {
 		c.database = append(c.database, func(db *proxy.Database, o pool.Options) {
 			o.Size = 1
 			o.MaxResponse = n
-			p := pool.New(o)
-			c.cleanup = append(c.cleanup, func() { p.Close() })
-			db.Backend = p
+			db.Backend = backend.NewNode(pool.New(o), nil)
+			c.cleanup = append(c.cleanup, db.Backend.Close)
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/redisgate/redisgate/apierr"
 )
 
 // Request bodies are streamed (fasthttp's StreamRequestBody): fasthttp reads at most the
@@ -43,15 +45,17 @@ const (
 )
 
 // headerReceived runs as soon as a request's headers are in, before fasthttp reads any of
-// its body: it refuses the body of requests that will be refused anyway, and gives the
+// its body: it refuses the body of requests that will be refused anyway, and gives a
 // body --read-timeout from now (the headers had HeaderTimeout).
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	h.Del(bodyVerdictHeader)
-	conf := fasthttp.RequestConfig{ReadTimeout: s.opts.ReadTimeout}
 	cl := h.ContentLength()
 	if cl == 0 || cl == -2 { // -2: no framing, so a request has no body
-		return conf
+		// No body to bound: the headers' deadline stays until the handler returns, and
+		// fasthttp then sets the idle one. One timer update fewer per bodiless request.
+		return fasthttp.RequestConfig{}
 	}
+	conf := fasthttp.RequestConfig{ReadTimeout: s.opts.ReadTimeout}
 	verdict := ""
 	switch {
 	case !s.validToken(h):
@@ -212,7 +216,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 		if len(buf) == cap(buf) {
 			if len(buf) >= limit {
 				if cl < 0 {
-					s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
+					s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
 					return nil, false
 				}
 				break // all of a known length is in
@@ -220,7 +224,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 			grown := min(2*cap(buf), limit)
 			if !s.bodies.acquire(int64(grown)-held.charged, time.Now().Add(s.opts.InflightBodyWait), s.base.Done()) {
 				ctx.Response.Header.Set("Retry-After", "1")
-				s.refuseBody(ctx, fasthttp.StatusServiceUnavailable, "ERR too much request body in flight: retry later")
+				s.refuseBody(ctx, fasthttp.StatusServiceUnavailable, "too much request body in flight: retry later")
 				return nil, false
 			}
 			nb := make([]byte, len(buf), grown)
@@ -239,19 +243,19 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, held *heldBody) ([]byte, boo
 		}
 		if err == io.EOF {
 			if cl > 0 && len(buf) < cl {
-				s.refuseBody(ctx, fasthttp.StatusBadRequest, "ERR request body shorter than its Content-Length")
+				s.refuseBody(ctx, fasthttp.StatusBadRequest, "request body shorter than its Content-Length")
 				return nil, false
 			}
 			if cl < 0 && len(buf) > s.opts.MaxBodyBytes {
-				s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "ERR request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
+				s.refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, "request body larger than "+strconv.Itoa(s.opts.MaxBodyBytes)+" bytes")
 				return nil, false
 			}
 			break
 		}
 		if netErr := net.Error(nil); errors.As(err, &netErr) && netErr.Timeout() {
-			s.refuseBody(ctx, fasthttp.StatusRequestTimeout, "ERR request not received in time")
+			s.refuseBody(ctx, fasthttp.StatusRequestTimeout, "request not received in time")
 		} else {
-			s.refuseBody(ctx, fasthttp.StatusBadRequest, "ERR malformed HTTP request")
+			s.refuseBody(ctx, fasthttp.StatusBadRequest, "malformed HTTP request")
 		}
 		return nil, false
 	}
@@ -276,5 +280,5 @@ func (s *Server) releaseBody(held *heldBody) {
 // as the rest of the body is still on the wire.
 func (s *Server) refuseBody(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetConnectionClose()
-	writeError(ctx, status, msg)
+	s.fail(ctx, "", apierr.Status(status, msg))
 }

@@ -7,10 +7,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
-	"github.com/redisgate/redisgate/replicaset"
 )
 
 // cached is a reply from the read cache.
@@ -104,33 +104,21 @@ func keepAnswer(db *database, args [][]byte, f format, raw, body []byte) {
 // strong mode, and, when its sync token names a replication position, only one in the
 // current leader's history, which the cache reads from. after is that position: the answer
 // must reflect it.
-func mayCache(ctx *fasthttp.RequestCtx, db *database) (ok bool, after replicaset.Position) {
-	mode := replicaset.Eventual
-	if db.set != nil {
-		mode = db.set.Mode()
+func mayCache(ctx *fasthttp.RequestCtx, db *database) (ok bool, after backend.Position) {
+	mode, after, err := requestAsks(ctx)
+	switch {
+	case err != nil:
+		return false, after // the usual route answers the mistake
+	case mode == 0:
+		mode = db.backend.Mode()
 	}
-	if h := ctx.Request.Header.Peek(ConsistencyHeader); len(h) > 0 {
-		m, err := replicaset.ParseMode(string(h))
-		if err != nil {
-			return false, after // the usual route answers the mistake
-		}
-		mode = m
+	if mode == backend.Strong {
+		return false, backend.Position{}
 	}
-	if mode == replicaset.Strong {
-		return false, after
-	}
-	// Tokens of positions are "<40-character replication id>-<offset>-<n>"; others are opaque.
-	if tok := ctx.Request.Header.Peek("Upstash-Sync-Token"); bytes.IndexByte(tok, '-') == 40 {
-		p, ok := replicaset.ParseToken(string(tok))
-		if !ok {
-			return true, after
-		}
-		if db.set == nil || db.set.LeaderPosition().ReplID != p.ReplID {
-			// Another history (a failover since, or another database's token): the usual
-			// route sorts it out.
-			return false, after
-		}
-		return true, p
+	if !after.IsZero() && db.backend.Position().ReplID != after.ReplID {
+		// Another history (a failover since, another database's token, or a backend without
+		// positions): the usual route sorts it out.
+		return false, backend.Position{}
 	}
 	return true, after
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 )
 
 // limitListener refuses connections past maxTotal open ones with a JSON 503, and those from
@@ -41,7 +41,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := ratelimit.PeerAddr(c.RemoteAddr())
+		ip := clientip.PeerAddr(c.RemoteAddr())
 		perIP := l.maxPerIP > 0 && !l.exempt(ip)
 		l.mu.Lock()
 		var refuse []byte

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
@@ -28,6 +29,8 @@ type gateway struct {
 	redis *redistest.Server
 	pool  *pool.Pool
 	srv   *proxy.Server
+	// backend is the database's backend.
+	backend backend.Backend
 }
 
 // gatewayConfig is what startGateway builds from.
@@ -35,6 +38,7 @@ type gatewayConfig struct {
 	opts          proxy.Options
 	blockingConns int
 	pubsub        *pubsub.Options // nil: no pub/sub
+	mode          mode            // the backend's shape and read cache
 	// database changes the database before the server is made; redis reaches its Redis.
 	database []func(db *proxy.Database, redis pool.Options)
 	// cleanup runs when the test ends, after the server's shutdown.
@@ -73,7 +77,6 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 	}
 	popts.Size = 2
 	popts.Logger = slog.New(slog.DiscardHandler)
-	p := pool.New(popts)
 	cfg := gatewayConfig{opts: proxy.Options{
 		MaxBodyBytes:   1 << 20,
 		MaxPipeline:    100,
@@ -87,12 +90,20 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 	for _, f := range opts {
 		f(&cfg)
 	}
-	db := proxy.Database{Name: "test", Backend: p, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
-	if cfg.blockingConns > 0 {
-		popts.Size = cfg.blockingConns
-		bp := pool.NewDedicated(popts)
-		t.Cleanup(func() { bp.Close() })
-		db.Blocking = bp
+	db := proxy.Database{Name: "test", Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+	// p is the tenant pool of a plain single node, else a client of the test's own.
+	p := pool.New(popts)
+	if m := cfg.mode; m.replicated || m.cache != cacheOff {
+		db.Backend = openMode(t, m, rs, popts, cfg.blockingConns, &db)
+	} else {
+		var bp *pool.Dedicated
+		if cfg.blockingConns > 0 {
+			bo := popts
+			bo.Size = cfg.blockingConns
+			bp = pool.NewDedicated(bo)
+		}
+		db.Backend = backend.NewNode(p, bp)
+		t.Cleanup(db.Backend.Close)
 	}
 	if cfg.pubsub != nil {
 		cfg.pubsub.Redis = popts
@@ -125,7 +136,7 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 		<-served
 		p.Close()
 	})
-	return &gateway{t: t, url: "http://" + ln.Addr().String(), redis: rs, pool: p, srv: srv}
+	return &gateway{t: t, url: "http://" + ln.Addr().String(), redis: rs, pool: p, srv: srv, backend: db.Backend}
 }
 
 // response is what the gateway answered.

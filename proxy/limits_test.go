@@ -11,6 +11,8 @@ import (
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 )
 
 // newLimiter returns a limiter whose state lives on its own redis-server, returned too.
@@ -23,7 +25,9 @@ func newLimiter(t testing.TB, failClosed bool) (*ratelimit.Limiter, *redistest.S
 	o.DialTimeout = 100 * time.Millisecond
 	p := pool.New(o)
 	t.Cleanup(func() { p.Close() })
-	return ratelimit.NewLimiter(ratelimit.PoolStore(p), ratelimit.Options{FailClosed: failClosed, Logger: slog.New(slog.DiscardHandler)}), rs
+	// Decisions get 5 s rather than the default 50 ms: the tests count admissions exactly, and
+	// on a loaded machine a slow trip would be decided by the failure policy instead.
+	return ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{FailClosed: failClosed, Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)}), rs
 }
 
 // countStatuses fires n concurrent requests and counts answers by status.
@@ -76,7 +80,7 @@ func TestIPLimit(t *testing.T) {
 
 func TestTrustedProxyPicksTheClient(t *testing.T) {
 	l, _ := newLimiter(t, false)
-	proxies, _ := ratelimit.ParseProxies("127.0.0.0/8")
+	proxies, _ := clientip.ParseProxies("127.0.0.0/8")
 	g := startGateway(t, withOptions(func(o *proxy.Options) {
 		o.Limiter = l
 		o.IPRate = ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 2}

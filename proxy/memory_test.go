@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/redisgate/redisgate/proxy"
-	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 )
 
 // conn is a raw HTTP/1.1 connection to the gateway.
@@ -364,7 +364,7 @@ func TestBlockingWaitIsUnavailable(t *testing.T) {
 // TestConnectionCaps checks the cap on connections in all (JSON 503) and that trusted
 // proxies, which carry many clients, are exempt from the per-IP cap (JSON 429).
 func TestConnectionCaps(t *testing.T) {
-	proxies, err := ratelimit.ParseProxies("127.0.0.0/8")
+	proxies, err := clientip.ParseProxies("127.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
@@ -37,7 +38,7 @@ func startReplicatedGateway(t *testing.T, mode replicaset.Mode, dbOpts ...func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := proxy.Database{Name: "r", Replicated: set, Tokens: []string{rwToken}}
+	db := proxy.Database{Name: "r", Backend: backend.NewReplicated(set), Tokens: []string{rwToken}}
 	for _, f := range dbOpts {
 		f(&db, set)
 	}

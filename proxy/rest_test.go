@@ -17,14 +17,18 @@ type step struct {
 	wantBody   string
 }
 
+// runSteps runs steps in order. Like the SDK, each request carries the sync token of the
+// answer before it, so that on a replicated database reads see the writes before them.
 func runSteps(t *testing.T, g *gateway, steps []step) {
 	t.Helper()
+	sync := ""
 	for _, s := range steps {
 		method := s.method
 		if method == "" {
 			method = http.MethodPost
 		}
-		r := g.req(method, s.path, s.body, s.headers...)
+		r := g.req(method, s.path, s.body, append([]string{"Upstash-Sync-Token", sync}, s.headers...)...)
+		sync = r.header.Get("Upstash-Sync-Token")
 		if r.status != s.wantStatus || r.body != s.wantBody {
 			t.Errorf("%s: %s %s %q: got %d %s, want %d %s", s.name, method, s.path, s.body, r.status, r.body, s.wantStatus, s.wantBody)
 		}
@@ -34,8 +38,9 @@ func runSteps(t *testing.T, g *gateway, steps []step) {
 	}
 }
 
-func TestPathCommands(t *testing.T) {
-	g := startGateway(t)
+func TestPathCommands(t *testing.T) { run(t, testPathCommands, allModes) }
+
+func testPathCommands(t *testing.T, g *gateway) {
 	runSteps(t, g, []step{
 		{name: "GET set", method: "GET", path: "/set/k/v", wantStatus: 200, wantBody: `{"result":"OK"}`},
 		{name: "GET get", method: "GET", path: "/get/k", wantStatus: 200, wantBody: `{"result":"v"}`},
@@ -65,8 +70,9 @@ func TestPathCommands(t *testing.T) {
 	})
 }
 
-func TestJSONCommands(t *testing.T) {
-	g := startGateway(t)
+func TestJSONCommands(t *testing.T) { run(t, testJSONCommands, allModes) }
+
+func testJSONCommands(t *testing.T, g *gateway) {
 	runSteps(t, g, []step{
 		{name: "set with number", path: "/", body: `["SET","k","v","EX",100]`, wantStatus: 200, wantBody: `{"result":"OK"}`},
 		{name: "ttl", path: "/", body: `["TTL","k"]`, wantStatus: 200, wantBody: `{"result":100}`},
@@ -85,8 +91,9 @@ func TestJSONCommands(t *testing.T) {
 	})
 }
 
-func TestPipelineAndMultiExec(t *testing.T) {
-	g := startGateway(t)
+func TestPipelineAndMultiExec(t *testing.T) { run(t, testPipelineAndMultiExec, allModes) }
+
+func testPipelineAndMultiExec(t *testing.T, g *gateway) {
 	runSteps(t, g, []step{
 		{name: "pipeline", path: "/pipeline", body: `[["SET","a","1"],["INCR","a"],["LPUSH","a","x"],["GET","a"],["GET","none"]]`, wantStatus: 200,
 			wantBody: `[{"result":"OK"},{"result":2},{"error":"WRONGTYPE Operation against a key holding the wrong kind of value"},{"result":"2"},{"result":null}]`},
@@ -107,8 +114,9 @@ func TestPipelineAndMultiExec(t *testing.T) {
 	})
 }
 
-func TestBase64(t *testing.T) {
-	g := startGateway(t)
+func TestBase64(t *testing.T) { run(t, testBase64, allModes) }
+
+func testBase64(t *testing.T, g *gateway) {
 	b64 := []string{"Upstash-Encoding", "base64"}
 	runSteps(t, g, []step{
 		{name: "top-level OK stays", path: "/", body: `["SET","k","OK"]`, headers: b64, wantStatus: 200, wantBody: `{"result":"OK"}`},
@@ -131,8 +139,9 @@ func TestBase64(t *testing.T) {
 	})
 }
 
-func TestRESP2Format(t *testing.T) {
-	g := startGateway(t)
+func TestRESP2Format(t *testing.T) { run(t, testRESP2Format, allModes) }
+
+func testRESP2Format(t *testing.T, g *gateway) {
 	r2 := []string{"Upstash-Response-Format", "resp2"}
 	runSteps(t, g, []step{
 		{name: "status", path: "/", body: `["SET","k","v"]`, headers: r2, wantStatus: 200, wantBody: "+OK\r\n"},

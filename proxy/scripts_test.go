@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 )
@@ -14,7 +15,7 @@ import (
 func withScriptKiller() gatewayOption {
 	return func(c *gatewayConfig) {
 		c.database = append(c.database, func(db *proxy.Database, redis pool.Options) {
-			db.KillScripts = proxy.KillScripts(redis, func() []string { return []string{redis.Addr} })
+			db.KillScripts = backend.KillScripts(redis, func() []string { return []string{redis.Addr} })
 		})
 	}
 }

@@ -1,5 +1,10 @@
 // Package proxy serves the Upstash Redis REST API over fasthttp and runs each request's
 // commands on the backend of the database its token opens.
+//
+// Contract: the proxy knows a database only through its backend.Backend, with one code path
+// per route whatever the backend's shape; every answer that is not a success goes through
+// Server.fail, that is apierr.Answer (status, JSON body, log level). It keeps nothing of a
+// fasthttp.RequestCtx, nor of its byte slices, after Handle returns.
 package proxy
 
 import (
@@ -19,34 +24,25 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/apierr"
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/metrics"
-	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
-	"github.com/redisgate/redisgate/replicaset"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 	"github.com/redisgate/redisgate/script"
 )
 
-// Backend runs batches of commands against one database's Redis.
-type Backend interface {
-	// Do sends b and waits for its replies or for ctx to end.
-	Do(ctx context.Context, b *pool.Batch) error
-}
-
 // Database is one Redis database served by the gateway and the tokens that open it.
 type Database struct {
-	Name           string
-	Backend        Backend
+	Name string
+	// Backend runs the database's batches, whatever its shape (see package backend); blocking
+	// commands are refused unless it CanBlock.
+	Backend        backend.Backend
 	Tokens         []string
 	ReadOnlyTokens []string
-	// Blocking runs commands that block their connection (BLPOP, XREAD BLOCK, WAIT, …);
-	// when nil they are refused.
-	Blocking Backend
-	// Replicated, when set, serves the database from a leader and its replicas instead of
-	// Backend and Blocking.
-	Replicated *replicaset.Set
 	// CommentShebang turns script shebang lines into comments, for backends that cannot read them.
 	CommentShebang bool
 	// TokenLimits overrides Options.TokenRate and Options.Quota for the tokens it names.
@@ -111,7 +107,7 @@ type Options struct {
 	// Quota caps each user's commands per day and month.
 	Quota ratelimit.Quota
 	// Proxies are the trusted reverse proxies, whose forwarding headers name the client.
-	Proxies ratelimit.Proxies
+	Proxies clientip.Proxies
 	// UserHeader names a header holding the user id, believed from trusted proxies only.
 	UserHeader string
 	// Metrics, when set, receives request counts and latencies.
@@ -145,13 +141,12 @@ type grant struct {
 }
 
 type database struct {
-	name     string
-	backend  Backend
-	blocking Backend // nil: blocking commands are refused
-	set      *replicaset.Set
-	scope    command.Scope // what its tokens may do, ReadOnly unset
-	scripts  *script.Mapper
-	pubsub   *pubsub.Hub // nil: streams are refused
+	name    string
+	backend backend.Backend
+	routes  bool          // backend.Routes: the request's consistency header and sync token matter
+	scope   command.Scope // what its tokens may do, ReadOnly unset
+	scripts *script.Mapper
+	pubsub  *pubsub.Hub // nil: streams are refused
 
 	logicalDB   int
 	shared      bool                        // the Redis server serves other databases too
@@ -181,6 +176,7 @@ type Server struct {
 
 	syncPrefix string
 	syncSeq    atomic.Uint64
+	corsOrigin []byte // opts.CORSOrigin
 
 	lnMu sync.Mutex // guards ln and shut, so a Shutdown racing Serve still ends it
 	ln   net.Listener
@@ -221,11 +217,15 @@ func New(opts Options, dbs []Database) (*Server, error) {
 	}
 	s := &Server{opts: opts, dbs: map[string]*database{}, bodies: newBodyBudget(opts.MaxInflightBody)}
 	s.smallBufs.New = func() any { b := make([]byte, 0, smallBody); return &b }
+	s.corsOrigin = []byte(opts.CORSOrigin)
 	acc := Access{IPRate: opts.IPRate, TokenRate: opts.TokenRate, Quota: opts.Quota, Proxies: opts.Proxies, UserHeader: opts.UserHeader}
 	for _, d := range dbs {
-		db := &database{name: d.Name, backend: d.Backend, blocking: d.Blocking, set: d.Replicated, scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
+		if d.Backend == nil {
+			return nil, fmt.Errorf("database %s: no backend", d.Name)
+		}
+		db := &database{name: d.Name, backend: d.Backend, routes: d.Backend.Routes(), scripts: script.NewMapper(10000, d.CommentShebang), pubsub: d.PubSub}
 		db.scope = command.Scope{
-			Blocking: d.Blocking != nil || (d.Replicated != nil && d.Replicated.CanBlock()),
+			Blocking: d.Backend.CanBlock(),
 			Shared:   d.Shared,
 			Confined: d.Confined,
 			DB:       d.LogicalDB,
@@ -284,7 +284,7 @@ type Access struct {
 	Databases         []DatabaseAccess
 	IPRate, TokenRate ratelimit.Rate
 	Quota             ratelimit.Quota
-	Proxies           ratelimit.Proxies
+	Proxies           clientip.Proxies
 	UserHeader        string
 }
 
@@ -299,7 +299,7 @@ type DatabaseAccess struct {
 type accessTable struct {
 	tokens     map[[sha256.Size]byte]grant // keyed by the token's hash: tokens are not kept in memory
 	ipRate     ratelimit.Rate
-	proxies    ratelimit.Proxies
+	proxies    clientip.Proxies
 	userHeader string
 }
 
@@ -396,19 +396,19 @@ func (s *Server) appendSyncToken(dst []byte) []byte {
 // handleTransportError answers requests fasthttp could not read.
 func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
-	msg := "ERR malformed HTTP request"
+	msg := "malformed HTTP request"
 	var netErr net.Error
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("ERR request body larger than %d bytes", s.opts.MaxBodyBytes)
+		status, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.opts.MaxBodyBytes)
 	case errors.As(err, &small):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "ERR request headers too large"
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers too large"
 	case errors.As(err, &netErr) && netErr.Timeout():
-		status, msg = fasthttp.StatusRequestTimeout, "ERR request not received in time"
+		status, msg = fasthttp.StatusRequestTimeout, "request not received in time"
 	}
 	s.corsHeaders(ctx)
-	writeError(ctx, status, msg)
+	s.fail(ctx, "", apierr.Status(status, msg))
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

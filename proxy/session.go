@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/redisgate/redisgate/apierr"
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
-	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/resp"
 )
 
@@ -30,9 +32,9 @@ var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user 
 type Session struct {
 	s      *Server
 	g      grant
-	ipKey  string              // the client IP's rate-limit key
-	ipRate ratelimit.Rate      // as the access table was when the session opened
-	pos    replicaset.Position // what the session's answers reflect so far: its reads see its writes
+	ipKey  string           // the client IP's rate-limit key
+	ipRate ratelimit.Rate   // as the access table was when the session opened
+	pos    backend.Position // what the session's answers reflect so far: its reads see its writes
 }
 
 // OpenSession returns a Session for the database token opens, for a client at ip; it fails
@@ -329,46 +331,30 @@ func (ss *Session) run(b *pool.Batch, r route) (*pool.Batch, error) {
 	return b, err
 }
 
-// dispatch sends b where r says, once.
+// dispatch sends b where r says, once, after the session's latest answer (its reads see its
+// writes on replicas).
 func (ss *Session) dispatch(rctx context.Context, b *pool.Batch, r route) error {
 	db := ss.g.db
-	switch {
-	case r.blocking && db.set != nil:
-		return db.set.DoBlocking(rctx, b)
-	case r.blocking && db.blocking != nil:
-		return db.blocking.Do(rctx, b)
-	case r.blocking:
-		return fmt.Errorf("%w: no blocking connections", pool.ErrUnavailable)
-	case db.set != nil:
-		res, err := db.set.Do(rctx, b, replicaset.Request{Write: r.write, After: ss.pos})
-		if err != nil {
-			return err
-		}
-		ss.pos = res.Pos
-		if res.Lost {
-			ss.s.opts.Logger.Warn("a session's write was lost in a failover", "database", db.name)
-		}
-		return nil
-	default:
-		return db.backend.Do(rctx, b)
+	res, err := db.backend.Do(rctx, b, backend.Route{Write: r.write, Blocking: r.blocking, After: ss.pos})
+	if err != nil {
+		return err
 	}
+	if !res.Pos.IsZero() {
+		ss.pos = res.Pos
+	}
+	if res.Lost {
+		ss.s.opts.Logger.Warn("a session's write was lost in a failover", "database", db.name)
+	}
+	return nil
 }
 
-// backendMessage is the error reply text of a batch whose Redis work failed with err.
+// backendMessage is the error reply text of a batch whose Redis work failed with err, as the
+// HTTP path words it (backendFailure).
 func (ss *Session) backendMessage(err error) string {
-	db := ss.g.db
-	var down *pool.UnavailableError
-	switch {
-	case errors.As(err, &down):
-		return "ERR backend: " + down.Error() + " (database " + db.name + ")"
-	case errors.Is(err, pool.ErrNotAcked):
-		return "ERR write applied on the leader but not acknowledged by a replica in time: it may be lost if the leader fails (" + err.Error() + ")"
-	case errors.Is(err, pool.ErrInflightFull):
-		return "ERR backend: " + err.Error() + "; retry later (--max-inflight-response)"
-	case errors.Is(err, pool.ErrTooLarge):
-		return "ERR answer larger than the gateway's limit (--max-response): ask for less per request (" + err.Error() + ")"
-	case errors.Is(err, pool.ErrBroken), errors.Is(err, pool.ErrTimeout):
-		ss.s.opts.Logger.Warn("backend error", "database", db.name, "err", err)
+	f := backendFailure(ss.g.db.name, err)
+	var e *apierr.Error
+	if errors.As(f, &e) && e.Level >= slog.LevelWarn {
+		ss.s.opts.Logger.Log(context.Background(), e.Level, "backend error", "database", ss.g.db.name, "err", err)
 	}
-	return "ERR backend: " + err.Error()
+	return f.Error()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pubsub"
 )
@@ -49,12 +50,12 @@ func isStreamPath(path []byte) bool {
 func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	if !ctx.IsGet() && !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "GET, POST, OPTIONS")
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "ERR streams take GET or POST")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusMethodNotAllowed, "streams take GET or POST"))
 		return
 	}
 	args, err := command.FromPath(path, nil, false, nil, s.opts.MaxArgs)
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR "+err.Error())
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, ""+err.Error()))
 		return
 	}
 	verb := strings.ToLower(string(args[0]))
@@ -70,34 +71,34 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	scope := g.scope()
 	for _, a := range args[1:] {
 		if bytes.ContainsAny(a, "\r\n") {
-			writeError(ctx, fasthttp.StatusBadRequest, "ERR channel and pattern names must not contain CR or LF")
+			s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "channel and pattern names must not contain CR or LF"))
 			return
 		}
 		r, err := scope.Channel(a, kind == pubsub.Patterns)
 		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+			s.fail(ctx, g.db.name, apierr.Redis(err.Error()))
 			return
 		}
 		names = append(names, string(a))
 		rnames = append(rnames, string(r))
 	}
 	if (kind == pubsub.Monitor) != (len(names) == 0) {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR wrong number of arguments for '"+verb+"' command")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "wrong number of arguments for '"+verb+"' command"))
 		return
 	}
 	if g.db.pubsub == nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR pub/sub is not enabled for this database")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "pub/sub is not enabled for this database"))
 		return
 	}
 	if kind == pubsub.Monitor && g.db.shared {
 		// MONITOR sees the whole server; its stream shows only this database's commands,
 		// but other databases' clients and timing would still show through.
-		writeError(ctx, fasthttp.StatusBadRequest, "ERR /monitor is not available for a database whose Redis server serves other databases too")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusBadRequest, "/monitor is not available for a database whose Redis server serves other databases too"))
 		return
 	}
 	if kind == pubsub.Monitor && g.readOnly {
 		// MONITOR shows every client's commands and values: it needs a read-write token.
-		writeError(ctx, fasthttp.StatusBadRequest, "NOPERM this token is read-only and cannot run 'MONITOR'")
+		s.fail(ctx, g.db.name, apierr.ReadOnly("MONITOR"))
 		return
 	}
 	limit := s.opts.MaxStreamsPerToken
@@ -106,7 +107,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	}
 	if g.streams.Add(1) > int64(limit) {
 		g.streams.Add(-1)
-		writeError(ctx, fasthttp.StatusTooManyRequests, "ERR too many open streams for this token (limit "+strconv.Itoa(limit)+")")
+		s.fail(ctx, g.db.name, apierr.Status(fasthttp.StatusTooManyRequests, "too many open streams for this token (limit "+strconv.Itoa(limit)+")"))
 		return
 	}
 	if !s.charge(ctx, g, 1) {
@@ -142,6 +143,9 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, g grant, path []byte) {
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
 	ctx.Response.ImmediateHeaderFlush = true
+	// The stream reads the connection to notice the client's leaving (stream.watch): what it
+	// reads is gone, so the connection ends with the stream instead of serving a next request.
+	ctx.SetConnectionClose()
 	// A deadline set by the handler stops fasthttp from applying WriteTimeout to the whole
 	// stream; the stream writer moves it forward before every flush.
 	_ = ctx.SetWriteDeadline(time.Now().Add(st.writeTimeout))
@@ -163,12 +167,11 @@ func (s *Server) streamError(ctx *fasthttp.RequestCtx, db *database, err error) 
 	var rerr *pubsub.RedisError
 	switch {
 	case errors.As(err, &rerr):
-		writeError(ctx, fasthttp.StatusBadRequest, rerr.Msg)
+		s.fail(ctx, db.name, apierr.Redis(rerr.Msg))
 	case errors.Is(err, pubsub.ErrTooManyMonitors):
-		writeError(ctx, fasthttp.StatusTooManyRequests, "ERR too many MONITOR streams on this database")
+		s.fail(ctx, db.name, apierr.Status(fasthttp.StatusTooManyRequests, "too many MONITOR streams on this database"))
 	default:
-		s.opts.Logger.Warn("stream not started", "database", db.name, "err", err)
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "ERR backend: "+err.Error())
+		s.fail(ctx, db.name, &apierr.Error{Status: fasthttp.StatusServiceUnavailable, Code: apierr.ERR, Msg: "backend: " + err.Error(), Err: err})
 	}
 }
 
@@ -194,6 +197,8 @@ func (st *stream) run(w *bufio.Writer) {
 		st.sub.Close()
 		st.open.Add(-1)
 	}()
+	gone, stop := st.watch()
+	defer stop()
 	st.writePreamble(w)
 	if st.flush(w) != nil {
 		return
@@ -226,12 +231,47 @@ func (st *stream) run(w *bufio.Writer) {
 			st.writeFinal(w, errRevoked)
 			st.flush(w)
 			return
+		case <-gone:
+			st.log.Debug("stream ended: the client closed its connection", "kind", st.sub.Kind())
+			return
 		}
 		if err := st.flush(w); err != nil {
 			st.log.Debug("stream ended", "kind", st.sub.Kind(), "err", err)
 			return
 		}
 		idle.Reset(st.heartbeat)
+	}
+}
+
+// watch reads the client connection until the client closes it, which closes gone: a client
+// that leaves is noticed at once, not at the second or third write after it left (the first
+// write to a closed connection succeeds, and fasthttp's pipe between the stream and the
+// connection hides the failure of the next one). Heartbeats remain for clients that vanish
+// without closing. An SSE client sends nothing once its request is read, so any byte read, or
+// an error, also ends the stream. stop ends the watch and waits for its goroutine.
+func (st *stream) watch() (gone <-chan struct{}, stop func()) {
+	closed := make(chan struct{})
+	done := make(chan struct{})
+	// The request's read deadline (header or body timeout) still holds: lift it.
+	if err := st.conn.SetReadDeadline(time.Time{}); err != nil {
+		close(closed)
+		close(done)
+		return closed, func() {}
+	}
+	var stopping atomic.Bool
+	go func() {
+		defer close(done)
+		var b [1]byte
+		_, err := st.conn.Read(b[:])
+		if !stopping.Load() {
+			st.log.Debug("stream client connection", "kind", st.sub.Kind(), "err", err)
+			close(closed)
+		}
+	}()
+	return closed, func() {
+		stopping.Store(true)
+		_ = st.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: the Read returns
+		<-done
 	}
 }
 

@@ -334,6 +334,10 @@ func TestStreamSlowConsumerIsDisconnected(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d messages: %v", got, err)
 		}
+		if l == ": heartbeat" {
+			// The stream was idle for a heartbeat while the publisher (on a loaded machine) paused.
+			continue
+		}
 		if strings.HasPrefix(l, "data: error,") {
 			if l != "data: error,flood,ERR slow consumer: too many messages waiting for this stream, it is closed" {
 				t.Errorf("final event %q", l)
@@ -385,7 +389,7 @@ func TestStreamSurvivesRedisRestart(t *testing.T) {
 func TestThousandSubscribers(t *testing.T) {
 	const streams, messages = 1000, 1000
 	g := streamGateway(t, withOptions(func(o *proxy.Options) {
-		o.StreamHeartbeat = time.Second // streams of closed clients end within two
+		o.StreamHeartbeat = time.Second // streams of closed clients end at once (stream.watch)
 		o.MaxStreamsPerToken = streams
 	}))
 	before := clientCount(t, g)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
@@ -25,7 +26,7 @@ func TestDatabasesAreIsolated(t *testing.T) {
 		o.Logger = slog.New(slog.DiscardHandler)
 		p := pool.New(o)
 		t.Cleanup(func() { p.Close() })
-		dbs = append(dbs, proxy.Database{Name: name, Backend: p, Tokens: []string{"token-of-database-" + name}})
+		dbs = append(dbs, proxy.Database{Name: name, Backend: backend.NewNode(p, nil), Tokens: []string{"token-of-database-" + name}})
 	}
 	srv, err := proxy.New(proxy.Options{MaxArgs: 100, Logger: slog.New(slog.DiscardHandler)}, dbs)
 	if err != nil {

@@ -12,8 +12,7 @@ import (
 // BenchmarkAllowUnderLimit measures a decision for one hot key far below its limit.
 func BenchmarkAllowUnderLimit(b *testing.B) {
 	rs := redistest.Start(b)
-	st := newStoreTB(b, rs)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(st), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(newStore(b, rs), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 40_000_000_000, Period: 24 * time.Hour, Burst: 1_000_000_000}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -30,7 +29,7 @@ func BenchmarkAllowUnderLimit(b *testing.B) {
 // BenchmarkAllowOverLimit measures a decision for a key known to be over its limit.
 func BenchmarkAllowOverLimit(b *testing.B) {
 	rs := redistest.Start(b)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStoreTB(b, rs)), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(newStore(b, rs), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 1}
 	l.Allow(context.Background(), "ip", "k", rate)
 	b.ResetTimer()

@@ -3,8 +3,6 @@ package ratelimit
 import (
 	"strconv"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // seconds rounds d up to whole seconds, at least 0.
@@ -18,7 +16,7 @@ func seconds(d time.Duration) int64 {
 // Header is one HTTP response header.
 type Header struct{ Key, Value string }
 
-// Header names, canonical, as fasthttp wants them for SetCanonical.
+// Header names, spelled as in the IETF draft.
 var (
 	hPolicy     = []byte("RateLimit-Policy")
 	hState      = []byte("RateLimit")
@@ -34,18 +32,14 @@ var (
 func Headers(ds ...Decision) []Header {
 	var h []Header
 	var buf [256]byte
-	eachHeader(buf[:0], ds, func(k, v []byte) { h = append(h, Header{string(k), string(v)}) })
+	EachHeader(buf[:0], func(k, v []byte) { h = append(h, Header{string(k), string(v)}) }, ds...)
 	return h
 }
 
-// setHeaders sets the rate-limit headers of ds on a fasthttp response.
-func setHeaders(rh *fasthttp.ResponseHeader, ds []Decision) {
-	var buf [256]byte
-	eachHeader(buf[:0], ds, rh.SetCanonical)
-}
-
-// eachHeader calls set with each rate-limit header of ds, building values in scratch.
-func eachHeader(scratch []byte, ds []Decision, set func(k, v []byte)) {
+// EachHeader calls set with each header Headers would return, building the values in
+// scratch, without allocating when scratch is large enough (256 bytes for two limits). The
+// key and value are valid only during the call to set; keys are in canonical form.
+func EachHeader(scratch []byte, set func(key, value []byte), ds ...Decision) {
 	worst := -1
 	for i := range ds {
 		d := &ds[i]

@@ -88,7 +88,8 @@ type Decision struct {
 
 type bucket struct {
 	mu       sync.Mutex
-	tokens   int           // granted ahead of demand, not spent
+	tokens   int           // granted and not spent
+	owed     int           // of tokens, those granted for requests that waited for the trip: kept past expires
 	expires  time.Time     // tokens are dropped after this
 	blocked  time.Time     // over the limit until this
 	last     grant         // the latest answer from Redis, for headers
@@ -126,8 +127,12 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 			l.stats.DeniedLocally.Add(1)
 			return d
 		}
-		if b.tokens > 0 && now.Before(b.expires) {
+		// Tokens a trip brought for requests that were waiting for it are theirs whatever the
+		// lease: Redis charged them, and on a loaded machine a waiter may run only after the
+		// lease has ended. Dropping them would admit fewer than the limit.
+		if b.tokens > 0 && (b.owed > 0 || now.Before(b.expires)) {
 			b.tokens--
+			b.owed = max(0, b.owed-1)
 			b.served++
 			d.Allowed = true
 			d.Remaining = max(0, b.last.remaining+b.tokens)
@@ -156,11 +161,13 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	// This request makes the trip for itself and everyone who queues behind it meanwhile.
 	trip := make(chan struct{})
 	b.trip = trip
+	b.tokens = 0 // none owed, and the lease has ended
 	need := 1 + b.waiting
 	extra := l.prefetch(rate, b.served)
 	b.served = 0
 	b.mu.Unlock()
 
+	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	g, err := take(rctx, l.store, l.opts.Prefix+key, rate, need, extra)
 	cancel()
@@ -176,7 +183,10 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	now = time.Now()
 	b.last, b.lastAt = g, now
 	if g.granted == 0 {
-		b.blocked = now.Add(micro(g.retryAfter))
+		// Redis decided between sent and now: counted from sent, the local block never
+		// outlasts the limit (counted from now it would, by the trip's latency, and a limit
+		// of burst 1 would lose that much of every interval).
+		b.blocked = sent.Add(micro(g.retryAfter))
 		b.tokens = 0
 		b.mu.Unlock()
 		l.stats.Denied.Add(1)
@@ -185,6 +195,7 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 		return d
 	}
 	b.tokens = g.granted - 1
+	b.owed = min(g.granted, need) - 1
 	b.expires = now.Add(l.opts.Lease)
 	b.mu.Unlock()
 	l.stats.Allowed.Add(1)

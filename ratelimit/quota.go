@@ -85,8 +85,9 @@ func (l *Limiter) Charge(ctx context.Context, user string, q Quota, n int) Quota
 
 	dayEnd := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 	monthEnd := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-	dayKey := l.opts.Prefix + "q:d:" + now.Format("20060102") + ":" + user
-	monthKey := l.opts.Prefix + "q:m:" + now.Format("200601") + ":" + user
+	// One script charges both keys: the braces put them in one Redis Cluster slot.
+	dayKey := l.opts.Prefix + "q:d:" + now.Format("20060102") + ":{" + user + "}"
+	monthKey := l.opts.Prefix + "q:m:" + now.Format("200601") + ":{" + user + "}"
 	ttl := func(end time.Time) string { return strconv.FormatInt(int64(end.Sub(now)/time.Second)+3600, 10) }
 	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	vals, err := l.store.Eval(rctx, quotaScript, quotaHash, []string{dayKey, monthKey},

@@ -1,5 +1,14 @@
-// Package ratelimit decides whether a request may run, by GCRA limits and fixed-window quotas
-// whose state lives in Redis and is shared by every gateway, before any command reaches Redis.
+// Package ratelimit decides whether an event may happen, by GCRA limits and fixed-window quotas
+// whose state lives in Redis and is shared by every process that uses the same Redis.
+//
+// It holds the algorithm, rates, quotas, decisions and the rate-limit headers and answers they
+// imply, and nothing of a transport: it imports no HTTP server, no Redis client and no pool.
+// A Limiter reaches Redis through a Store: poolstore (redisgate's pool), goredisstore (a go-redis
+// v9 client) or lambda/rest (redisgate's REST API). Middleware lives in httplimit (net/http)
+// and fastlimit (fasthttp); client addresses behind proxies in clientip.
+//
+// Every decision asks Redis within Options.Timeout; when Redis cannot answer in time the
+// decision carries the error and follows the fail-open or fail-closed policy.
 package ratelimit
 
 import (

@@ -3,40 +3,56 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
-	"go.uber.org/goleak"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/goredisstore"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-	)
-}
+func TestMain(m *testing.M) { redistest.Main(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func newStore(t *testing.T, rs *redistest.Server) *pool.Pool { return newStoreTB(t, rs) }
+// newStore returns a Store on redisgate's pool to rs.
+func newStore(t testing.TB, rs *redistest.Server) ratelimit.Store {
+	return poolstore.New(newPool(t, rs))
+}
 
-func newStoreTB(t testing.TB, rs *redistest.Server) *pool.Pool {
+// newGoRedis returns a go-redis client of rs, closed when the test ends.
+func newGoRedis(t testing.TB, rs *redistest.Server) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: 4, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// stores are the ways a Limiter reaches Redis; tests that hold for any Store run over each.
+var stores = []struct {
+	name string
+	new  func(testing.TB, *redistest.Server) ratelimit.Store
+}{
+	{"pool", newStore},
+	{"goredis", func(t testing.TB, rs *redistest.Server) ratelimit.Store { return goredisstore.New(newGoRedis(t, rs)) }},
+}
+
+// eachStore runs f as a subtest over each Store.
+func eachStore(t *testing.T, f func(t *testing.T, newStore func(testing.TB, *redistest.Server) ratelimit.Store)) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { f(t, st.new) })
+	}
+}
+
+func newPool(t testing.TB, rs *redistest.Server) *pool.Pool {
 	t.Helper()
 	o, err := pool.ParseURL(rs.URL())
 	if err != nil {
@@ -78,23 +94,25 @@ func TestParseRate(t *testing.T) {
 
 // TestRemainingIsExact checks every answer of a 10/s limit: remaining counts down from 9 to 0, then a denial.
 func TestRemainingIsExact(t *testing.T) {
-	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Lease: -1, Logger: quiet})
-	rate := ratelimit.PerSecond(10)
-	for want := 9; want >= 0; want-- {
-		d := l.Allow(context.Background(), "t", "k", rate)
-		if !d.Allowed || d.Remaining != want || d.Err != nil {
-			t.Fatalf("request %d: %+v, want allowed with %d remaining", 10-want, d, want)
+	eachStore(t, func(t *testing.T, newStore func(testing.TB, *redistest.Server) ratelimit.Store) {
+		rs := redistest.Start(t)
+		l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Lease: -1, Logger: quiet})
+		rate := ratelimit.PerSecond(10)
+		for want := 9; want >= 0; want-- {
+			d := l.Allow(context.Background(), "t", "k", rate)
+			if !d.Allowed || d.Remaining != want || d.Err != nil {
+				t.Fatalf("request %d: %+v, want allowed with %d remaining", 10-want, d, want)
+			}
 		}
-	}
-	d := l.Allow(context.Background(), "t", "k", rate)
-	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 100*time.Millisecond || d.Remaining != 0 {
-		t.Fatalf("11th request: %+v, want denied with 0 < RetryAfter <= 100ms", d)
-	}
-	time.Sleep(d.RetryAfter + 5*time.Millisecond)
-	if d := l.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after RetryAfter: %+v, want allowed with 0 remaining", d)
-	}
+		d := l.Allow(context.Background(), "t", "k", rate)
+		if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 100*time.Millisecond || d.Remaining != 0 {
+			t.Fatalf("11th request: %+v, want denied with 0 < RetryAfter <= 100ms", d)
+		}
+		time.Sleep(d.RetryAfter + 5*time.Millisecond)
+		if d := l.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Remaining != 0 {
+			t.Fatalf("after RetryAfter: %+v, want allowed with 0 remaining", d)
+		}
+	})
 }
 
 // burst fires n concurrent requests for one key and counts the allowed ones.
@@ -115,28 +133,30 @@ func burst(limiters []*ratelimit.Limiter, n int, key string, rate ratelimit.Rate
 }
 
 func TestBurstAdmitsExactlyBurst(t *testing.T) {
-	rs := redistest.Start(t)
-	// Three limiters on three pools stand for three gateway processes sharing one Redis.
-	var ls []*ratelimit.Limiter
-	for range 3 {
-		// A decision that times out fails open and admits one too many: this test counts
-		// admissions, so a loaded machine's slow trip must not count as a limiter failure.
-		ls = append(ls, ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second}))
-	}
-	for _, b := range []int{1, 10, 100} {
-		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: b}
-		if got := burst(ls[:1], 10*b, fmt.Sprint("one-", b), rate); got != int64(b) {
-			t.Errorf("one limiter, burst %d: %d of %d admitted", b, got, 10*b)
+	eachStore(t, func(t *testing.T, newStore func(testing.TB, *redistest.Server) ratelimit.Store) {
+		rs := redistest.Start(t)
+		// Three limiters on three pools stand for three gateway processes sharing one Redis.
+		var ls []*ratelimit.Limiter
+		for range 3 {
+			// A decision that times out fails open and admits one too many: this test counts
+			// admissions, so a loaded machine's slow trip must not count as a limiter failure.
+			ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second}))
 		}
-		if got := burst(ls, 10*b, fmt.Sprint("three-", b), rate); got != int64(b) {
-			t.Errorf("three limiters, burst %d: %d of %d admitted", b, got, 10*b)
+		for _, b := range []int{1, 10, 100} {
+			rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: b}
+			if got := burst(ls[:1], 10*b, fmt.Sprint("one-", b), rate); got != int64(b) {
+				t.Errorf("one limiter, burst %d: %d of %d admitted", b, got, 10*b)
+			}
+			if got := burst(ls, 10*b, fmt.Sprint("three-", b), rate); got != int64(b) {
+				t.Errorf("three limiters, burst %d: %d of %d admitted", b, got, 10*b)
+			}
 		}
-	}
-	for _, l := range ls {
-		if errs := l.Stats().Errors.Load(); errs != 0 {
-			t.Errorf("%d limiter errors", errs)
+		for _, l := range ls {
+			if errs := l.Stats().Errors.Load(); errs != 0 {
+				t.Errorf("%d limiter errors", errs)
+			}
 		}
-	}
+	})
 }
 
 // TestSteadyOverload runs 5 s of overload and checks that B + 5R pass, ±2%.
@@ -144,7 +164,7 @@ func TestSteadyOverload(t *testing.T) {
 	rs := redistest.Start(t)
 	var ls []*ratelimit.Limiter
 	for range 3 {
-		ls = append(ls, ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second}))
+		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second}))
 	}
 	rate := ratelimit.Rate{Count: 100, Period: time.Second, Burst: 50}
 	var allowed, denied atomic.Int64
@@ -177,7 +197,7 @@ func TestSteadyOverload(t *testing.T) {
 
 func TestOverLimitIsAnsweredLocally(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 2}
 	for range 2 {
 		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
@@ -203,7 +223,7 @@ func TestOverLimitIsAnsweredLocally(t *testing.T) {
 
 func TestPrefetchSavesTrips(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
 	rate := ratelimit.Rate{Count: 100000, Period: time.Second, Burst: 100000}
 	for range 1000 {
 		if !l.Allow(context.Background(), "t", "k", rate).Allowed {
@@ -216,36 +236,38 @@ func TestPrefetchSavesTrips(t *testing.T) {
 }
 
 func TestFailurePolicy(t *testing.T) {
-	rs := redistest.Start(t)
-	store := newStore(t, rs)
-	open := ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Logger: quiet, Lease: -1})
-	closed := ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Logger: quiet, Lease: -1, FailClosed: true})
-	rate := ratelimit.PerSecond(1000)
-	if d := open.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Err != nil {
-		t.Fatalf("before the outage: %+v", d)
-	}
-	rs.Kill()
-	for _, tt := range []struct {
-		l           *ratelimit.Limiter
-		wantAllowed bool
-	}{{open, true}, {closed, false}} {
-		start := time.Now()
-		d := tt.l.Allow(context.Background(), "t", "k2", rate)
-		if d.Err == nil || d.Allowed != tt.wantAllowed {
-			t.Errorf("during the outage: %+v, want allowed=%v with an error", d, tt.wantAllowed)
+	eachStore(t, func(t *testing.T, newStore func(testing.TB, *redistest.Server) ratelimit.Store) {
+		rs := redistest.Start(t)
+		store := newStore(t, rs)
+		open := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1})
+		closed := ratelimit.NewLimiter(store, ratelimit.Options{Logger: quiet, Lease: -1, FailClosed: true})
+		rate := ratelimit.PerSecond(1000)
+		if d := open.Allow(context.Background(), "t", "k", rate); !d.Allowed || d.Err != nil {
+			t.Fatalf("before the outage: %+v", d)
 		}
-		if took := time.Since(start); took > 200*time.Millisecond {
-			t.Errorf("decision during the outage took %v", took)
+		rs.Kill()
+		for _, tt := range []struct {
+			l           *ratelimit.Limiter
+			wantAllowed bool
+		}{{open, true}, {closed, false}} {
+			start := time.Now()
+			d := tt.l.Allow(context.Background(), "t", "k2", rate)
+			if d.Err == nil || d.Allowed != tt.wantAllowed {
+				t.Errorf("during the outage: %+v, want allowed=%v with an error", d, tt.wantAllowed)
+			}
+			if took := time.Since(start); took > 200*time.Millisecond {
+				t.Errorf("decision during the outage took %v", took)
+			}
+			if q := tt.l.Charge(context.Background(), "u", ratelimit.Quota{Daily: 10}, 1); q.Err == nil || q.Allowed != tt.wantAllowed {
+				t.Errorf("quota during the outage: %+v, want allowed=%v with an error", q, tt.wantAllowed)
+			}
 		}
-		if q := tt.l.Charge(context.Background(), "u", ratelimit.Quota{Daily: 10}, 1); q.Err == nil || q.Allowed != tt.wantAllowed {
-			t.Errorf("quota during the outage: %+v, want allowed=%v with an error", q, tt.wantAllowed)
-		}
-	}
+	})
 }
 
 func TestQuota(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet})
 	q := ratelimit.Quota{Daily: 5, Monthly: 100}
 	for i, tt := range []struct {
 		n             int
@@ -263,38 +285,6 @@ func TestQuota(t *testing.T) {
 	monthly := ratelimit.Quota{Monthly: 3}
 	if d := l.Charge(context.Background(), "other", monthly, 4); d.Allowed || d.Window != "monthly" {
 		t.Errorf("monthly refusal: %+v", d)
-	}
-}
-
-func TestClientIP(t *testing.T) {
-	p, err := ratelimit.ParseProxies("10.0.0.0/8, 192.168.1.1, ::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name, peer, fwd, xff, want string
-	}{
-		{"untrusted peer: header ignored", "203.0.113.9", "", "1.2.3.4", "203.0.113.9"},
-		{"untrusted peer: Forwarded ignored", "203.0.113.9", "for=1.2.3.4", "", "203.0.113.9"},
-		{"trusted peer, one hop", "10.0.0.5", "", "198.51.100.7", "198.51.100.7"},
-		{"spoofed first entry is skipped", "10.0.0.5", "", "1.2.3.4, 198.51.100.7", "198.51.100.7"},
-		{"chain of trusted proxies", "10.0.0.5", "", "198.51.100.7, 192.168.1.1, 10.1.2.3", "198.51.100.7"},
-		{"all hops trusted", "10.0.0.5", "", "10.9.9.9, 10.1.1.1", "10.9.9.9"},
-		{"no header", "10.0.0.5", "", "", "10.0.0.5"},
-		{"malformed header", "10.0.0.5", "", "1.2.3.4, nonsense", "10.0.0.5"},
-		{"Forwarded wins", "10.0.0.5", `for="[2001:db8::1]:4711", for=192.168.1.1`, "9.9.9.9", "2001:db8::1"},
-		{"Forwarded with port", "10.0.0.5", "for=198.51.100.7:1234;proto=https", "", "198.51.100.7"},
-		{"Forwarded unknown", "10.0.0.5", "for=unknown", "", "10.0.0.5"},
-		{"IPv4-mapped peer", "::ffff:10.0.0.5", "", "198.51.100.7", "198.51.100.7"},
-		{"IPv6 loopback proxy", "::1", "", "2001:db8::2", "2001:db8::2"},
-	} {
-		got := p.ClientIP(netip.MustParseAddr(tt.peer), tt.fwd, tt.xff)
-		if got.String() != tt.want {
-			t.Errorf("%s: ClientIP = %s, want %s", tt.name, got, tt.want)
-		}
-	}
-	if _, err := ratelimit.ParseProxies("10.0.0.0/33"); err == nil {
-		t.Error("bad CIDR accepted")
 	}
 }
 
@@ -326,63 +316,54 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
-func TestHTTPMiddleware(t *testing.T) {
+// slowStore delays every answer of its Store by delay, as a loaded machine or a far Redis does.
+type slowStore struct {
+	ratelimit.Store
+	delay time.Duration
+}
+
+func (s slowStore) Eval(ctx context.Context, src, sha string, keys []string, args ...string) ([]int64, error) {
+	v, err := s.Store.Eval(ctx, src, sha, keys, args...)
+	time.Sleep(s.delay)
+	return v, err
+}
+
+// TestWaitersKeepTheirTokensPastTheLease checks that tokens a trip brought for requests that
+// were waiting for it are theirs even when the lease ends before they run: a burst of 20
+// concurrent requests, with trips slower than the lease, admits exactly 20.
+func TestWaitersKeepTheirTokensPastTheLease(t *testing.T) {
 	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
-	var proxies ratelimit.Proxies
-	h := ratelimit.HTTP(l, "ip", ratelimit.Rate{Count: 1, Period: 5 * time.Second, Burst: 1}, proxies.HTTPClientIP)(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	for i, want := range []int{200, 429, 429} {
-		res, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
+	for _, lease := range []time.Duration{-1, time.Millisecond} {
+		st := slowStore{newStore(t, rs), 20 * time.Millisecond}
+		l := ratelimit.NewLimiter(st, ratelimit.Options{Lease: lease, Timeout: 5 * time.Second, Logger: quiet})
+		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 20}
+		if got := burst([]*ratelimit.Limiter{l}, 60, fmt.Sprint("owed-", lease), rate); got != 20 {
+			t.Errorf("lease %v: %d of 60 admitted, want the burst of 20", lease, got)
 		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != want {
-			t.Fatalf("request %d: %d %s, want %d", i, res.StatusCode, body, want)
-		}
-		if res.Header.Get("RateLimit-Policy") != `"ip";q=1;w=5` || res.Header.Get("X-RateLimit-Limit") != "1" {
-			t.Errorf("request %d headers %v", i, res.Header)
-		}
-		if want == 429 {
-			if res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 1/5s:1, retry in `) {
-				t.Errorf("denied answer %q, headers %v", body, res.Header)
-			}
+		if trips := l.Stats().Trips.Load(); trips > 10 {
+			t.Errorf("lease %v: %d trips for one burst of 60 concurrent requests, want them shared", lease, trips)
 		}
 	}
 }
 
-func TestFastHTTPMiddleware(t *testing.T) {
-	rs := redistest.Start(t)
-	l := ratelimit.NewLimiter(ratelimit.PoolStore(newStore(t, rs)), ratelimit.Options{Logger: quiet})
-	var proxies ratelimit.Proxies
-	h := ratelimit.FastHTTP(l, "ip", ratelimit.Rate{Count: 2, Period: time.Minute, Burst: 2}, proxies.FastHTTPClientIP,
-		func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
-	ln := fasthttputil.NewInmemoryListener()
-	srv := &fasthttp.Server{Handler: h}
-	go srv.Serve(ln)
-	defer srv.Shutdown()
-	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return ln.Dial() }}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr}
-	for i, want := range []int{200, 200, 429} {
-		res, err := c.Get("http://gw/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != want {
-			t.Errorf("request %d: %d %s, want %d", i, res.StatusCode, body, want)
-		}
-		if got := res.Header.Get("RateLimit-Policy"); got != `"ip";q=2;w=60` {
-			t.Errorf("request %d RateLimit-Policy %q", i, got)
-		}
-		if want == 429 && (res.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(body), `{"error":"ERR rate limit exceeded: ip limit 2/m:2, retry in `)) {
-			t.Errorf("denied: %v %s", res.Header, body)
+func TestAnswer(t *testing.T) {
+	rate := ratelimit.Rate{Count: 100, Period: time.Minute, Burst: 100}
+	for _, tt := range []struct {
+		name       string
+		give       []ratelimit.Decision
+		wantStatus int
+		wantBody   string
+	}{
+		{"nothing checked", []ratelimit.Decision{{}, {}}, 0, ""},
+		{"allowed", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true}}, 0, ""},
+		{"denied", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true}, {Name: "token", Rate: rate, RetryAfter: 1500 * time.Millisecond}},
+			429, `{"error":"ERR rate limit exceeded: token limit 100/m:100, retry in 2 s"}`},
+		{"failed closed", []ratelimit.Decision{{Name: "ip", Err: ratelimit.ErrUnavailable}}, 503, `{"error":"ERR rate limiter unavailable"}`},
+		{"failed open", []ratelimit.Decision{{Name: "ip", Rate: rate, Allowed: true, Err: ratelimit.ErrUnavailable}}, 0, ""},
+	} {
+		status, body, denied := ratelimit.Answer(nil, tt.give...)
+		if status != tt.wantStatus || string(body) != tt.wantBody || denied != (tt.wantStatus != 0) {
+			t.Errorf("%s: Answer = %d %q %v, want %d %q", tt.name, status, body, denied, tt.wantStatus, tt.wantBody)
 		}
 	}
 }

@@ -19,7 +19,8 @@ type node struct {
 	strong *pool.Pool      // leader only: acknowledged-write connections
 	block  *pool.Dedicated // leader only: connections for blocking commands
 	state  atomic.Pointer[state]
-	reads  atomic.Int64 // reads served, for tests and metrics
+	replID atomic.Pointer[string] // master_replid of the last probe that got one
+	reads  atomic.Int64           // reads served, for tests and metrics
 }
 
 // state is the outcome of one probe of a node.
@@ -42,6 +43,20 @@ func (n *node) close() {
 	if n.block != nil {
 		n.block.Close()
 	}
+}
+
+// stats sums the stats of the node's multiplexed and acknowledged-write pools.
+func (n *node) stats() pool.Stats {
+	st := n.pool.Stats()
+	if n.strong != nil {
+		s := n.strong.Stats()
+		st.Connected += s.Connected
+		st.Backlog += s.Backlog
+		st.Writes += s.Writes
+		st.Batches += s.Batches
+		st.InflightResponse += s.InflightResponse
+	}
+	return st
 }
 
 // probe asks the node for INFO replication.

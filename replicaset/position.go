@@ -2,6 +2,10 @@
 // writes go to the leader, reads spread over healthy replicas, strong writes are
 // acknowledged by a replica before they are answered, sync tokens give read-your-writes,
 // and the leader is followed through Sentinel failovers.
+//
+// Contract: Set.Do sends a batch at most once and never changes it (a write travels in a
+// copy followed by ROLE); its errors are the pool's. Code outside the set follows the leader
+// with Set.Leader (pool.Options.Resolve) and OnLeaderChange; package backend wires that.
 package replicaset
 
 import (

@@ -35,6 +35,9 @@ type Options struct {
 	StrongConns int
 	// BlockingConns is the number of dedicated connections to the leader for blocking commands; 0: none.
 	BlockingConns int
+	// BlockReplyTimeout is the Pool.ReplyTimeout of those connections (default Pool's):
+	// it must exceed the longest block.
+	BlockReplyTimeout time.Duration
 	// MaxLag is how many bytes of the replication stream a replica may be behind and still serve reads (default 1 MiB).
 	MaxLag int64
 	// ProbeInterval is how often every node is probed (default 100 ms).
@@ -172,6 +175,7 @@ func (s *Set) newNode(addr string, leader bool) *node {
 		if s.opts.BlockingConns > 0 {
 			bo := o
 			bo.Size = s.opts.BlockingConns
+			bo.ReplyTimeout = max(bo.ReplyTimeout, s.opts.BlockReplyTimeout)
 			n.block = pool.NewDedicated(bo)
 		}
 	}
@@ -292,6 +296,9 @@ func (s *Set) probeAll() {
 			st := n.probe(ctx)
 			cancel()
 			n.state.Store(st)
+			if st.ok && st.replID != "" {
+				n.replID.Store(&st.replID)
+			}
 		}()
 	}
 	wg.Wait()
@@ -357,8 +364,9 @@ type Result struct {
 	Node string
 }
 
-// Do runs b as req allows and waits for its replies or for ctx to end. A write batch gets a
-// ROLE command appended, whose reply (after b's own) gives the leader's offset.
+// Do runs b as req allows and waits for its replies or for ctx to end. It never changes b's
+// commands: a write travels in a copy followed by ROLE, whose reply gives the leader's
+// offset, and b receives the copy's replies to its own commands.
 func (s *Set) Do(ctx context.Context, b *pool.Batch, req Request) (Result, error) {
 	t := s.topo.Load()
 	mode := req.Mode
@@ -378,17 +386,28 @@ func (s *Set) Do(ctx context.Context, b *pool.Batch, req Request) (Result, error
 		}
 	}
 	if req.Write {
+		// ROLE, right after the batch on its connection, gives the leader's offset once the
+		// batch's writes are in: it travels in a copy, so that b stays the caller's.
 		n := b.Len()
-		b.Add([]byte("ROLE"))
+		w := b.Again()
+		defer w.Release()
+		w.Add([]byte("ROLE"))
 		p := t.leader.pool
 		if mode == Strong {
 			p = t.leader.strong
 		}
 		res.Node = t.leader.addr
-		if err := p.Do(ctx, b); err != nil {
+		if err := p.Do(ctx, w); err != nil {
 			return res, err
 		}
-		res.Pos = Position{ReplID: replID(lst), Offset: roleOffset(b.Reply(n))}
+		b.Adopt(w, n)
+		res.Pos = Position{ReplID: replID(lst), Offset: roleOffset(w.Reply(n))}
+		if id := t.leader.replID.Load(); res.Pos.ReplID == "" && id != nil {
+			// The last probe failed (a slow answer under load): the history it last saw is
+			// the likeliest. Were it stale (the leader restarted), a read with this position
+			// is found lost and served by the leader: never stale.
+			res.Pos.ReplID = *id
+		}
 		for w := s.written.Load(); w == nil || w.ReplID != res.Pos.ReplID || w.Offset < res.Pos.Offset; w = s.written.Load() {
 			if p := res.Pos; s.written.CompareAndSwap(w, &p) {
 				break
@@ -471,6 +490,38 @@ func (s *Set) Replicas() []ReplicaStatus {
 		if st := r.state.Load(); st != nil && lst != nil {
 			out[i].Lag = lst.offset - st.offset
 		}
+	}
+	return out
+}
+
+// NodeStatus is what the set knows of one node and its connections.
+type NodeStatus struct {
+	Addr   string
+	Leader bool
+	// Pool sums the node's multiplexed and acknowledged-write connections.
+	Pool pool.Stats
+	// Blocking is the number of dedicated connections open (the leader's).
+	Blocking int
+	// Healthy, Lag and Reads are a replica's, as in ReplicaStatus.
+	Healthy bool
+	Lag     int64
+	Reads   int64
+}
+
+// Nodes returns the leader's status, then each replica's.
+func (s *Set) Nodes() []NodeStatus {
+	t := s.topo.Load()
+	out := []NodeStatus{{Addr: t.leader.addr, Leader: true, Pool: t.leader.stats(), Healthy: s.LeaderUp()}}
+	if t.leader.block != nil {
+		out[0].Blocking = t.leader.block.Open()
+	}
+	lst := t.leader.state.Load()
+	for _, r := range t.replicas {
+		st := NodeStatus{Addr: r.addr, Pool: r.stats(), Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load()}
+		if rst := r.state.Load(); rst != nil && lst != nil {
+			st.Lag = lst.offset - rst.offset
+		}
+		out = append(out, st)
 	}
 	return out
 }

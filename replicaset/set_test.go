@@ -302,3 +302,36 @@ func TestSentinelFailover(t *testing.T) {
 		t.Errorf("%d acknowledged writes missing after failover", missing)
 	}
 }
+
+// TestDoLeavesTheBatchAlone checks that a write, which travels with a ROLE of the set's
+// own, hands back a batch holding exactly the caller's commands and their replies.
+func TestDoLeavesTheBatchAlone(t *testing.T) {
+	leader := redistest.Start(t)
+	r1 := redistest.StartReplica(t, leader, "")
+	for _, mode := range []replicaset.Mode{replicaset.Eventual, replicaset.Strong} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := newSet(t, replicaset.Options{Leader: leader.URL(), Replicas: []string{r1.URL()}, Mode: mode})
+			b := pool.NewBatch(2)
+			b.Add([]byte("SET"), []byte("k"), []byte("v"))
+			b.Add([]byte("INCR"), []byte("n"))
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			res, err := s.Do(ctx, b, replicaset.Request{Write: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Len() != 2 || string(b.Replies()) != "+OK\r\n"+string(b.Reply(1)) || b.Reply(1)[0] != ':' {
+				t.Errorf("batch after Do: %d commands, replies %q; want the caller's 2 and their replies", b.Len(), b.Replies())
+			}
+			if res.Pos.IsZero() || res.Pos.Offset == 0 {
+				t.Errorf("write position %+v, want the leader's", res.Pos)
+			}
+			again := b.Again()
+			if again.Len() != 2 {
+				t.Errorf("a copy of the batch holds %d commands, want 2", again.Len())
+			}
+			again.Release()
+			b.Release()
+		})
+	}
+}

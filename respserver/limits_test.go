@@ -19,6 +19,7 @@ import (
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 )
 
 func TestRateLimitPerCommand(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRateLimitPerCommand(t *testing.T) {
 	}
 	l := start(t, func(s *setup) {
 		s.redis = rs
-		s.proxy.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Lease: -1})
+		s.proxy.Limiter = ratelimit.NewLimiter(poolstore.New(store), ratelimit.Options{Lease: -1})
 		s.proxy.TokenRate = rate
 	})
 	c := l.client(rwToken)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
@@ -74,16 +75,16 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 	popts.Size = st.poolSize
 	popts.Logger = slog.New(slog.DiscardHandler)
 	p := pool.New(popts)
-	db := proxy.Database{Name: "test", Backend: p, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+	var bp *pool.Dedicated
 	if st.blocking > 0 {
 		bo := popts
 		bo.Size = st.blocking
-		bp := pool.NewDedicated(bo)
-		t.Cleanup(func() { bp.Close() })
-		db.Blocking = bp
+		bp = pool.NewDedicated(bo)
 	}
+	node := backend.NewNode(p, bp)
+	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
 	if st.set != nil {
-		db = proxy.Database{Name: "test", Replicated: st.set, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+		db.Backend = backend.NewReplicated(st.set)
 	}
 	gw, err := proxy.New(st.proxy, []proxy.Database{db})
 	if err != nil {
@@ -108,7 +109,10 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		if err := gw.Shutdown(ctx); err != nil {
 			t.Errorf("gateway shutdown: %v", err)
 		}
-		p.Close()
+		node.Close()
+		if st.set != nil {
+			db.Backend.Close()
+		}
 	})
 	return &listener{t: t, addr: ln.Addr().String(), redis: rs, pool: p, gw: gw, srv: srv}
 }

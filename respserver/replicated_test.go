@@ -26,7 +26,6 @@ func TestReplicatedReadsSeeTheirWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(set.Close)
 	redistest.WaitFor(t, 3*time.Second, func() bool {
 		rs := set.Replicas()
 		return len(rs) == 1 && rs[0].Healthy

@@ -34,7 +34,7 @@ import (
 
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/proxy"
-	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 )
 
 // Options configures a Server; zero fields take the defaults given.
@@ -171,7 +171,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // accept starts serving nc, or refuses it when a connection cap is reached.
 func (s *Server) accept(nc net.Conn) {
-	ip := ratelimit.PeerAddr(nc.RemoteAddr())
+	ip := clientip.PeerAddr(nc.RemoteAddr())
 	s.mu.Lock()
 	refuse := ""
 	switch {

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"go.uber.org/goleak"
 
-	"github.com/redisgate/redisgate/lambda/gatewaytest"
+	"github.com/redisgate/redisgate/internal/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/lambdatest"
 )
 

@@ -13,61 +13,57 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/metrics"
-	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
 )
 
 // registerMetrics adds the gauges and counters of the databases and the limiter to reg.
 func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.Limiter) {
-	pools := func(each func(d proxy.Database, p *pool.Pool, st pool.Stats)) {
+	// Every database reports the same series per node, whatever its backend's shape.
+	nodes := func(each func(d proxy.Database, n backend.NodeStats)) {
 		for _, d := range dbs {
-			if p, ok := d.Backend.(*pool.Pool); ok {
-				each(d, p, p.Stats())
+			for _, n := range d.Backend.Stats().Nodes {
+				each(d, n)
 			}
 		}
 	}
 	reg.GaugeFunc("redisgate_backend_connections", "Multiplexed Redis connections up, by database and node.", []string{"database", "node"},
 		func(emit func(float64, ...string)) {
-			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Connected), d.Name, p.Addr()) })
+			nodes(func(d proxy.Database, n backend.NodeStats) { emit(float64(n.Pool.Connected), d.Name, n.Addr) })
 		})
-	reg.GaugeFunc("redisgate_backend_backlog", "Batches waiting to be written to Redis or answered, by database.", []string{"database"},
+	reg.GaugeFunc("redisgate_backend_backlog", "Batches waiting to be written to Redis or answered, by database and node.", []string{"database", "node"},
 		func(emit func(float64, ...string)) {
-			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Backlog), d.Name) })
+			nodes(func(d proxy.Database, n backend.NodeStats) { emit(float64(n.Pool.Backlog), d.Name, n.Addr) })
 		})
-	reg.CounterFunc("redisgate_backend_writes_total", "Flushes to Redis, by database; batches_total ÷ writes_total is the mean batch size.", []string{"database"},
+	reg.CounterFunc("redisgate_backend_writes_total", "Flushes to Redis, by database and node; batches_total ÷ writes_total is the mean batch size.", []string{"database", "node"},
 		func(emit func(float64, ...string)) {
-			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Writes), d.Name) })
+			nodes(func(d proxy.Database, n backend.NodeStats) { emit(float64(n.Pool.Writes), d.Name, n.Addr) })
 		})
-	reg.CounterFunc("redisgate_backend_batches_total", "Request batches written to Redis, by database.", []string{"database"},
+	reg.CounterFunc("redisgate_backend_batches_total", "Request batches written to Redis, by database and node.", []string{"database", "node"},
 		func(emit func(float64, ...string)) {
-			pools(func(d proxy.Database, p *pool.Pool, st pool.Stats) { emit(float64(st.Batches), d.Name) })
+			nodes(func(d proxy.Database, n backend.NodeStats) { emit(float64(n.Pool.Batches), d.Name, n.Addr) })
 		})
 	reg.GaugeFunc("redisgate_replica_healthy", "1 when a replica serves reads, by database and replica.", []string{"database", "replica"},
 		func(emit func(float64, ...string)) {
-			for _, d := range dbs {
-				if d.Replicated == nil {
-					continue
-				}
-				for _, r := range d.Replicated.Replicas() {
+			nodes(func(d proxy.Database, n backend.NodeStats) {
+				if !n.Leader {
 					v := 0.0
-					if r.Healthy {
+					if n.Healthy {
 						v = 1
 					}
-					emit(v, d.Name, r.Addr)
+					emit(v, d.Name, n.Addr)
 				}
-			}
+			})
 		})
 	reg.CounterFunc("redisgate_replica_reads_total", "Reads served by each replica.", []string{"database", "replica"},
 		func(emit func(float64, ...string)) {
-			for _, d := range dbs {
-				if d.Replicated != nil {
-					for _, r := range d.Replicated.Replicas() {
-						emit(float64(r.Reads), d.Name, r.Addr)
-					}
+			nodes(func(d proxy.Database, n backend.NodeStats) {
+				if !n.Leader {
+					emit(float64(n.Reads), d.Name, n.Addr)
 				}
-			}
+			})
 		})
 	reg.CounterFunc("redisgate_cache_events_total", "Read cache events by database and kind.", []string{"database", "event"},
 		func(emit func(float64, ...string)) {
@@ -110,27 +106,22 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 		func(emit func(float64, ...string)) { emit(float64(l.Stats().Trips.Load())) })
 }
 
-// readiness reports, per database, whether its Redis leader is reachable.
+// readiness reports, per database, whether its Redis leader is reachable, and its nodes.
 func readiness(dbs []proxy.Database) (bool, []map[string]any) {
 	ready := true
 	var out []map[string]any
 	for _, d := range dbs {
-		st := map[string]any{"name": d.Name}
-		switch {
-		case d.Replicated != nil:
-			st["leader"] = d.Replicated.Leader()
-			st["ready"] = d.Replicated.LeaderUp()
-			var reps []map[string]any
-			for _, r := range d.Replicated.Replicas() {
+		bs := d.Backend.Stats()
+		st := map[string]any{"name": d.Name, "ready": d.Backend.Ready()}
+		if len(bs.Nodes) > 0 {
+			st["leader"], st["connections"] = bs.Nodes[0].Addr, bs.Nodes[0].Pool.Connected
+		}
+		if bs.Replicated {
+			reps := []map[string]any{}
+			for _, r := range bs.Nodes[1:] {
 				reps = append(reps, map[string]any{"addr": r.Addr, "healthy": r.Healthy, "lag_bytes": r.Lag})
 			}
 			st["replicas"] = reps
-		default:
-			p, _ := d.Backend.(*pool.Pool)
-			st["ready"] = p != nil && p.Connected() > 0
-			if p != nil {
-				st["connections"] = p.Connected()
-			}
 		}
 		if st["ready"] != true {
 			ready = false

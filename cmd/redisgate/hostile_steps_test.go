@@ -134,7 +134,7 @@ func (e *env) victimQuotaKey() string {
 			return k
 		}
 	}
-	return "redisgate:rl:q:d:" + time.Now().UTC().Format("20060102") + ":" + userID(e.victim)
+	return "redisgate:rl:q:d:" + time.Now().UTC().Format("20060102") + ":{" + userID(e.victim) + "}"
 }
 
 func (r *caseRun) expandArgs(args []string) []string {

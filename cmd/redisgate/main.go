@@ -23,14 +23,16 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/cache"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/config"
 	"github.com/redisgate/redisgate/metrics"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
-	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 	"github.com/redisgate/redisgate/replicaset"
 )
 
@@ -69,18 +71,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var dbs []proxy.Database
+	var first *backend.Database
 	placements := cfg.Placements()
 	for i, d := range cfg.Databases {
-		db, closeDB, err := openDatabase(cfg, d, placements[i], log, embedded != nil)
+		db, parts, err := openDatabase(cfg, d, placements[i], log, embedded != nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "redisgate: database %s: %v\n", d.Name, err)
 			return 2
 		}
-		defer closeDB()
+		defer parts.Close()
 		dbs = append(dbs, db)
+		if i == 0 {
+			first = parts
+		}
 	}
 
-	lopts, stopLimiter, err := newLimiter(cfg, dbs, log)
+	lopts, stopLimiter, err := newLimiter(cfg, first, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisgate: %v\n", err)
 		return 2
@@ -227,7 +233,7 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 		}
 	}
 	acc.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
-	if acc.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+	if acc.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
 		return err
 	}
 	acc.UserHeader = rl.UserHeader
@@ -251,24 +257,14 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 	return srv.Reload(acc)
 }
 
-// openDatabase opens the connections of one database: a pool, or a replica set, with
-// blocking connections and a pub/sub hub; closeDB closes them all.
-func openDatabase(cfg config.Config, d config.Database, at config.Placement, log *slog.Logger, embedded bool) (db proxy.Database, closeDB func(), err error) {
-	var closers []func()
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	defer func() {
-		if err != nil {
-			closeAll() // the error returns name no closeDB
-		}
-	}()
+// openDatabase opens the parts of one database (see backend.Open) and describes it for
+// the proxy; closing the returned backend.Database closes them all.
+func openDatabase(cfg config.Config, d config.Database, at config.Placement, log *slog.Logger, embedded bool) (proxy.Database, *backend.Database, error) {
 	var opts pool.Options
+	var err error
 	if d.Upstream != "" {
 		if opts, err = pool.ParseURL(d.Upstream); err != nil {
-			return db, nil, err
+			return proxy.Database{}, nil, err
 		}
 	}
 	opts.Size = d.PoolSize
@@ -276,7 +272,7 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	opts.MaxResponse = cfg.Limits.MaxResponseBytes
 	opts.MaxInflightResponse = int64(cfg.Limits.MaxInflightResponseBytes)
 	opts.Logger = log.With("database", d.Name)
-	db = proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
+	db := proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
 	if db.TokenLimits, err = tokenLimits(d.TokenLimits); err != nil {
 		return db, nil, err
 	}
@@ -288,77 +284,35 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 		topts.Confine = confinement(opts, at)
 		db.Confined = true
 	}
+	bc := backend.Config{
+		Tenant: topts, Own: opts, PubSub: true, Logger: opts.Logger,
+		BlockingConns: *d.BlockingConns, BlockReplyTimeout: cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second,
+	}
 	if d.Replicated() {
-		mode, _ := replicaset.ParseMode(d.Consistency)
-		set, err := replicaset.New(replicaset.Options{
-			Leader: d.Upstream, Replicas: d.Replicas, Sentinels: d.Sentinels, MasterName: d.MasterName,
-			Pool: topts, Mode: mode, AckTimeout: cfg.AckTimeout, MaxLag: int64(cfg.MaxLag),
-			BlockingConns: *d.BlockingConns, Logger: opts.Logger,
-		})
-		if err != nil {
-			return db, nil, err
-		}
-		closers = append(closers, set.Close)
-		db.Replicated = set
-		db.KillScripts = proxy.KillScripts(opts, func() []string {
-			nodes := []string{set.Leader()}
-			for _, r := range set.Replicas() {
-				nodes = append(nodes, r.Addr)
-			}
-			return nodes
-		})
-		// Pub/sub and the read cache follow the leader through failovers.
-		opts.Addr, opts.Resolve = set.Leader(), set.Leader
-		topts.Addr, topts.Resolve = set.Leader(), set.Leader
-	} else {
-		p := pool.New(topts)
-		closers = append(closers, func() { p.Close() })
-		db.Backend = p
-		db.KillScripts = proxy.KillScripts(opts, func() []string { return []string{opts.Addr} })
-		if n := *d.BlockingConns; n > 0 {
-			bo := topts
-			bo.Size = n
-			bo.ReplyTimeout = cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second
-			bp := pool.NewDedicated(bo)
-			closers = append(closers, func() { bp.Close() })
-			db.Blocking = bp
-		}
+		bc.Mode, _ = replicaset.ParseMode(d.Consistency)
+		bc.Leader, bc.Replicas, bc.Sentinels, bc.MasterName = d.Upstream, d.Replicas, d.Sentinels, d.MasterName
+		bc.AckTimeout, bc.MaxLag = cfg.AckTimeout, int64(cfg.MaxLag)
 	}
-	if topts.Confine != nil {
-		if err := checkConfine(topts, d.Name, at); err != nil {
-			return db, nil, err
-		}
-	}
-	hub := pubsub.NewHub(pubsub.Options{Redis: opts, Logger: opts.Logger})
-	closers = append(closers, func() { hub.Close() })
-	db.PubSub = hub
 	k := cfg.Cache
 	if d.Cache != nil {
 		k = *d.Cache
 	}
 	db.Edge = cache.Edge{MaxAge: k.EdgeMaxAge, StaleWhileRevalidate: k.EdgeStaleWhileRevalidate}
 	if k.Enabled {
-		co := opts
-		co.Size = 2
-		copts := cache.Options{Redis: co, MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict, Logger: opts.Logger.With("component", "cache")}
-		if set := db.Replicated; set != nil {
-			// Lets reads whose sync token names a position the cache has caught up with hit.
-			copts.Position = func() int64 { return set.LeaderPosition().Offset }
+		bc.Cache = &cache.Options{MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict}
+	}
+	parts, err := backend.Open(bc)
+	if err != nil {
+		return db, nil, err
+	}
+	if topts.Confine != nil {
+		if err := checkConfine(parts.Follow(topts), d.Name, at); err != nil {
+			parts.Close()
+			return db, nil, err
 		}
-		c := cache.New(copts)
-		closers = append(closers, func() { c.Close() })
-		db.Cache = c
 	}
-	if set := db.Replicated; set != nil {
-		// A demoted leader still answers: move to the new one rather than wait for a failure.
-		set.OnLeaderChange(func(string) {
-			hub.Redial()
-			if db.Cache != nil {
-				db.Cache.Redial()
-			}
-		})
-	}
-	return db, closeAll, nil
+	db.Backend, db.PubSub, db.Cache, db.KillScripts = parts.Backend, parts.PubSub, parts.Cache, parts.KillScripts
+	return db, parts, nil
 }
 
 // confinement returns the Redis ACL user that the tenant connections of a database placed
@@ -399,16 +353,16 @@ type limits struct {
 	Limiter           *ratelimit.Limiter
 	IPRate, TokenRate ratelimit.Rate
 	Quota             ratelimit.Quota
-	Proxies           ratelimit.Proxies
+	Proxies           clientip.Proxies
 }
 
 // newLimiter builds the rate limiter cfg asks for, with its own connections to the Redis
 // that keeps its state, and starts pruning its local state; stop closes both.
-func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limits, func(), error) {
+func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (limits, func(), error) {
 	var l limits
 	var err error
 	rl := cfg.RateLimits
-	if l.Proxies, err = ratelimit.ParseProxies(rl.TrustedProxies); err != nil {
+	if l.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
 		return l, nil, err
 	}
 	if !cfg.Limited() {
@@ -426,16 +380,16 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	}
 	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
 	var opts pool.Options
-	switch first := cfg.Databases[0]; {
+	switch d := cfg.Databases[0]; {
 	case rl.Redis != "":
 		opts, err = pool.ParseURL(rl.Redis)
-	case dbs[0].Replicated != nil:
-		// Limiter state lives on the first database's leader, followed through failovers and
-		// reached with the database's credentials, in a logical database of its own.
-		if first.Upstream != "" {
-			opts, err = pool.ParseURL(first.Upstream)
+	case d.Replicated():
+		// Limiter state lives on the first database's leader, reached with the database's
+		// credentials, in a logical database of its own (first.NewPool follows the leader).
+		if d.Upstream != "" {
+			opts, err = pool.ParseURL(d.Upstream)
 		}
-		opts.Addr, opts.Resolve, opts.DB = dbs[0].Replicated.Leader(), dbs[0].Replicated.Leader, rl.DB
+		opts.DB = rl.DB
 	default:
 		// In a logical database of its own on the first database's server, which tenants'
 		// connections cannot select (--isolation acl).
@@ -448,11 +402,13 @@ func newLimiter(cfg config.Config, dbs []proxy.Database, log *slog.Logger) (limi
 	opts.ClientName = "redisgate-limiter"
 	opts.DialTimeout = 500 * time.Millisecond
 	opts.Logger = log.With("component", "ratelimit")
-	store := pool.New(opts)
-	if opts.Resolve != nil {
-		dbs[0].Replicated.OnLeaderChange(func(string) { store.Redial() })
+	var store *pool.Pool
+	if rl.Redis == "" {
+		store = first.NewPool(opts)
+	} else {
+		store = pool.New(opts)
 	}
-	l.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
+	l.Limiter = ratelimit.NewLimiter(poolstore.New(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

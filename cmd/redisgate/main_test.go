@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,57 @@ func TestRedactArgs(t *testing.T) {
 	want := "--token xxxxx -token=xxxxx --read-only-token=xxxxx --upstream rediss://u:xxxxx@h:1/2 --replica=redis://:xxxxx@a:1,redis://b:2 --limit-redis xxxxx --listen 0.0.0.0:1 --token"
 	if got != want {
 		t.Errorf("redactArgs:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestAdminListenerReplicated checks that a replicated database reports the same backend
+// series as a single node, for each of its nodes, and its replicas in /readyz.
+func TestAdminListenerReplicated(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", port)
+	token := "admin-replicated-token-0123456789"
+	url, _ := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--upstream", leader.URL(), "--replica", replica.URL(),
+		"--consistency", "strong", "--token", token, "--admin-listen", admin)
+	if code, body := get(t, url+"/set/k/v", token); code != 200 {
+		t.Fatalf("set: %d %s", code, body)
+	}
+	fetch := func(path string) (int, string) {
+		res, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		code, body := fetch("/readyz")
+		return code == 200 && strings.Contains(body, `"replicas":[{"addr":"`+replica.Addr+`","healthy":true`)
+	}, "/readyz naming a healthy replica")
+	_, body := fetch("/metrics")
+	for _, node := range []string{leader.Addr, replica.Addr} {
+		for _, series := range []string{"redisgate_backend_connections", "redisgate_backend_backlog", "redisgate_backend_writes_total", "redisgate_backend_batches_total"} {
+			if want := series + `{database="default",node="` + node + `"} `; !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s…:\n%s", want, body)
+			}
+		}
+	}
+	// The leader holds 4 multiplexed and 2 acknowledged-write connections; the write went through them.
+	for _, want := range []string{
+		`redisgate_backend_connections{database="default",node="` + leader.Addr + `"} 6`,
+		`redisgate_backend_connections{database="default",node="` + replica.Addr + `"} 4`,
+		`redisgate_replica_healthy{database="default",replica="` + replica.Addr + `"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	if m := regexp.MustCompile(`redisgate_backend_batches_total\{database="default",node="` + regexp.QuoteMeta(leader.Addr) + `"\} (\d+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+		t.Errorf("the leader's batches: %v, want the write counted", m)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/redisgate/redisgate/lambda/gatewaytest"
+	"github.com/redisgate/redisgate/internal/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/lambdatest"
 )
 

@@ -223,6 +223,46 @@ function redisPing(port) {
   });
 }
 
+/**
+ * Send one inline command to the redis-server on port and resolve with what it answered
+ * within 500 ms, once `done(text)` holds (or whatever arrived by then).
+ */
+function redisAsk(port, line, done = () => true) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: "127.0.0.1" });
+    let text = "";
+    const finish = () => {
+      sock.destroy();
+      resolve(text);
+    };
+    sock.setTimeout(500, finish);
+    sock.on("error", finish);
+    sock.on("connect", () => sock.write(line + "\r\n"));
+    sock.on("data", (d) => {
+      text += d.toString();
+      if (done(text)) finish();
+    });
+  });
+}
+
+/**
+ * REDISGATE_LAYOUT=replicated: start a redis-server replicating the one on leaderPort and
+ * wait for its link to be up. Returns it (stop it with the stack).
+ */
+async function startReplica(leaderPort) {
+  const replica = await startRedis();
+  await redisAsk(replica.port, `REPLICAOF 127.0.0.1 ${leaderPort}`);
+  const deadline = Date.now() + 10_000;
+  while (!(await redisAsk(replica.port, "INFO replication", (t) => t.includes("master_link_status:up"))).includes("master_link_status:up")) {
+    if (Date.now() > deadline) {
+      await replica.stop();
+      throw new Error(`replica of ${leaderPort} not linked within 10 s:\n${replica.logs()}`);
+    }
+    await sleep(100);
+  }
+  return replica;
+}
+
 /** POST / ["PING"] with the token; true on a 200. */
 async function gatewayReady(url, token) {
   try {
@@ -314,9 +354,18 @@ export async function startStack(opts = {}) {
   const token = opts.token ?? randomBytes(18).toString("base64url");
   const redis = await startRedis();
   let gw;
+  let replica = null;
   try {
-    gw = await startGateway({ redisUrl: redis.url, token, extraArgs: opts.extraArgs });
+    let extraArgs = opts.extraArgs ?? [];
+    if (process.env.REDISGATE_LAYOUT === "replicated") {
+      // The suite's database is a leader and one replica, in strong mode: reads from the
+      // leader, every write acknowledged by the replica before it is answered.
+      replica = await startReplica(redis.port);
+      extraArgs = ["--replica", replica.url, "--consistency", "strong", ...extraArgs];
+    }
+    gw = await startGateway({ redisUrl: redis.url, token, extraArgs });
   } catch (err) {
+    await replica?.stop();
     await redis.stop();
     throw err;
   }
@@ -341,6 +390,7 @@ export async function startStack(opts = {}) {
       if (stopped) return;
       stopped = true;
       await gw.stop();
+      await replica?.stop();
       await current.stop();
     },
   };

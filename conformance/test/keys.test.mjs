@@ -80,6 +80,16 @@ test("rename / renamenx / copy", async () => {
   assert.equal(await redis.copy(a, c), "NOT_COPIED");
   assert.equal(await redis.copy(a, c, { replace: true }), "COPIED");
   assert.equal(await redis.get(c), "va");
+  // COPY of a key onto itself: Upstash answers 0 (Redis 7 answers an error).
+  assert.equal(await redis.copy(a, a), "NOT_COPIED");
+  assert.equal(await redis.copy(a, a, { replace: true }), "NOT_COPIED");
+  assert.equal(await redis.copy(uniq("none"), uniq("none")), "NOT_COPIED");
+  const same = uniq("same");
+  assert.equal(await redis.copy(same, same), "NOT_COPIED");
+  assert.equal(await redis.exec(["COPY", a, a]), 0);
+  assert.deepEqual(await redis.pipeline().copy(a, a).copy(a, uniq("rd")).exec(), ["NOT_COPIED", "COPIED"]);
+  assert.deepEqual(await redis.multi().copy(a, a).get(a).exec(), ["NOT_COPIED", "va"]);
+  assert.equal(await redis.get(a), "va");
 });
 
 test("flushdb / dbsize / keys / scan / randomkey", async () => {
@@ -120,8 +130,38 @@ test("flushdb / dbsize / keys / scan / randomkey", async () => {
   } while (String(cursor) !== "0" && ++rounds < 200);
   assert.deepEqual(hashKeys, ["other:hash"]);
 
-  // (the SDK's scan({withType: true}) sends WITHTYPE, an Upstash-only extension
-  // that stock Redis answers with "ERR syntax error"; not tested here.)
+  // WITHTYPE (Upstash's extension, which stock Redis refuses): [cursor, [k1, t1, …]],
+  // read by the SDK as [cursor, [{key, type}, …]].
+  const types = {};
+  cursor = 0;
+  rounds = 0;
+  do {
+    const [next, entries] = await redis.scan(cursor, { withType: true, count: 20 });
+    assert.equal(typeof next, "string");
+    for (const { key, type } of entries) {
+      assert.equal(types[key], undefined, `${key} seen twice`);
+      types[key] = type;
+    }
+    cursor = next;
+  } while (String(cursor) !== "0" && ++rounds < 200);
+  assert.equal(String(cursor), "0");
+  const wantTypes = { "other:hash": "hash", "other:list": "list" };
+  for (const n of names) wantTypes[n] = "string";
+  assert.deepEqual(types, wantTypes);
+  // with MATCH and COUNT, the order the SDK sends them in
+  const [, listed] = await redis.scan(0, { match: "other:*", count: 1000, withType: true });
+  assert.deepEqual(listed.sort((x, y) => x.key.localeCompare(y.key)), [
+    { key: "other:hash", type: "hash" },
+    { key: "other:list", type: "list" },
+  ]);
+  // the flat pairs on the wire, and WITHTYPE with a TYPE filter (the SDK sends one or the other)
+  assert.deepEqual(await redis.exec(["SCAN", "0", "TYPE", "list", "COUNT", "1000", "WITHTYPE"]), [0, ["other:list", "list"]]); // exec parses "0"
+  // inside /pipeline and /multi-exec
+  const [[, piped], dbsize] = await redis.pipeline().scan(0, { match: "other:l*", count: 1000, withType: true }).dbsize().exec();
+  assert.deepEqual(piped, [{ key: "other:list", type: "list" }]);
+  assert.equal(dbsize, 152);
+  const [[, inTx]] = await redis.multi().scan(0, { match: "other:h*", count: 1000, withType: true }).exec();
+  assert.deepEqual(inTx, [{ key: "other:hash", type: "hash" }]);
 
   const rk = await redis.randomkey();
   assert.ok(rk === "other:hash" || rk === "other:list" || names.includes(rk), `randomkey ${rk}`);

@@ -80,6 +80,31 @@ func StartCluster(t testing.TB, primaries, replicas int, args ...string) *Cluste
 			}, "cluster replica link up")
 		}
 	}
+	if replicas > 0 {
+		// CLUSTER SLOTS lists a replica once its replication offset is known to be non-zero:
+		// a write on each shard gets there.
+		for _, p := range c.Primaries {
+			for j := 0; ; j++ { // a key of one of p's slots
+				k := fmt.Sprintf("redistest:probe:%d", j)
+				if _, err := p.Do("SET", k, "1"); err == nil {
+					p.MustDo("DEL", k)
+					break
+				}
+			}
+		}
+		WaitFor(t, 20*time.Second, func() bool {
+			v, err := c.Primaries[0].Do("CLUSTER", "SLOTS")
+			if err != nil {
+				return false
+			}
+			for _, r := range v.([]any) {
+				if len(r.([]any)) < 3+replicas {
+					return false
+				}
+			}
+			return true
+		}, "replicas listed in CLUSTER SLOTS")
+	}
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redisgate/redisgate/lambda/rest"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 )
 
 // NewLimiter returns a ratelimit.Limiter keeping its state in store (a *rest.Client), with
@@ -136,7 +137,7 @@ func PerUser(rate ratelimit.Rate) Limit {
 type Options struct {
 	// Proxies are trusted proxies in front of the event source (e.g. CloudFront's ranges): when
 	// the peer is one of them, the client is read from Forwarded or X-Forwarded-For.
-	Proxies ratelimit.Proxies
+	Proxies clientip.Proxies
 	// FailOpen lets requests through when the gateway refuses the limiter's token (401 or
 	// 403), as they are when it cannot be reached. By default such a refusal, a configuration
 	// error, denies the request with 503, since letting it through would turn rate limiting off.

@@ -18,11 +18,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/redisgate/redisgate/internal/gatewaytest"
 	"github.com/redisgate/redisgate/internal/redistest"
-	"github.com/redisgate/redisgate/lambda/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/limit"
 	"github.com/redisgate/redisgate/lambda/rest"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/clientip"
 )
 
 func TestMain(m *testing.M) {
@@ -293,7 +294,7 @@ func TestPerUserAndIP(t *testing.T) {
 // TestTrustedProxies reads the client behind a trusted proxy from X-Forwarded-For.
 func TestTrustedProxies(t *testing.T) {
 	gw := gatewaytest.Start(t, gatewaytest.Options{})
-	proxies, err := ratelimit.ParseProxies("198.51.100.0/24")
+	proxies, err := clientip.ParseProxies("198.51.100.0/24")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisgate/redisgate/lambda/gatewaytest"
+	"github.com/redisgate/redisgate/internal/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/rest"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/redisgate/redisgate/lambda/gatewaytest"
+	"github.com/redisgate/redisgate/internal/gatewaytest"
 	"github.com/redisgate/redisgate/lambda/rest"
 	"github.com/redisgate/redisgate/ratelimit"
 )

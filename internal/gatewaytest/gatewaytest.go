@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisgate/redisgate/backend"
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
 	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/ratelimit/poolstore"
 )
 
 // Token is the read-write token of the gateway's database.
@@ -70,10 +72,10 @@ func StartOn(t testing.TB, rs *redistest.Server, opts Options) *Gateway {
 		Logger:         quiet,
 	}
 	if !opts.IPRate.IsZero() {
-		po.Limiter = ratelimit.NewLimiter(ratelimit.PoolStore(p), ratelimit.Options{Lease: -1, Timeout: time.Second, Logger: quiet})
+		po.Limiter = ratelimit.NewLimiter(poolstore.New(p), ratelimit.Options{Lease: -1, Timeout: time.Second, Logger: quiet})
 		po.IPRate = opts.IPRate
 	}
-	srv, err := proxy.New(po, []proxy.Database{{Name: "test", Backend: p, Tokens: []string{Token}}})
+	srv, err := proxy.New(po, []proxy.Database{{Name: "test", Backend: backend.NewNode(p, nil), Tokens: []string{Token}}})
 	if err != nil {
 		p.Close()
 		t.Fatal(err)

@@ -1,4 +1,7 @@
-package ratelimit
+// Package clientip finds a request's client address behind trusted reverse proxies, from the
+// TCP peer and the Forwarded or X-Forwarded-For headers, so that a client cannot pick its own
+// rate-limit key. It knows no HTTP server: callers pass the header values as strings.
+package clientip
 
 import (
 	"fmt"
@@ -36,6 +39,16 @@ func ParseProxies(list string) (Proxies, error) {
 		p.prefixes = append(p.prefixes, pr.Masked())
 	}
 	return p, nil
+}
+
+// UnmarshalText reads a list in ParseProxies's form, as in a config file.
+func (p *Proxies) UnmarshalText(b []byte) error {
+	v, err := ParseProxies(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
 }
 
 // Trusts reports whether a is a trusted proxy.

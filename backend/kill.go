@@ -1,4 +1,4 @@
-package proxy
+package backend
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"github.com/redisgate/redisgate/resp"
 )
 
-// KillScripts returns a Database.KillScripts that connects to each address nodes names (all
+// KillScripts returns a function (proxy.Database.KillScripts) that connects to each address nodes names (all
 // of one database's nodes: a script may run on a replica) with o, which must carry
 // credentials allowed to run SCRIPT KILL and FUNCTION KILL (the operator's, not a confined
 // tenant user's), and stops whatever script or function runs there. A node running none
