@@ -49,6 +49,7 @@ fuzz:
 	$(call FUZZ,FuzzFromPath,command)
 	$(call FUZZ,FuzzCapTimeout,command)
 	$(call FUZZ,FuzzReadReply,resp)
+	$(call FUZZ,FuzzReader,respserver)
 	$(call FUZZ,FuzzReplyJSON,proxy)
 	$(call FUZZ,FuzzAppendEncode,internal/b64)
 	$(call FUZZ,FuzzSlot,cluster)

@@ -27,6 +27,8 @@ const MinTokenLength = 16
 type Config struct {
 	// Listen is the address of the public HTTP listener.
 	Listen string `yaml:"listen"`
+	// RESPListen is the address of the Redis-protocol listener; empty: none.
+	RESPListen string `yaml:"resp_listen"`
 	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
 	Upstream      string `yaml:"upstream"`
 	Token         string `yaml:"token"`
@@ -296,6 +298,8 @@ func options() []option {
 	}
 	s, g := str(func(c *Config) *string { return &c.Listen })
 	add("listen", "address of the HTTP listener", s, g)
+	s, g = str(func(c *Config) *string { return &c.RESPListen })
+	add("resp-listen", "address of the Redis-protocol (RESP2/RESP3) listener, served with the same tokens, limits and TLS; empty: none", s, g)
 	s, g = str(func(c *Config) *string { return &c.Upstream })
 	add("upstream", "Redis URL (redis://[user:password@]host:port[/db] or rediss:// for TLS); none: an embedded in-memory backend", s, g)
 	s, g = str(func(c *Config) *string { return &c.Token })

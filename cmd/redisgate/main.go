@@ -152,6 +152,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, l)
 	}
 	log.Info("listening", "url", url, "databases", len(dbs), "embedded", embedded != nil)
+	stopRESP, err := startRESP(cfg, srv, reg, cfg.Limits.InflightBody(memoryLimit), log, stdout)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "redisgate: %v\n", err)
+		return 1
+	}
+	defer stopRESP()
 
 	if cfg.AdminListen != "" {
 		stopAdmin := startAdmin(cfg.AdminListen, cfg.Pprof, args, reg, dbs, log)
@@ -193,6 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	stopRESP() // its clients' commands run through srv: drained first
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+)
+
+// TestRESPListener starts redisgate with --resp-listen: a go-redis client uses it with the
+// token, and a command under way at SIGTERM is answered before the process exits 0.
+func TestRESPListener(t *testing.T) {
+	rs := redistest.Start(t)
+	const token = "resp-listen-token-0123456789"
+	cmd := exec.Command(os.Args[0], "--listen", "127.0.0.1:0", "--resp-listen", "127.0.0.1:0", "--upstream", rs.URL(),
+		"--token", token, "--admin-listen", "", "--log-level", "error", "--isolation", "off")
+	cmd.Env = append(os.Environ(), "REDISGATE_AS_MAIN=1")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	addr := ""
+	for addr == "" && sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "redis protocol on redis://"); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatal("no redis protocol line in the banner")
+	}
+	go io.Copy(io.Discard, out)
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: token, MaxRetries: -1})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.MustDo("GET", "k"); got != "v" {
+		t.Errorf("Redis has k=%v", got)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.BLPop(ctx, 500*time.Millisecond, "empty").Err() }()
+	time.Sleep(150 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != redis.Nil {
+		t.Errorf("BLPOP under way at SIGTERM: %v", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}

@@ -1,0 +1,360 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/redisgate/redisgate/apierr"
+	"github.com/redisgate/redisgate/backend"
+	"github.com/redisgate/redisgate/command"
+	"github.com/redisgate/redisgate/pool"
+	"github.com/redisgate/redisgate/ratelimit"
+	"github.com/redisgate/redisgate/resp"
+)
+
+// This file is the gateway's side of listeners that speak the Redis protocol (package
+// respserver): a Session runs a client's commands with exactly the checks of the HTTP path
+// (the command table's Scope.Check, the IP and token rate limits per command, the quota,
+// script rewriting) on the database's backends, and hands back raw RESP2 replies.
+
+// ErrWrongPass is the error of a token that opens no database.
+var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user is disabled")
+
+// Session is one client of a Redis-protocol listener, authenticated by a token.
+//
+// A Session is used by one goroutine at a time (the client's connection); its commands run
+// in the order they are given, and each reply is handed back to that caller only.
+type Session struct {
+	s      *Server
+	g      grant
+	ipKey  string           // the client IP's rate-limit key
+	ipRate ratelimit.Rate   // as the access table was when the session opened
+	pos    backend.Position // what the session's answers reflect so far: its reads see its writes
+}
+
+// OpenSession returns a Session for the database token opens, for a client at ip; it fails
+// with ErrWrongPass for an unknown token, or with the rate-limit error when ip is over its
+// limit (checked first, so that guessing tokens is slowed down as over HTTP).
+func (s *Server) OpenSession(token []byte, ip netip.Addr) (*Session, error) {
+	t := s.access.Load()
+	ss := &Session{s: s, ipKey: "ip:" + ip.String(), ipRate: t.ipRate}
+	if msg := ss.limit("ip", ss.ipKey, ss.ipRate); msg != "" {
+		return nil, errors.New(msg)
+	}
+	g, ok := s.lookupToken(token)
+	if !ok {
+		return nil, ErrWrongPass
+	}
+	ss.g = g
+	return ss, nil
+}
+
+// Database returns the name of the session's database.
+func (ss *Session) Database() string { return ss.g.db.name }
+
+// LogicalDB returns the logical database number the session's token opens.
+func (ss *Session) LogicalDB() int { return ss.g.db.logicalDB }
+
+// ReadOnly reports whether the session's token is read-only.
+func (ss *Session) ReadOnly() bool { return ss.g.readOnly }
+
+// Revoked is closed when a Reload removes the session's token or changes what it opens.
+func (ss *Session) Revoked() <-chan struct{} { return ss.g.revoked }
+
+// CheckQueued returns the error a command queued inside MULTI is refused with, or nil.
+func (ss *Session) CheckQueued(args [][]byte) error {
+	if ss.s.opts.MaxArgs > 0 && len(args) > ss.s.opts.MaxArgs {
+		return errors.New("ERR more than " + strconv.Itoa(ss.s.opts.MaxArgs) + " arguments")
+	}
+	_, err := ss.g.scope().CheckInTransaction(args)
+	return err
+}
+
+// limit checks one event against rate for key and returns the error text of a denial, or "".
+func (ss *Session) limit(name, key string, rate ratelimit.Rate) string {
+	l := ss.s.opts.Limiter
+	if l == nil || rate.IsZero() {
+		return ""
+	}
+	d := l.Allow(ss.s.base, name, key, rate)
+	switch {
+	case d.Allowed:
+		return ""
+	case d.Err != nil:
+		return "ERR rate limiter unavailable"
+	}
+	return "ERR rate limit exceeded: " + name + " limit " + rate.String() + ", retry in " + seconds(d.RetryAfter)
+}
+
+// seconds formats d as seconds with one decimal, rounded up: "1.2s".
+func seconds(d time.Duration) string {
+	tenths := (d + 99*time.Millisecond) / (100 * time.Millisecond)
+	return strconv.FormatFloat(float64(tenths)/10, 'f', 1, 64) + "s"
+}
+
+// charge counts n commands against the quota and returns the error text of a refusal, or "".
+func (ss *Session) charge(n int) string {
+	l := ss.s.opts.Limiter
+	if l == nil || ss.g.quota.IsZero() {
+		return ""
+	}
+	q := l.Charge(ss.s.base, ss.g.user, ss.g.quota, n)
+	switch {
+	case q.Allowed:
+		return ""
+	case q.Err != nil:
+		return "ERR rate limiter unavailable"
+	}
+	return "ERR " + q.Window + " command quota exceeded: " + strconv.FormatInt(q.Remaining, 10) + " left, " +
+		strconv.Itoa(n) + " asked; retry in " + seconds(q.RetryAfter)
+}
+
+// admit checks the rate limits of one command and returns the error text of a denial, or "".
+func (ss *Session) admit() string {
+	if ss.s.opts.Limiter == nil {
+		return ""
+	}
+	if msg := ss.limit("ip", ss.ipKey, ss.ipRate); msg != "" {
+		return msg
+	}
+	return ss.limit("token", ss.g.user, ss.g.rate)
+}
+
+// Do runs cmds in order, not atomically, under the command timeout, and calls emit with the
+// raw RESP2 reply of each, in order (refusals and backend failures as error replies). The
+// commands Redis runs travel as one batch. A reply is valid only during its emit call; Do
+// stops at, and returns, the first error emit returns.
+func (ss *Session) Do(cmds [][][]byte, emit func(reply []byte) error) error {
+	s, db := ss.s, ss.g.db
+	refusals := make([]string, len(cmds))
+	locals := make([][]byte, len(cmds))
+	loads := make([]string, len(cmds))
+	admitted := 0
+	for i := range cmds {
+		if refusals[i] = ss.admit(); refusals[i] == "" {
+			admitted++
+		}
+	}
+	if msg := ss.charge(admitted); msg != "" {
+		for i := range refusals {
+			if refusals[i] == "" {
+				refusals[i] = msg
+			}
+		}
+	}
+	var r route
+	scope := ss.g.scope()
+	b := pool.NewBatch(len(cmds))
+	for i, args := range cmds {
+		if refusals[i] != "" {
+			continue
+		}
+		if s.opts.MaxArgs > 0 && len(args) > s.opts.MaxArgs {
+			refusals[i] = "ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments"
+			continue
+		}
+		plan, err := scope.Check(args)
+		if err != nil {
+			refusals[i] = err.Error()
+			continue
+		}
+		args = plan.Args
+		if plan.Info.Kind == command.Local {
+			locals[i] = s.local(db, args)
+			continue
+		}
+		loads[i] = db.scripts.Rewrite(args)
+		r.write = r.write || !plan.Info.NoWrite
+		r.script = r.script || plan.Info.Script
+		if plan.Info.Kind == command.Blocking {
+			// One blocking command sends the whole batch, in order, to a dedicated connection.
+			r.blocking, r.block = true, r.block+plan.Block
+		}
+		b.Add(args...)
+	}
+	failure := ""
+	if b.Len() > 0 {
+		var err error
+		if b, err = ss.run(b, r); err != nil {
+			failure = ss.backendMessage(err)
+		}
+	}
+	defer b.Release()
+	next := 0
+	for i := range cmds {
+		var raw []byte
+		switch {
+		case refusals[i] != "":
+			raw = resp.AppendError(nil, refusals[i])
+		case locals[i] != nil:
+			raw = locals[i]
+		case failure != "":
+			raw = resp.AppendError(nil, failure)
+		default:
+			raw = fixLoad(b.Reply(next), loads[i])
+			next++
+		}
+		if err := emit(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Transaction runs cmds as one MULTI … EXEC written contiguously on one connection and calls
+// emit once with EXEC's raw RESP2 reply: the array of the commands' replies, or the error that
+// discarded the transaction (a refused command, a queue-time error Redis found, a backend
+// failure).
+func (ss *Session) Transaction(cmds [][][]byte, emit func(reply []byte) error) error {
+	s, db := ss.s, ss.g.db
+	fail := func(msg string) error { return emit(resp.AppendError(nil, msg)) }
+	for range cmds {
+		if msg := ss.admit(); msg != "" {
+			return fail(msg)
+		}
+	}
+	if msg := ss.charge(len(cmds)); msg != "" {
+		return fail(msg)
+	}
+	loads := make([]string, len(cmds))
+	b := pool.NewBatch(len(cmds) + 2)
+	b.Add([]byte("MULTI"))
+	r := route{write: true}
+	scope := ss.g.scope()
+	for i, args := range cmds {
+		if s.opts.MaxArgs > 0 && len(args) > s.opts.MaxArgs {
+			b.Release()
+			return fail("EXECABORT Transaction discarded because of previous errors: command " + strconv.Itoa(i) + " has more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
+		}
+		plan, err := scope.CheckInTransaction(args)
+		if err != nil {
+			b.Release()
+			return fail("EXECABORT Transaction discarded because of previous errors: " + err.Error())
+		}
+		loads[i] = db.scripts.Rewrite(plan.Args)
+		r.script = r.script || plan.Info.Script
+		b.Add(plan.Args...)
+	}
+	b.Add([]byte("EXEC"))
+	b, err := ss.run(b, r)
+	if err != nil {
+		return fail(ss.backendMessage(err))
+	}
+	defer b.Release()
+	if q := b.Reply(0); q[0] == resp.Error {
+		return emit(q)
+	}
+	exec := b.Reply(len(cmds) + 1)
+	kind, msg, n, rest, err := resp.Next(exec)
+	switch {
+	case err != nil:
+		return fail("ERR backend: " + err.Error())
+	case kind == resp.Error:
+		// Name the queue-time error that made Redis discard the transaction.
+		for i := range cmds {
+			if q := b.Reply(i + 1); q[0] == resp.Error {
+				return fail(string(msg) + " (command " + strconv.Itoa(i) + ": " + string(q[1:len(q)-2]) + ")")
+			}
+		}
+		return emit(exec)
+	case kind != resp.Array || n != len(cmds):
+		return emit(exec) // a null array: a WATCHed key changed (not possible here), passed on
+	}
+	fixed := false
+	for _, h := range loads {
+		fixed = fixed || h != ""
+	}
+	if !fixed {
+		return emit(exec)
+	}
+	out := append([]byte(nil), exec[:len(exec)-len(rest)]...)
+	for i := range n {
+		after, err := resp.Skip(rest)
+		if err != nil {
+			return fail("ERR backend: " + err.Error())
+		}
+		out = append(out, fixLoad(rest[:len(rest)-len(after)], loads[i])...)
+		rest = after
+	}
+	return emit(out)
+}
+
+// run sends b to the session's database as r allows, under the command deadline (plus r.block,
+// or the time a runaway script takes to be stopped), as Server.run does for HTTP requests; it
+// returns the batch holding the replies (b, or the copy sent again).
+func (ss *Session) run(b *pool.Batch, r route) (*pool.Batch, error) {
+	s, db := ss.s, ss.g.db
+	var rctx context.Context
+	switch {
+	case r.blocking:
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+r.block)
+		defer cancel()
+	case r.script && db.killScripts != nil:
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+killWindow+scriptGrace)
+		defer cancel()
+		s.bg.Add(1)
+		t := time.AfterFunc(s.opts.CommandTimeout, func() {
+			defer s.bg.Done()
+			s.killScripts(db)
+		})
+		defer func() {
+			if t.Stop() {
+				s.bg.Done()
+			}
+		}()
+	default:
+		rctx = s.deadlines.context()
+	}
+	err := ss.dispatch(rctx, b, r)
+	for err == nil && !r.script && allBusy(b) {
+		select {
+		case <-rctx.Done():
+			err = fmt.Errorf("%w: %w (Redis was busy running a script)", pool.ErrTimeout, rctx.Err())
+		case <-time.After(busyRetry):
+			again := b.Again()
+			b.Release()
+			b = again
+			err = ss.dispatch(rctx, b, r)
+		}
+	}
+	if r.write && db.cache != nil {
+		// The HTTP path's read cache must not answer with a value this write replaced.
+		db.cache.Sync(s.deadlines.context())
+	}
+	return b, err
+}
+
+// dispatch sends b where r says, once, after the session's latest answer (its reads see its
+// writes on replicas).
+func (ss *Session) dispatch(rctx context.Context, b *pool.Batch, r route) error {
+	db := ss.g.db
+	res, err := db.backend.Do(rctx, b, backend.Route{Write: r.write, Blocking: r.blocking, After: ss.pos})
+	if err != nil {
+		return err
+	}
+	if !res.Pos.IsZero() {
+		ss.pos = res.Pos
+	}
+	if res.Lost {
+		ss.s.opts.Logger.Warn("a session's write was lost in a failover", "database", db.name)
+	}
+	return nil
+}
+
+// backendMessage is the error reply text of a batch whose Redis work failed with err, as the
+// HTTP path words it (backendFailure).
+func (ss *Session) backendMessage(err error) string {
+	f := backendFailure(ss.g.db.name, err)
+	var e *apierr.Error
+	if errors.As(f, &e) && e.Level >= slog.LevelWarn {
+		ss.s.opts.Logger.Log(context.Background(), e.Level, "backend error", "database", ss.g.db.name, "err", err)
+	}
+	return f.Error()
+}

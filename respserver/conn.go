@@ -1,0 +1,605 @@
+package respserver
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redisgate/redisgate/command"
+	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/resp"
+)
+
+// replyMode is what CLIENT REPLY set.
+type replyMode uint8
+
+const (
+	replyOn replyMode = iota + 1
+	replyOff
+	replySkip // the next command's reply is not sent
+)
+
+// maxAuthFailures is how many failed AUTH a connection may make before it is closed.
+const maxAuthFailures = 10
+
+// batchBytes is how many request bytes a connection reads ahead before it runs what it has.
+const batchBytes = 256 << 10
+
+// conn is one client connection and the state Redis would keep on it. Only its own
+// goroutine uses it, but for draining.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	ip   netip.Addr
+	id   int64
+	born time.Time
+	rd   *reader
+	bw   *bufio.Writer
+
+	sess      *proxy.Session // nil until authenticated
+	db        *dbCounters    // metrics of the session's database
+	proto     int            // 2 or 3
+	name      string
+	lib       [2]string // CLIENT SETINFO LIB-NAME, LIB-VER
+	reply     replyMode
+	authFails int
+
+	multi      bool
+	dirty      bool // a command queued in MULTI was refused: EXEC aborts
+	queue      [][][]byte
+	queueBytes int
+
+	pending [][][]byte // commands to send to Redis together, in order
+	werr    error      // the write that failed: the connection is done
+	closing bool       // QUIT, or a fatal error reply written: close after the batch
+
+	draining atomic.Bool
+}
+
+// drain makes the connection stop reading once the commands it has are answered.
+func (c *conn) drain() {
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// serve reads commands and answers them until the client leaves, breaks the protocol or a
+// limit, or the server drains.
+func (c *conn) serve() {
+	defer c.nc.Close()
+	defer func() { c.s.release(c.rd.reset()) }()
+	c.reply = replyOn
+	authBy := time.Now().Add(c.s.opts.AuthTimeout)
+	var batch [][][]byte
+	for !c.closing && c.werr == nil {
+		wait := authBy
+		if c.sess != nil {
+			wait = time.Now().Add(c.s.opts.IdleTimeout)
+		}
+		c.nc.SetReadDeadline(wait)
+		if c.draining.Load() {
+			return
+		}
+		if _, err := c.rd.br.Peek(1); err != nil {
+			c.readFailed(err)
+			return
+		}
+		readBy := time.Now().Add(c.s.opts.ReadTimeout)
+		if c.sess == nil && authBy.Before(readBy) {
+			readBy = authBy
+		}
+		c.nc.SetReadDeadline(readBy)
+		if c.draining.Load() {
+			c.nc.SetReadDeadline(time.Now()) // what is buffered is still read
+		}
+		batch = batch[:0]
+		var fail error
+		for {
+			args, err := c.rd.command()
+			if err != nil {
+				fail = err
+				break
+			}
+			if args != nil {
+				batch = append(batch, slices.Clone(args))
+			}
+			// Before authentication commands are read one at a time, under the tighter limits.
+			if c.sess == nil || !c.rd.buffered() || len(batch) >= c.s.opts.MaxBatch || c.rd.pending() >= batchBytes {
+				break
+			}
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+		if c.revoked() {
+			c.write(resp.AppendError(nil, "ERR the token of this connection was revoked"))
+			c.bw.Flush()
+			return
+		}
+		c.run(batch)
+		if fail != nil && c.werr == nil && !c.closing {
+			c.readFailed(fail)
+			return
+		}
+		if c.werr == nil {
+			c.werr = c.bw.Flush()
+		}
+		c.s.release(c.rd.reset())
+		clear(batch)
+	}
+}
+
+// revoked reports whether a reload removed the connection's token or changed what it opens.
+func (c *conn) revoked() bool {
+	if c.sess == nil {
+		return false
+	}
+	select {
+	case <-c.sess.Revoked():
+		return true
+	default:
+		return false
+	}
+}
+
+// readFailed answers a request that could not be read, when it deserves an answer.
+func (c *conn) readFailed(err error) {
+	var pe *ProtocolError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		c.s.obs.protocolError()
+		c.s.opts.Logger.Debug("resp client broke the protocol", "client", c.ip.String(), "err", err)
+		c.write(resp.AppendError(nil, "ERR "+pe.Error()))
+	case errors.Is(err, errBudget):
+		c.s.opts.Logger.Warn("resp request bytes in flight at their limit: a command was refused", "client", c.ip.String(), "max_inflight", c.s.opts.MaxInflight)
+		c.write(resp.AppendError(nil, err.Error()))
+	case errors.As(err, &ne) && ne.Timeout() && c.sess == nil && !c.draining.Load():
+		c.write(resp.AppendError(nil, "ERR authentication timeout"))
+	}
+	// Otherwise the client left, was idle too long, or the server drains: the replies of
+	// the commands read before still go out.
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.bw.Flush()
+}
+
+// run answers the commands of one batch in order.
+func (c *conn) run(batch [][][]byte) {
+	for _, args := range batch {
+		if c.closing || c.werr != nil {
+			break
+		}
+		c.command(args)
+	}
+	c.flush()
+}
+
+// write sends raw as the reply of one command, unless CLIENT REPLY holds it back.
+func (c *conn) write(raw []byte) {
+	switch c.reply {
+	case replyOff:
+		return
+	case replySkip:
+		c.reply = replyOn
+		return
+	}
+	if c.werr != nil {
+		return
+	}
+	_, c.werr = c.bw.Write(raw)
+}
+
+// emit is the callback of proxy.Session: it writes one reply from Redis.
+func (c *conn) emit(raw []byte) error {
+	c.db.count(raw)
+	c.write(raw)
+	return c.werr
+}
+
+// local writes a reply the gateway gives itself.
+func (c *conn) local(raw []byte) {
+	if c.db != nil {
+		c.db.count(raw)
+	}
+	c.write(raw)
+}
+
+func (c *conn) errorReply(msg string) { c.local(resp.AppendError(nil, msg)) }
+
+// flush sends the pending commands to Redis as one batch and writes their replies.
+func (c *conn) flush() {
+	if len(c.pending) == 0 {
+		return
+	}
+	start := time.Now()
+	if err := c.sess.Do(c.pending, c.emit); err != nil && c.werr == nil {
+		c.werr = err
+	}
+	c.s.obs.batch(time.Since(start))
+	clear(c.pending)
+	c.pending = c.pending[:0]
+}
+
+// name32 upper-cases a command or subcommand name into a fixed buffer; longer names come
+// back empty, which matches no local command.
+func name32(b []byte) string {
+	var buf [32]byte
+	if len(b) > len(buf) {
+		return ""
+	}
+	for i, ch := range b {
+		if 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return string(buf[:len(b)])
+}
+
+// command answers one command, locally or by queuing it for Redis.
+func (c *conn) command(args [][]byte) {
+	name := name32(args[0])
+	if c.sess == nil {
+		switch name {
+		case "AUTH", "HELLO", "PING", "QUIT", "RESET":
+		default:
+			c.errorReply("NOAUTH Authentication required.")
+			return
+		}
+	}
+	if c.multi {
+		c.inMulti(name, args)
+		return
+	}
+	switch name {
+	case "PING", "ECHO", "SELECT", "CLIENT", "HELLO", "AUTH", "QUIT", "RESET", "MULTI", "EXEC", "DISCARD",
+		"WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR":
+		c.flush()
+		c.connCommand(name, args)
+	default:
+		if command.Lookup(args).Kind == command.Blocking {
+			// Alone in its batch, so that the commands around it stay on the shared connections.
+			c.flush()
+			c.pending = append(c.pending, args)
+			c.flush()
+			return
+		}
+		c.pending = append(c.pending, args)
+	}
+}
+
+// connCommand answers a command about the connection itself.
+func (c *conn) connCommand(name string, args [][]byte) {
+	switch name {
+	case "PING":
+		switch len(args) {
+		case 1:
+			c.local([]byte("+PONG\r\n"))
+		case 2:
+			c.local(resp.AppendBulk(nil, args[1]))
+		default:
+			c.errorReply("ERR wrong number of arguments for 'ping' command")
+		}
+	case "ECHO":
+		if len(args) != 2 {
+			c.errorReply("ERR wrong number of arguments for 'echo' command")
+			return
+		}
+		c.local(resp.AppendBulk(nil, args[1]))
+	case "QUIT":
+		c.local([]byte("+OK\r\n"))
+		c.closing = true
+	case "RESET":
+		c.reset()
+		c.local([]byte("+RESET\r\n"))
+	case "AUTH":
+		switch len(args) {
+		case 2:
+			c.authenticate(args[1])
+		case 3:
+			c.authenticate(args[2])
+		default:
+			c.errorReply("ERR wrong number of arguments for 'auth' command")
+			return
+		}
+		if c.sess != nil {
+			c.local([]byte("+OK\r\n"))
+		}
+	case "HELLO":
+		c.hello(args)
+	case "SELECT":
+		if len(args) != 2 {
+			c.errorReply("ERR wrong number of arguments for 'select' command")
+			return
+		}
+		n, ok := parseInt(args[1])
+		switch {
+		case !ok:
+			c.errorReply("ERR value is not an integer or out of range")
+		case int(n) != c.sess.LogicalDB():
+			c.errorReply("ERR DB index is out of range: this token opens logical database " + strconv.Itoa(c.sess.LogicalDB()) + " only")
+		default:
+			c.local([]byte("+OK\r\n"))
+		}
+	case "CLIENT":
+		c.client(args)
+	case "MULTI":
+		c.multi, c.dirty, c.queueBytes = true, false, 0
+		c.local([]byte("+OK\r\n"))
+	case "EXEC":
+		c.errorReply("ERR EXEC without MULTI")
+	case "DISCARD":
+		c.errorReply("ERR DISCARD without MULTI")
+	case "UNWATCH":
+		c.local([]byte("+OK\r\n")) // nothing is ever watched
+	case "WATCH":
+		c.errorReply("ERR command 'WATCH' is not supported by redisgate's Redis-protocol listener: it would pin a shared Redis connection; use MULTI … EXEC without it, or a Lua script, for check-and-set")
+	default: // the subscriber commands and MONITOR
+		c.errorReply("ERR command '" + name + "' is not supported by redisgate's Redis-protocol listener: use the HTTP endpoints /subscribe, /psubscribe and /monitor")
+	}
+}
+
+// inMulti answers a command sent between MULTI and EXEC: most are queued.
+func (c *conn) inMulti(name string, args [][]byte) {
+	switch name {
+	case "EXEC":
+		queue := c.queue
+		dirty := c.dirty
+		c.endMulti()
+		switch {
+		case dirty:
+			c.errorReply("EXECABORT Transaction discarded because of previous errors.")
+		case len(queue) == 0:
+			c.local([]byte("*0\r\n"))
+		default:
+			start := time.Now()
+			if err := c.sess.Transaction(queue, c.emit); err != nil && c.werr == nil {
+				c.werr = err
+			}
+			c.s.obs.batch(time.Since(start))
+		}
+		return
+	case "DISCARD":
+		c.endMulti()
+		c.local([]byte("+OK\r\n"))
+		return
+	case "MULTI":
+		c.errorReply("ERR MULTI calls can not be nested")
+		return
+	case "WATCH":
+		c.errorReply("ERR WATCH inside MULTI is not allowed")
+		return
+	case "QUIT", "RESET":
+		c.connCommand(name, args)
+		return
+	}
+	size := 0
+	for _, a := range args {
+		size += len(a) + argCost
+	}
+	switch {
+	case len(c.queue) >= c.s.opts.MaxQueued:
+		c.dirty = true
+		c.errorReply("ERR more than " + strconv.Itoa(c.s.opts.MaxQueued) + " commands in one transaction")
+		return
+	case c.queueBytes+size > c.s.opts.MaxCommandBytes:
+		c.dirty = true
+		c.errorReply("ERR transaction larger than " + strconv.Itoa(c.s.opts.MaxCommandBytes) + " bytes")
+		return
+	}
+	if err := c.sess.CheckQueued(args); err != nil {
+		c.dirty = true
+		c.errorReply(err.Error())
+		return
+	}
+	// The arguments point into the reader's buffer, reused by the next batch: keep a copy.
+	buf := make([]byte, 0, size)
+	cp := make([][]byte, len(args))
+	for i, a := range args {
+		buf = append(buf, a...)
+		cp[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
+	}
+	c.queue = append(c.queue, cp)
+	c.queueBytes += size
+	c.local([]byte("+QUEUED\r\n"))
+}
+
+func (c *conn) endMulti() {
+	c.multi, c.dirty, c.queue, c.queueBytes = false, false, nil, 0
+}
+
+// reset returns the connection to its state at connect, unauthenticated (RESET).
+func (c *conn) reset() {
+	c.endMulti()
+	c.sess, c.db, c.proto, c.name, c.lib, c.reply = nil, nil, 2, "", [2]string{}, replyOn
+	c.rd.lim = c.limits(false)
+}
+
+// authenticate opens the session of token; on failure it writes the error reply.
+func (c *conn) authenticate(token []byte) bool {
+	sess, err := c.s.gw.OpenSession(token, c.ip)
+	if err != nil {
+		c.errorReply(err.Error())
+		if errors.Is(err, proxy.ErrWrongPass) {
+			c.s.obs.authFailed()
+			if c.authFails++; c.authFails >= maxAuthFailures {
+				c.closing = true
+			}
+		}
+		return false
+	}
+	c.sess, c.db = sess, c.s.obs.database(sess.Database())
+	c.rd.lim = c.limits(true)
+	return true
+}
+
+// hello answers HELLO [protover [AUTH user token] [SETNAME name]].
+func (c *conn) hello(args [][]byte) {
+	proto := c.proto
+	if len(args) >= 2 {
+		v, ok := parseInt(args[1])
+		if !ok {
+			c.errorReply("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v != 2 && v != 3 {
+			c.errorReply("NOPROTO unsupported protocol version")
+			return
+		}
+		proto = int(v)
+	}
+	var token []byte
+	name, setName := "", false
+	for i := 2; i < len(args); i++ {
+		switch opt := name32(args[i]); {
+		case opt == "AUTH" && i+2 < len(args):
+			token = args[i+2]
+			i += 2
+		case opt == "SETNAME" && i+1 < len(args):
+			name, setName = string(args[i+1]), true
+			if !validName(name) {
+				c.errorReply("ERR Client names cannot contain spaces, newlines or special characters.")
+				return
+			}
+			i++
+		default:
+			c.errorReply("ERR Syntax error in HELLO option '" + string(args[i]) + "'")
+			return
+		}
+	}
+	if token != nil && !c.authenticate(token) {
+		return
+	}
+	if c.sess == nil {
+		c.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	c.proto = proto
+	if setName {
+		c.name = name
+	}
+	var out []byte
+	if proto == 3 {
+		out = append(out, "%7\r\n"...)
+	} else {
+		out = append(out, "*14\r\n"...)
+	}
+	out = bulkStr(out, "server")
+	out = bulkStr(out, "redis")
+	out = bulkStr(out, "version")
+	out = bulkStr(out, "7.0.0")
+	out = bulkStr(out, "proto")
+	out = append(append(append(out, ':'), strconv.Itoa(proto)...), "\r\n"...)
+	out = bulkStr(out, "id")
+	out = append(append(append(out, ':'), strconv.FormatInt(c.id, 10)...), "\r\n"...)
+	out = bulkStr(out, "mode")
+	out = bulkStr(out, "standalone")
+	out = bulkStr(out, "role")
+	out = bulkStr(out, "master")
+	out = bulkStr(out, "modules")
+	out = append(out, "*0\r\n"...)
+	c.local(out)
+}
+
+func bulkStr(dst []byte, s string) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(s)), 10)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, s...)
+	return append(dst, "\r\n"...)
+}
+
+// validName reports whether a client name has no spaces, newlines or special characters.
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '!' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// null is the null reply of the connection's protocol.
+func (c *conn) null() []byte {
+	if c.proto == 3 {
+		return []byte("_\r\n")
+	}
+	return []byte("$-1\r\n")
+}
+
+// client answers the CLIENT subcommands kept in the gateway; the others are refused.
+func (c *conn) client(args [][]byte) {
+	if len(args) < 2 {
+		c.errorReply("ERR wrong number of arguments for 'client' command")
+		return
+	}
+	sub := name32(args[1])
+	switch {
+	case sub == "ID" && len(args) == 2:
+		c.local(append(strconv.AppendInt([]byte(":"), c.id, 10), "\r\n"...))
+	case sub == "GETNAME" && len(args) == 2:
+		if c.name == "" {
+			c.local(c.null())
+			return
+		}
+		c.local(bulkStr(nil, c.name))
+	case sub == "SETNAME" && len(args) == 3:
+		if !validName(string(args[2])) {
+			c.errorReply("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name = string(args[2])
+		c.local([]byte("+OK\r\n"))
+	case (sub == "INFO" && len(args) == 2) || sub == "LIST":
+		c.local(bulkStr(nil, c.info()))
+	case sub == "SETINFO" && len(args) == 4:
+		v := string(args[3])
+		switch name32(args[2]) {
+		case "LIB-NAME":
+			c.lib[0] = v
+		case "LIB-VER":
+			c.lib[1] = v
+		default:
+			c.errorReply("ERR Unrecognized option '" + string(args[2]) + "'")
+			return
+		}
+		if !validName(v) {
+			c.errorReply("ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.local([]byte("+OK\r\n"))
+	case sub == "REPLY" && len(args) == 3:
+		switch name32(args[2]) {
+		case "ON":
+			c.reply = replyOn
+			c.local([]byte("+OK\r\n"))
+		case "OFF":
+			c.reply = replyOff
+		case "SKIP":
+			if c.reply != replyOff {
+				c.reply = replySkip
+			}
+		default:
+			c.errorReply("ERR syntax error")
+		}
+	default:
+		c.errorReply("ERR command 'CLIENT " + string(sub) + "' is not supported by redisgate: the connections to Redis are shared by many clients")
+	}
+}
+
+// info is the connection's line of CLIENT INFO and CLIENT LIST.
+func (c *conn) info() string {
+	db := 0
+	if c.sess != nil {
+		db = c.sess.LogicalDB()
+	}
+	multi := -1
+	if c.multi {
+		multi = len(c.queue)
+	}
+	return "id=" + strconv.FormatInt(c.id, 10) + " addr=" + c.nc.RemoteAddr().String() + " laddr=" + c.nc.LocalAddr().String() +
+		" name=" + c.name + " age=" + strconv.Itoa(int(time.Since(c.born).Seconds())) + " db=" + strconv.Itoa(db) +
+		" multi=" + strconv.Itoa(multi) + " resp=" + strconv.Itoa(c.proto) + " lib-name=" + c.lib[0] + " lib-ver=" + c.lib[1] + "\n"
+}

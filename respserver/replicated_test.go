@@ -1,0 +1,45 @@
+package respserver_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+	"github.com/redisgate/redisgate/replicaset"
+)
+
+// TestReplicatedReadsSeeTheirWrites serves the database from a leader and a replica with
+// eventual consistency: a connection's reads, which may go to the replica, always see that
+// connection's own writes (the session keeps the position of its latest answer).
+func TestReplicatedReadsSeeTheirWrites(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	set, err := replicaset.New(replicaset.Options{
+		Leader: leader.URL(), Replicas: []string{replica.URL()}, Mode: replicaset.Eventual,
+		AckTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 3*time.Second, func() bool {
+		rs := set.Replicas()
+		return len(rs) == 1 && rs[0].Healthy
+	}, "replica healthy")
+	l := start(t, func(s *setup) { s.redis, s.set = leader, set })
+	c := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 }) // one connection: one session
+	ctx := context.Background()
+	for i := range 300 {
+		v := fmt.Sprint(i)
+		if err := c.Set(ctx, "k", v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Get(ctx, "k").Result(); err != nil || got != v {
+			t.Fatalf("read %d after its write: %q %v", i, got, err)
+		}
+	}
+}
