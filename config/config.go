@@ -53,7 +53,7 @@ type Config struct {
 	// AckTimeout bounds how long a strong write waits for a replica to acknowledge it.
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// MaxLag is how far behind the leader, in bytes of replication stream, a replica may be and serve reads.
-	MaxLag int `yaml:"max_lag"`
+	MaxLag Size `yaml:"max_lag"`
 	// Databases lists the databases served, each reached by its own tokens.
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
@@ -141,7 +141,7 @@ type Cache struct {
 	// Enabled turns the read cache on.
 	Enabled bool `yaml:"enabled"`
 	// MaxBytes bounds the memory of the cached replies.
-	MaxBytes int `yaml:"max_bytes"`
+	MaxBytes Size `yaml:"max_bytes"`
 	// MaxTTL bounds how long a reply is kept.
 	MaxTTL time.Duration `yaml:"max_ttl"`
 	// Strict makes every hit wait for the invalidations Redis sent before it (one shared round trip).
@@ -175,7 +175,7 @@ func (d *Database) Replicated() bool { return len(d.Replicas) > 0 || len(d.Senti
 
 // Limits bound the size and duration of requests.
 type Limits struct {
-	MaxBodyBytes   int           `yaml:"max_body_bytes"`
+	MaxBodyBytes   Size          `yaml:"max_body_bytes"`
 	MaxPipeline    int           `yaml:"max_pipeline"`
 	MaxArgs        int           `yaml:"max_args"`
 	CommandTimeout time.Duration `yaml:"command_timeout"`
@@ -183,25 +183,25 @@ type Limits struct {
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
 	WriteTimeout   time.Duration `yaml:"write_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+	MaxHeaderBytes Size          `yaml:"max_header_bytes"`
 	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
 	// MaxConns bounds the concurrent connections of the public listener; 0: none.
 	MaxConns int `yaml:"max_conns"`
 	// HeaderTimeout bounds the wait for a request's line and headers (ReadTimeout then bounds its body).
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, which wins when set); 0: none.
-	MemoryLimit int `yaml:"memory_limit"`
+	MemoryLimit Size `yaml:"memory_limit"`
 	// MaxInflightBody bounds the memory of request bodies being read; 0: a quarter of the
 	// memory limit (256 MiB without one), at least MaxBodyBytes.
-	MaxInflightBody int `yaml:"max_inflight_body"`
+	MaxInflightBody Size `yaml:"max_inflight_body"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
 	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
 	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
-	MaxResponseBytes int `yaml:"max_response_bytes"`
+	MaxResponseBytes Size `yaml:"max_response_bytes"`
 	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
-	MaxInflightResponseBytes int `yaml:"max_inflight_response_bytes"`
+	MaxInflightResponseBytes Size `yaml:"max_inflight_response_bytes"`
 }
 
 // InflightBody returns the budget of request-body memory in flight under a process memory
@@ -280,9 +280,13 @@ func options() []option {
 				return strconv.Itoa(*p(c))
 			}
 	}
+	size := func(p func(*Config) *Size) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { return p(c).UnmarshalText([]byte(v)) },
+			func(c *Config) string { return p(c).String() }
+	}
 	dur := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
+				d, err := parseDuration(v)
 				*p(c) = d
 				return err
 			}, func(c *Config) string {
@@ -318,17 +322,17 @@ func options() []option {
 	add("consistency", "eventual (reads from replicas) or strong (reads from the leader, writes acknowledged by a replica); a request may override it with the Redisgate-Consistency header", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.AckTimeout })
 	add("ack-timeout", "how long a strong write waits for a replica's acknowledgement", s, g)
-	s, g = num(func(c *Config) *int { return &c.MaxLag }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.MaxLag })
 	add("max-lag", "bytes of replication stream a replica may lag and still serve reads", s, g)
 	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
 	add("pool-size", "Redis connections per database", s, g)
 	s, g = num(func(c *Config) *int { return &c.BlockingConns }, strconv.Atoi)
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxBodyBytes })
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxResponseBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxResponseBytes })
 	add("max-response", "largest raw Redis reply to one request in bytes (suffixes KiB, MiB accepted); past it the replies are discarded and the request fails", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightResponseBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxInflightResponseBytes })
 	add("max-inflight-response", "raw Redis reply bytes all requests to one database may hold at once; a reply past it fails its request", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
 	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
@@ -383,7 +387,7 @@ func options() []option {
 	add("limit-timeout", "deadline of one rate-limit decision's trip to Redis", s, g)
 	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxHeaderBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxHeaderBytes })
 	add("max-header", "largest request line plus headers in bytes; larger gets 431", s, g)
 	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, strconv.Atoi)
 	add("max-conns-per-ip", "most concurrent connections from one client IP, trusted proxies exempt; more get 429 (0: no limit)", s, g)
@@ -391,9 +395,9 @@ func options() []option {
 	add("max-conns", "most concurrent connections in all; more get 503 (0: no limit)", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.HeaderTimeout })
 	add("header-timeout", "time allowed to send a request's line and headers, from the connection's opening or the request's first byte (slow clients get 408)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MemoryLimit }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MemoryLimit })
 	add("memory-limit", "soft memory limit of the Go runtime (GOMEMLIMIT, which wins when set); 0: none", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightBody }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxInflightBody })
 	add("max-inflight-body", "memory of request bodies being read, server-wide; past it a body waits up to 1s, then 503 (0: a quarter of the memory limit, 256MiB without one, at least --max-body)", s, g)
 	s, g = str(func(c *Config) *string { return &c.TLSCert })
 	add("tls-cert", "PEM certificate file: serve HTTPS (with --tls-key)", s, g)
@@ -418,7 +422,7 @@ func options() []option {
 	}
 	s, g = boolean(func(c *Config) *bool { return &c.Cache.Enabled })
 	add("cache", "keep hot read replies in the gateway, evicted by Redis's CLIENT TRACKING invalidations (--cache=true)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Cache.MaxBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Cache.MaxBytes })
 	add("cache-max-bytes", "memory bound of each database's read cache (suffixes KiB, MiB accepted)", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.MaxTTL })
 	add("cache-max-ttl", "longest time a reply stays in the read cache", s, g)
@@ -588,7 +592,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_response_bytes", l.MaxResponseBytes}, {"limits.max_inflight_response_bytes", l.MaxInflightResponseBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
+	}{{"limits.max_body_bytes", int(l.MaxBodyBytes)}, {"limits.max_response_bytes", int(l.MaxResponseBytes)}, {"limits.max_inflight_response_bytes", int(l.MaxInflightResponseBytes)}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
 		if f.v < 1 {
 			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
 		}
@@ -613,7 +617,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_conns", l.MaxConns}, {"limits.memory_limit", l.MemoryLimit}, {"limits.max_inflight_body", l.MaxInflightBody}} {
+	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_conns", l.MaxConns}, {"limits.memory_limit", int(l.MemoryLimit)}, {"limits.max_inflight_body", int(l.MaxInflightBody)}} {
 		if f.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", f.name, f.v)
 		}
@@ -891,23 +895,4 @@ func checkToken(t string) error {
 		}
 	}
 	return nil
-}
-
-// ParseSize parses a byte count such as 1048576, 512KiB or 10MiB.
-func ParseSize(s string) (int, error) {
-	mult := 1
-	for _, u := range []struct {
-		suffix string
-		mult   int
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(v), u.mult
-			break
-		}
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return n * mult, nil
 }

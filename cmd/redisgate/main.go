@@ -98,10 +98,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	srv, err := proxy.New(proxy.Options{
 		Metrics:        reg,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		MaxBodyBytes:   int(cfg.Limits.MaxBodyBytes),
 		MaxPipeline:    cfg.Limits.MaxPipeline,
 		MaxArgs:        cfg.Limits.MaxArgs,
-		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
 		MaxConnsPerIP:  cfg.Limits.MaxConnsPerIP,
 		MaxConns:       cfg.Limits.MaxConns,
 		HeaderTimeout:  cfg.Limits.HeaderTimeout,
@@ -269,7 +269,7 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	opts.Size = d.PoolSize
 	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
-	opts.MaxResponse = cfg.Limits.MaxResponseBytes
+	opts.MaxResponse = int(cfg.Limits.MaxResponseBytes)
 	opts.MaxInflightResponse = int64(cfg.Limits.MaxInflightResponseBytes)
 	opts.Logger = log.With("database", d.Name)
 	db := proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
@@ -299,7 +299,7 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	db.Edge = cache.Edge{MaxAge: k.EdgeMaxAge, StaleWhileRevalidate: k.EdgeStaleWhileRevalidate}
 	if k.Enabled {
-		bc.Cache = &cache.Options{MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict}
+		bc.Cache = &cache.Options{MaxBytes: int(k.MaxBytes), MaxTTL: k.MaxTTL, Strict: k.Strict}
 	}
 	parts, err := backend.Open(bc)
 	if err != nil {
