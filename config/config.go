@@ -2,7 +2,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -555,19 +552,6 @@ func (c *Config) readTokenFile(tokenSrc, fileSrc string) error {
 		return fmt.Errorf("token_file (%s): %s holds no token", fileSrc, c.TokenFile)
 	}
 	c.TokenSource = fileSrc
-	return nil
-}
-
-func readFile(name string, c *Config) error {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", name, err)
-	}
 	return nil
 }
 
