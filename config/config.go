@@ -321,9 +321,9 @@ func options() []option {
 	add("ack-timeout", "how long a strong write waits for a replica's acknowledgement", s, g)
 	s, g = size(func(c *Config) *Size { return &c.MaxLag })
 	add("max-lag", "bytes of replication stream a replica may lag and still serve reads", s, g)
-	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.PoolSize }, parseInt)
 	add("pool-size", "Redis connections per database", s, g)
-	s, g = num(func(c *Config) *int { return &c.BlockingConns }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.BlockingConns }, parseInt)
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
 	s, g = size(func(c *Config) *Size { return &c.Limits.MaxBodyBytes })
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
@@ -331,9 +331,9 @@ func options() []option {
 	add("max-response", "largest raw Redis reply to one request in bytes (suffixes KiB, MiB accepted); past it the replies are discarded and the request fails", s, g)
 	s, g = size(func(c *Config) *Size { return &c.Limits.MaxInflightResponseBytes })
 	add("max-inflight-response", "raw Redis reply bytes all requests to one database may hold at once; a reply past it fails its request", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, parseInt)
 	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, parseInt)
 	add("max-args", "most arguments in one command", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.CommandTimeout })
 	add("command-timeout", "deadline of one request's Redis work", s, g)
@@ -345,7 +345,7 @@ func options() []option {
 	add("write-timeout", "time allowed to write one HTTP response", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.IdleTimeout })
 	add("idle-timeout", "how long an idle keep-alive connection is kept", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxStreamsPerToken }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxStreamsPerToken }, parseInt)
 	add("max-streams-per-token", "most SSE streams (/subscribe, /psubscribe, /monitor) one token holds open; more get 429", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.StreamHeartbeat })
 	add("stream-heartbeat", "silence after which an SSE stream gets a heartbeat comment line", s, g)
@@ -355,7 +355,7 @@ func options() []option {
 	add("limit-token", "rate limit per user (token, or --user-header), COUNT/UNIT[:BURST]; empty: none", s, g)
 	q := func(p func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
+				n, err := parseInt64(v)
 				*p(c) = n
 				return err
 			}, func(c *Config) string {
@@ -372,10 +372,10 @@ func options() []option {
 	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.Redis })
 	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's server, logical database --limit-db)", s, g)
-	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, parseInt)
 	add("limit-db", "logical database of the first database's server keeping rate-limit state when --limit-redis is not given; tenants cannot select it", s, g)
 	s, g = func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		c.RateLimits.FailClosed = b
 		return err
 	}, func(c *Config) string { return strconv.FormatBool(c.RateLimits.FailClosed) }
@@ -386,9 +386,9 @@ func options() []option {
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
 	s, g = size(func(c *Config) *Size { return &c.Limits.MaxHeaderBytes })
 	add("max-header", "largest request line plus headers in bytes; larger gets 431", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, parseInt)
 	add("max-conns-per-ip", "most concurrent connections from one client IP, trusted proxies exempt; more get 429 (0: no limit)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxConns }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConns }, parseInt)
 	add("max-conns", "most concurrent connections in all; more get 503 (0: no limit)", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.HeaderTimeout })
 	add("header-timeout", "time allowed to send a request's line and headers, from the connection's opening or the request's first byte (slow clients get 408)", s, g)
@@ -403,14 +403,14 @@ func options() []option {
 	s, g = str(func(c *Config) *string { return &c.AdminListen })
 	add("admin-listen", "address of the admin listener serving /metrics, /healthz and /readyz (never expose it publicly); empty: none", s, g)
 	s, g = func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		c.Pprof = b
 		return err
 	}, func(c *Config) string { return strconv.FormatBool(c.Pprof) }
 	add("pprof", "serve /debug/pprof on the admin listener", s, g)
 	boolean := func(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
+				b, err := parseBool(v)
 				*p(c) = b
 				return err
 			}, func(c *Config) string {
@@ -465,10 +465,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		return Config{}, flagError(err, opts)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return Config{}, argumentError(args, len(args)-fs.NArg(), def, opts)
 	}
 	if file == "" {
 		file = getenv("REDISGATE_CONFIG")

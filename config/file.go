@@ -162,7 +162,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 			f, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("unknown key %q", k.Value)
-				if s := suggest(k.Value, fields); s != "" {
+				if s := suggest(k.Value, keys(fields)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				where := path
@@ -235,6 +235,14 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	return m
 }
 
+func keys(m map[string]reflect.StructField) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
 func join(path, key string) string {
 	if path == "" {
 		return key
@@ -284,24 +292,23 @@ func kindName(n *yaml.Node) string {
 	return n.Value
 }
 
-// suggest returns the key of fields nearest to key, when it is near enough to be a typo.
-func suggest(key string, fields map[string]reflect.StructField) string {
-	key = strings.ToLower(strings.ReplaceAll(key, "-", "_"))
-	if _, ok := fields[key]; ok {
-		return key
-	}
+// suggest returns the name of names nearest to key, when it is near enough to be a typo;
+// "-" and "_" count as the same, and a name that key begins (max_body for max_body_bytes) is near.
+func suggest(key string, names []string) string {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
+	key = norm(key)
 	best, bestD := "", 3
-	for k := range fields {
-		if strings.HasPrefix(k, key+"_") && (best == "" || k < best) {
-			best, bestD = k, 0
-			continue
+	for _, name := range names {
+		n := norm(name)
+		d := editDistance(key, n)
+		if strings.HasPrefix(n, key+"_") {
+			d = 1
 		}
-		d := editDistance(key, k)
-		if d < bestD || (d == bestD && best != "" && k < best) {
-			best, bestD = k, d
+		if d < bestD || (d == bestD && name < best) {
+			best, bestD = name, d
 		}
 	}
-	if bestD > 2 || bestD >= len(key) {
+	if bestD >= len(key) {
 		return ""
 	}
 	return best
