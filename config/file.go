@@ -95,17 +95,22 @@ func syntaxError(name string, b []byte, err error) error {
 		}
 		break
 	}
+	if line > 0 && line <= len(lines) {
+		text := lines[line-1]
+		if indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]; strings.Contains(indent, "\t") {
+			return &FileError{File: name, Line: line, Msg: "a tab in the indentation; indent with spaces"}
+		}
+	}
 	return &FileError{File: name, Line: line, Msg: explainSyntax(msg)}
 }
 
 // explainSyntax rewrites the YAML parser's commonest messages in plain words.
 func explainSyntax(msg string) string {
 	switch msg {
-	case "found a tab character that violates indentation", "found character that cannot start any token":
-		if msg == "found character that cannot start any token" {
-			return msg + " (a tab? indent with spaces)"
-		}
+	case "found a tab character that violates indentation":
 		return "a tab in the indentation; indent with spaces"
+	case "did not find expected ',' or ']'":
+		return `a list in [ ] is not closed, or lacks a ","`
 	case "mapping values are not allowed in this context":
 		return `a second ":" on the line (quote a value that holds ": ", or check the indentation)`
 	case "did not find expected key":
@@ -199,7 +204,8 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 			return fail("expected %s, got %s", describe(t), kindName(n))
 		}
 	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		// yes, no, on and off are YAML 1.1's booleans, which the decoder still accepts.
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!bool" && !oldBool(n.Value)) {
 			return fail("expected %s, got %s", describe(t), kindName(n))
 		}
 	case reflect.Int, reflect.Int64:
@@ -220,6 +226,14 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+func oldBool(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "no", "on", "off":
+		return true
+	}
+	return false
 }
 
 // yamlFields maps the YAML keys of struct type t to its fields.
