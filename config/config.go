@@ -510,6 +510,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	c.Normalize()
 	return c, nil
 }
 
@@ -560,9 +561,67 @@ func (c *Config) Embedded() bool {
 	return c.Upstream == "" && c.Sentinels == "" && len(c.Databases) == 0
 }
 
-// Validate checks the configuration and, for the single-database form, fills Databases.
-// Its errors name the field at fault.
+// Validate checks the configuration, with the defaults Normalize would fill in, and does not
+// change it. Its errors name the field at fault.
 func (c *Config) Validate() error {
+	n := *c
+	n.Databases = c.databases()
+	return n.check(len(c.Databases) > 0)
+}
+
+// Normalize fills in what the configuration leaves to defaults: the single-database form
+// (upstream, token…) becomes a database named default, and each database takes the
+// top-level pool size, blocking connections, consistency and cache it does not set.
+// Load calls it after Validate.
+func (c *Config) Normalize() { c.Databases = c.databases() }
+
+// databases returns the databases served with the defaults filled in, as Normalize
+// describes; it does not change c.
+func (c *Config) databases() []Database {
+	in := c.Databases
+	if len(in) == 0 && (c.Upstream != "" || c.Sentinels != "") && c.Token != "" {
+		db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
+			Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
+		if c.ReadOnlyToken != "" {
+			db.ReadOnlyTokens = []string{c.ReadOnlyToken}
+		}
+		in = []Database{db}
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]Database, len(in))
+	for i, d := range in {
+		if d.Consistency == "" {
+			d.Consistency = c.Consistency
+		}
+		if d.PoolSize == 0 {
+			d.PoolSize = c.PoolSize
+		}
+		n := c.BlockingConns
+		if d.BlockingConns != nil {
+			n = *d.BlockingConns
+		}
+		d.BlockingConns = &n
+		k := c.Cache
+		if d.Cache != nil {
+			k = *d.Cache
+			if k.MaxBytes == 0 {
+				k.MaxBytes = c.Cache.MaxBytes
+			}
+			if k.MaxTTL == 0 {
+				k.MaxTTL = c.Cache.MaxTTL
+			}
+		}
+		d.Cache = &k
+		out[i] = d
+	}
+	return out
+}
+
+// check is Validate on a normalised configuration; listGiven says whether the databases
+// list was given (not made from the single-database form).
+func (c *Config) check(listGiven bool) error {
 	if c.Listen == "" {
 		return errors.New("listen: address required")
 	}
@@ -632,7 +691,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ack_timeout: must be positive, got %s", c.AckTimeout)
 	}
 	if c.Upstream != "" || c.Sentinels != "" || c.Token != "" || c.ReadOnlyToken != "" {
-		if len(c.Databases) > 0 {
+		if listGiven {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
 		if c.Upstream != "" || c.Sentinels != "" {
@@ -649,12 +708,6 @@ func (c *Config) Validate() error {
 			if c.Token == "" {
 				return errors.New("token: required with upstream (--token, --token-file, REDISGATE_TOKEN or REDISGATE_TOKEN_FILE)")
 			}
-			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
-				Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
-			if c.ReadOnlyToken != "" {
-				db.ReadOnlyTokens = []string{c.ReadOnlyToken}
-			}
-			c.Databases = []Database{db}
 		} else if c.ReadOnlyToken != "" {
 			return errors.New("read_only_token: the embedded backend takes only --token")
 		}
@@ -698,34 +751,14 @@ func (c *Config) Validate() error {
 				return err
 			}
 		}
-		if d.Consistency == "" {
-			d.Consistency = c.Consistency
-		}
 		if _, err := replicaset.ParseMode(d.Consistency); err != nil {
 			return fmt.Errorf("%s.consistency: %w", where, err)
-		}
-		if d.PoolSize == 0 {
-			d.PoolSize = c.PoolSize
 		}
 		if d.PoolSize < 1 || d.PoolSize > 1024 {
 			return fmt.Errorf("%s.pool_size: %d not in 1..1024", where, d.PoolSize)
 		}
-		if d.BlockingConns == nil {
-			n := c.BlockingConns
-			d.BlockingConns = &n
-		}
 		if *d.BlockingConns < 0 || *d.BlockingConns > 1024 {
 			return fmt.Errorf("%s.blocking_conns: %d not in 0..1024", where, *d.BlockingConns)
-		}
-		if d.Cache == nil {
-			k := c.Cache
-			d.Cache = &k
-		}
-		if d.Cache.MaxBytes == 0 {
-			d.Cache.MaxBytes = c.Cache.MaxBytes
-		}
-		if d.Cache.MaxTTL == 0 {
-			d.Cache.MaxTTL = c.Cache.MaxTTL
 		}
 		if err := d.Cache.validate(where + ".cache"); err != nil {
 			return err

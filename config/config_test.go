@@ -383,3 +383,19 @@ cache:
 		t.Errorf("String() = %q, want 1MiB", got)
 	}
 }
+
+func TestValidateDoesNotChangeTheConfig(t *testing.T) {
+	c := Default()
+	c.Upstream, c.Token = "redis://127.0.0.1:6379", "0123456789abcdef0123"
+	c.Databases = nil
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Databases != nil {
+		t.Fatalf("Validate filled Databases: %+v", c.Databases)
+	}
+	c.Normalize()
+	if len(c.Databases) != 1 || c.Databases[0].Name != "default" || c.Databases[0].PoolSize != c.PoolSize || *c.Databases[0].BlockingConns != c.BlockingConns || c.Databases[0].Cache.MaxBytes != c.Cache.MaxBytes {
+		t.Fatalf("Normalize: %+v", c.Databases)
+	}
+}
