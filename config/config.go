@@ -2,6 +2,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,14 +80,15 @@ type Config struct {
 
 // RateLimits configures quotas enforced before commands run.
 type RateLimits struct {
-	// IP and Token are GCRA rates (COUNT/UNIT[:BURST]) per client IP and per user; empty: none.
-	IP    string `yaml:"ip"`
-	Token string `yaml:"token"`
+	// IP and Token are GCRA rates (COUNT/UNIT[:BURST]) per client IP and per user; zero: none.
+	IP    ratelimit.Rate `yaml:"ip"`
+	Token ratelimit.Rate `yaml:"token"`
 	// Daily and Monthly cap the commands of each user per calendar day and month (UTC); 0: none.
 	Daily   int64 `yaml:"daily"`
 	Monthly int64 `yaml:"monthly"`
 	// TrustedProxies lists the CIDRs whose X-Forwarded-For and Forwarded headers are believed.
-	TrustedProxies string `yaml:"trusted_proxies"`
+	// Written as comma-separated CIDRs, as in --trusted-proxies.
+	TrustedProxies clientip.Proxies `yaml:"trusted_proxies"`
 	// UserHeader names a header carrying the user id, believed only from trusted proxies;
 	// without it the user is the token.
 	UserHeader string `yaml:"user_header"`
@@ -104,9 +106,10 @@ type RateLimits struct {
 
 // TokenLimit overrides the rate limits of one token.
 type TokenLimit struct {
-	Rate    string `yaml:"rate"`
-	Daily   int64  `yaml:"daily"`
-	Monthly int64  `yaml:"monthly"`
+	// Rate is written COUNT/UNIT[:BURST], as --limit-token; zero: the database's.
+	Rate    ratelimit.Rate `yaml:"rate"`
+	Daily   int64          `yaml:"daily"`
+	Monthly int64          `yaml:"monthly"`
 }
 
 // Database is one upstream Redis and the tokens that reach it.
@@ -281,6 +284,9 @@ func options() []option {
 		return func(c *Config, v string) error { return p(c).UnmarshalText([]byte(v)) },
 			func(c *Config) string { return p(c).String() }
 	}
+	text := func(p func(*Config) encoding.TextUnmarshaler, get func(*Config) string) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { return p(c).UnmarshalText([]byte(v)) }, get
+	}
 	dur := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
 				d, err := parseDuration(v)
@@ -349,9 +355,9 @@ func options() []option {
 	add("max-streams-per-token", "most SSE streams (/subscribe, /psubscribe, /monitor) one token holds open; more get 429", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.StreamHeartbeat })
 	add("stream-heartbeat", "silence after which an SSE stream gets a heartbeat comment line", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.IP })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.IP }, func(c *Config) string { return c.RateLimits.IP.String() })
 	add("limit-ip", "rate limit per client IP, COUNT/UNIT[:BURST] with UNIT s, m, h or d (e.g. 10/s, 600/m:50); empty: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.Token })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.Token }, func(c *Config) string { return c.RateLimits.Token.String() })
 	add("limit-token", "rate limit per user (token, or --user-header), COUNT/UNIT[:BURST]; empty: none", s, g)
 	q := func(p func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
@@ -366,7 +372,8 @@ func options() []option {
 	add("quota-daily", "commands per user per UTC day (a pipeline of n costs n); 0: none", s, g)
 	s, g = q(func(c *Config) *int64 { return &c.RateLimits.Monthly })
 	add("quota-monthly", "commands per user per UTC month; 0: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.TrustedProxies })
+	// Proxies do not print themselves; the default is none.
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.TrustedProxies }, func(*Config) string { return "" })
 	add("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.UserHeader })
 	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
@@ -782,11 +789,6 @@ func (c *Config) check(listGiven bool) error {
 			if _, ok := tokens[t]; !ok || tokens[t] != d.Name {
 				return fmt.Errorf("%s.token_limits: a token that is not one of this database's tokens", where)
 			}
-			if tl.Rate != "" {
-				if _, err := ratelimit.ParseRate(tl.Rate); err != nil {
-					return fmt.Errorf("%s.token_limits[…].rate: %w", where, err)
-				}
-			}
 			if tl.Daily < 0 || tl.Monthly < 0 {
 				return fmt.Errorf("%s.token_limits[…]: quotas must not be negative", where)
 			}
@@ -801,18 +803,8 @@ func (c *Config) check(listGiven bool) error {
 }
 
 func (r *RateLimits) validate() error {
-	for _, f := range []struct{ name, v string }{{"rate_limits.ip", r.IP}, {"rate_limits.token", r.Token}} {
-		if f.v != "" {
-			if _, err := ratelimit.ParseRate(f.v); err != nil {
-				return fmt.Errorf("%s: %w", f.name, err)
-			}
-		}
-	}
 	if r.Daily < 0 || r.Monthly < 0 {
 		return errors.New("rate_limits.daily/monthly: quotas must not be negative")
-	}
-	if _, err := clientip.ParseProxies(r.TrustedProxies); err != nil {
-		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
 	}
 	if r.Redis != "" {
 		if err := checkRedisURL("rate_limits.redis (--limit-redis)", r.Redis); err != nil {
@@ -828,7 +820,7 @@ func (r *RateLimits) validate() error {
 // Limited reports whether any rate limit or quota is configured.
 func (c *Config) Limited() bool {
 	r := c.RateLimits
-	if r.IP != "" || r.Token != "" || r.Daily > 0 || r.Monthly > 0 {
+	if !r.IP.IsZero() || !r.Token.IsZero() || r.Daily > 0 || r.Monthly > 0 {
 		return true
 	}
 	for _, d := range c.Databases {

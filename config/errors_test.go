@@ -53,7 +53,9 @@ func TestMalformedConfigErrors(t *testing.T) {
 		// The file: values that parse but are wrong.
 		{name: "upstream without a scheme", giveFile: "upstream: 127.0.0.1:6379\ntoken: " + tok + "\n", want: `upstream (--upstream): "127.0.0.1:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://127.0.0.1:6379?`},
 		{name: "database upstream over http", giveFile: "databases:\n  - name: a\n    upstream: http://h:6379\n    tokens: [" + tok + "]\n", want: `databases[0].upstream: "http://h:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): the scheme http:// is not redis://, rediss:// or unix://; did you mean redis://h:6379?`},
-		{name: "bad rate", giveFile: "rate_limits:\n  ip: 10/fortnight\n", want: `rate_limits.ip: rate "10/fortnight": unit must be s, m, h, d or a duration such as 5s`},
+		{name: "bad rate", giveFile: "rate_limits:\n  ip: 10/fortnight\n", want: `config.yaml line 2: rate_limits.ip: rate "10/fortnight": unit must be s, m, h, d or a duration such as 5s`},
+		{name: "bad per-token rate", giveFile: "databases:\n  - name: a\n    upstream: redis://h:6379\n    tokens: [" + tok + "]\n    token_limits:\n      " + tok + ": {rate: 5/w}\n",
+			want: `config.yaml line 6: databases[0].token_limits[…].rate: rate "5/w": unit must be s, m, h, d or a duration such as 5s`},
 		// Flags.
 		{name: "boolean flag with a space", giveArgs: []string{"--cache", "true"}, want: `unexpected argument "true" after --cache: a boolean flag takes its value after "=", as in --cache=true (--cache alone means true)`},
 		{name: "false boolean flag with a space", giveArgs: []string{"--cache-strict", "false", "--listen", "a:1"}, want: `unexpected argument "false" after --cache-strict: a boolean flag takes its value after "=", as in --cache-strict=false (--cache-strict alone means true)`},
@@ -67,7 +69,7 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "duration flag without a unit", giveArgs: []string{"--command-timeout", "10"}, want: `--command-timeout: "10" is not a duration such as 500ms, 30s, 5m or 1h30m`},
 		{name: "upstream flag without a scheme", giveArgs: []string{"--upstream", "localhost:6379", "--token", tok}, want: `upstream (--upstream): "localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://localhost:6379?`},
 		{name: "upstream flag with a password and no scheme", giveArgs: []string{"--upstream", "default:secret@localhost:6379", "--token", tok}, want: `upstream (--upstream): "default:xxxxx@localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://default:xxxxx@localhost:6379?`},
-		{name: "rate flag without a unit", giveArgs: []string{"--limit-ip", "10"}, want: `rate_limits.ip: rate "10": want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50`},
+		{name: "rate flag without a unit", giveArgs: []string{"--limit-ip", "10"}, want: `--limit-ip: rate "10": want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50`},
 		// Environment variables.
 		{name: "size variable in words", giveEnv: map[string]string{"REDISGATE_MAX_BODY": "lots"}, want: `REDISGATE_MAX_BODY: "lots" is not a size (a number of bytes, optionally followed by KiB, MiB, GiB, KB, MB or GB, as in 10MiB)`},
 		{name: "boolean variable as a word", giveEnv: map[string]string{"REDISGATE_PPROF": "maybe"}, want: `REDISGATE_PPROF: "maybe" is not true or false`},

@@ -222,20 +222,9 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 	}
 	var acc proxy.Access
 	rl := cfg.RateLimits
-	if rl.IP != "" {
-		if acc.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
-			return err
-		}
-	}
-	if rl.Token != "" {
-		if acc.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
-			return err
-		}
-	}
+	acc.IPRate, acc.TokenRate = rl.IP, rl.Token
 	acc.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
-	if acc.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
-		return err
-	}
+	acc.Proxies = rl.TrustedProxies
 	acc.UserHeader = rl.UserHeader
 	if cfg.Limited() && limiter == nil {
 		log.Warn("rate limits were not configured at start: they need a restart to take effect")
@@ -362,22 +351,11 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 	var l limits
 	var err error
 	rl := cfg.RateLimits
-	if l.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
-		return l, nil, err
-	}
+	l.Proxies = rl.TrustedProxies
 	if !cfg.Limited() {
 		return l, func() {}, nil
 	}
-	if rl.IP != "" {
-		if l.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
-			return l, nil, err
-		}
-	}
-	if rl.Token != "" {
-		if l.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
-			return l, nil, err
-		}
-	}
+	l.IPRate, l.TokenRate = rl.IP, rl.Token
 	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
 	var opts pool.Options
 	switch d := cfg.Databases[0]; {
@@ -426,14 +404,7 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 func tokenLimits(in map[string]config.TokenLimit) (map[string]proxy.TokenLimit, error) {
 	out := map[string]proxy.TokenLimit{}
 	for tok, tl := range in {
-		var r ratelimit.Rate
-		if tl.Rate != "" {
-			var err error
-			if r, err = ratelimit.ParseRate(tl.Rate); err != nil {
-				return nil, err
-			}
-		}
-		out[tok] = proxy.TokenLimit{Rate: r, Quota: ratelimit.Quota{Daily: tl.Daily, Monthly: tl.Monthly}}
+		out[tok] = proxy.TokenLimit{Rate: tl.Rate, Quota: ratelimit.Quota{Daily: tl.Daily, Monthly: tl.Monthly}}
 	}
 	return out, nil
 }
