@@ -28,7 +28,7 @@ type Config struct {
 	// RESPListen is the address of the Redis-protocol listener; empty: none.
 	RESPListen string `yaml:"resp_listen"`
 	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
-	Upstream      string `yaml:"upstream"`
+	Upstream      string `yaml:"upstream" check:"redis-url"`
 	Token         string `yaml:"token"`
 	ReadOnlyToken string `yaml:"read_only_token"`
 	// TokenFile names a file whose content, trimmed of white space, is Token.
@@ -94,7 +94,7 @@ type RateLimits struct {
 	UserHeader string `yaml:"user_header"`
 	// Redis is the URL of the Redis that keeps limiter state (default: the first database's
 	// server, logical database DB).
-	Redis string `yaml:"redis"`
+	Redis string `yaml:"redis" check:"redis-url"`
 	// DB is the logical database of the first database's server that keeps limiter state
 	// when Redis is not given; no database may use it.
 	DB int `yaml:"db"`
@@ -115,7 +115,7 @@ type TokenLimit struct {
 // Database is one upstream Redis and the tokens that reach it.
 type Database struct {
 	Name           string   `yaml:"name"`
-	Upstream       string   `yaml:"upstream"`
+	Upstream       string   `yaml:"upstream" check:"redis-url"`
 	Tokens         []string `yaml:"tokens"`
 	ReadOnlyTokens []string `yaml:"read_only_tokens"`
 	PoolSize       int      `yaml:"pool_size"`
@@ -124,7 +124,7 @@ type Database struct {
 	// TokenLimits overrides rate limits and quotas per token (keyed by the token).
 	TokenLimits map[string]TokenLimit `yaml:"token_limits"`
 	// Replicas are redis:// URLs of the leader's replicas (static topology).
-	Replicas []string `yaml:"replicas"`
+	Replicas []string `yaml:"replicas" check:"redis-url"`
 	// Sentinels (host:port) and MasterName discover the leader and replicas and follow
 	// failovers; Upstream then only carries credentials, DB and TLS.
 	Sentinels  []string `yaml:"sentinels"`
@@ -838,6 +838,14 @@ const urlForm = "redis://[user:password@]host:port[/db], rediss:// for TLS, or u
 // says what is wrong in plain words and, when it can guess, what was meant. It never shows a
 // password.
 func checkRedisURL(field, raw string) error {
+	if err := redisURLError(raw); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	return nil
+}
+
+// redisURLError is checkRedisURL's error without the field.
+func redisURLError(raw string) error {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		// "127.0.0.1:6379", "redis//h", "redis:/h", "redis:h": the scheme is missing or mangled.
@@ -851,17 +859,17 @@ func checkRedisURL(field, raw string) error {
 				break
 			}
 		}
-		return fmt.Errorf("%s: %q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
-			field, redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
+		return fmt.Errorf("%q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
+			redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
 	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
 	default:
-		return fmt.Errorf("%s: %q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
-			field, redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
+		return fmt.Errorf("%q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
+			redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
 	}
 	if _, err := pool.ParseURL(raw); err != nil {
-		return fmt.Errorf("%s: %q is not a valid Redis URL (%s): %s", field, redactURL(raw), urlForm, redactURL(err.Error()))
+		return fmt.Errorf("%q is not a valid Redis URL (%s): %s", redactURL(raw), urlForm, redactURL(err.Error()))
 	}
 	return nil
 }

@@ -179,6 +179,11 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 			if err := checkNode(file, v, f.Type, key); err != nil {
 				return err
 			}
+			if f.Tag.Get("check") == "redis-url" {
+				if err := checkURLs(file, v, key); err != nil {
+					return err
+				}
+			}
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -234,6 +239,28 @@ func oldBool(s string) bool {
 		return true
 	}
 	return false
+}
+
+// checkURLs checks that n, a string or a list of them at key path, holds Redis URLs.
+func checkURLs(file string, n *yaml.Node, path string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.SequenceNode {
+		for i, e := range n.Content {
+			if err := checkURLs(file, e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode || n.Value == "" {
+		return nil
+	}
+	if err := redisURLError(n.Value); err != nil {
+		return &FileError{File: file, Line: n.Line, Key: path, Msg: err.Error()}
+	}
+	return nil
 }
 
 // yamlFields maps the YAML keys of struct type t to its fields.
