@@ -70,10 +70,10 @@ type Config struct {
 	// Cache configures the read cache and edge caching of databases that set none.
 	Cache Cache `yaml:"cache"`
 	// Isolation is how databases are kept inside their logical database: acl or off.
-	Isolation string `yaml:"isolation"`
+	Isolation Isolation `yaml:"isolation"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
-	LogLevel  string `yaml:"log_level"`
-	LogFormat string `yaml:"log_format"`
+	LogLevel  LogLevel  `yaml:"log_level"`
+	LogFormat LogFormat `yaml:"log_format"`
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
 }
@@ -436,11 +436,11 @@ func options() []option {
 	add("edge-max-age", "Cache-Control max-age (whole seconds) and ETag on GET answers of read commands whose token is in ?_token=; 0: no edge caching", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.EdgeStaleWhileRevalidate })
 	add("edge-stale-while-revalidate", "Cache-Control stale-while-revalidate sent with --edge-max-age; 0: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.Isolation })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.Isolation }, func(c *Config) string { return string(c.Isolation) })
 	add("isolation", "acl: each database's connections run as a Redis ACL user of the gateway's own that cannot leave its logical database (scripts included); off: command checks only", s, g)
-	s, g = str(func(c *Config) *string { return &c.LogLevel })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.LogLevel }, func(c *Config) string { return string(c.LogLevel) })
 	add("log-level", "debug, info, warn or error", s, g)
-	s, g = str(func(c *Config) *string { return &c.LogFormat })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.LogFormat }, func(c *Config) string { return string(c.LogFormat) })
 	add("log-format", "text or json", s, g)
 	return o
 }

@@ -97,7 +97,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bad duration flag", []string{"--command-timeout", "soon"}, "", "--command-timeout"},
 		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: "lots" is not a size`},
 		{"zero pool", []string{"--pool-size", "0"}, "", "pool_size: 0 not in 1..1024"},
-		{"bad log level", []string{"--log-level", "loud"}, "", "log_level"},
+		{"bad log level", []string{"--log-level", "loud"}, "", `--log-level: "loud" is not`},
 		{"unknown file field", nil, "listen: x\nlisten_port: 3\n", `line 2: unknown key "listen_port"`},
 		{"both forms", []string{"--upstream", "redis://x:1", tok}, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "not both"},
 		{"duplicate token", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n  - name: b\n    upstream: redis://x:2\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[1].tokens[0]: token already used by a"},

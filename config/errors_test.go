@@ -60,6 +60,7 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "bad rate", giveFile: "rate_limits:\n  ip: 10/fortnight\n", want: `config.yaml line 2: rate_limits.ip: rate "10/fortnight": unit must be s, m, h, d or a duration such as 5s`},
 		{name: "bad per-token rate", giveFile: "databases:\n  - name: a\n    upstream: redis://h:6379\n    tokens: [" + tok + "]\n    token_limits:\n      " + tok + ": {rate: 5/w}\n",
 			want: `config.yaml line 6: databases[0].token_limits[…].rate: rate "5/w": unit must be s, m, h, d or a duration such as 5s`},
+		{name: "log level misspelt", giveFile: "log_level: inf\n", want: `config.yaml line 1: log_level: "inf" is not debug, info, warn or error (did you mean info?)`},
 		// Flags.
 		{name: "boolean flag with a space", giveArgs: []string{"--cache", "true"}, want: `unexpected argument "true" after --cache: a boolean flag takes its value after "=", as in --cache=true (--cache alone means true)`},
 		{name: "false boolean flag with a space", giveArgs: []string{"--cache-strict", "false", "--listen", "a:1"}, want: `unexpected argument "false" after --cache-strict: a boolean flag takes its value after "=", as in --cache-strict=false (--cache-strict alone means true)`},
@@ -74,7 +75,9 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "upstream flag without a scheme", giveArgs: []string{"--upstream", "localhost:6379", "--token", tok}, want: `upstream (--upstream): "localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://localhost:6379?`},
 		{name: "upstream flag with a password and no scheme", giveArgs: []string{"--upstream", "default:secret@localhost:6379", "--token", tok}, want: `upstream (--upstream): "default:xxxxx@localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://default:xxxxx@localhost:6379?`},
 		{name: "rate flag without a unit", giveArgs: []string{"--limit-ip", "10"}, want: `--limit-ip: rate "10": want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50`},
+		{name: "log format unknown", giveArgs: []string{"--log-format", "logfmt"}, want: `--log-format: "logfmt" is not text or json`},
 		// Environment variables.
+		{name: "isolation variable unknown", giveEnv: map[string]string{"REDISGATE_ISOLATION": "none"}, want: `REDISGATE_ISOLATION: "none" is not acl or off`},
 		{name: "size variable in words", giveEnv: map[string]string{"REDISGATE_MAX_BODY": "lots"}, want: `REDISGATE_MAX_BODY: "lots" is not a size (a number of bytes, optionally followed by KiB, MiB, GiB, KB, MB or GB, as in 10MiB)`},
 		{name: "boolean variable as a word", giveEnv: map[string]string{"REDISGATE_PPROF": "maybe"}, want: `REDISGATE_PPROF: "maybe" is not true or false`},
 		{name: "upstream variable over https", giveEnv: map[string]string{"REDISGATE_UPSTREAM": "https://h:6379", "REDISGATE_TOKEN": tok}, want: `upstream (--upstream): "https://h:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): the scheme https:// is not redis://, rediss:// or unix://; did you mean redis://h:6379?`},

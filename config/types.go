@@ -82,3 +82,44 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// LogLevel is the least severe level logged: debug, info, warn or error.
+type LogLevel string
+
+// UnmarshalText accepts debug, info, warn or error.
+func (l *LogLevel) UnmarshalText(b []byte) error {
+	return setEnum((*string)(l), string(b), "debug", "info", "warn", "error")
+}
+
+// LogFormat is the form of log lines: text or json.
+type LogFormat string
+
+// UnmarshalText accepts text or json.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	return setEnum((*string)(f), string(b), "text", "json")
+}
+
+// Isolation is how databases are kept inside their logical database: IsolationACL or IsolationOff.
+type Isolation string
+
+// UnmarshalText accepts acl or off.
+func (i *Isolation) UnmarshalText(b []byte) error {
+	return setEnum((*string)(i), string(b), IsolationACL, IsolationOff)
+}
+
+// setEnum sets *p to v when v is one of allowed; its error lists them and suggests the one
+// meant.
+func setEnum(p *string, v string, allowed ...string) error {
+	t := strings.ToLower(strings.TrimSpace(v))
+	for _, a := range allowed {
+		if t == a {
+			*p = a
+			return nil
+		}
+	}
+	list := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+	if s := suggest(t, allowed); s != "" && t != "" {
+		return fmt.Errorf("%q is not %s (did you mean %s?)", v, list, s)
+	}
+	return fmt.Errorf("%q is not %s", v, list)
+}
