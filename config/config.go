@@ -29,8 +29,8 @@ type Config struct {
 	RESPListen string `yaml:"resp_listen"`
 	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
 	Upstream      string `yaml:"upstream" check:"redis-url"`
-	Token         string `yaml:"token"`
-	ReadOnlyToken string `yaml:"read_only_token"`
+	Token         string `yaml:"token" secret:"true"`
+	ReadOnlyToken string `yaml:"read_only_token" secret:"true"`
 	// TokenFile names a file whose content, trimmed of white space, is Token.
 	TokenFile string `yaml:"token_file"`
 	// TokenSource says where Token came from: "--token", "REDISGATE_TOKEN", "--token-file",
@@ -116,8 +116,8 @@ type TokenLimit struct {
 type Database struct {
 	Name           string   `yaml:"name"`
 	Upstream       string   `yaml:"upstream" check:"redis-url"`
-	Tokens         []string `yaml:"tokens"`
-	ReadOnlyTokens []string `yaml:"read_only_tokens"`
+	Tokens         []string `yaml:"tokens" secret:"true"`
+	ReadOnlyTokens []string `yaml:"read_only_tokens" secret:"true"`
 	PoolSize       int      `yaml:"pool_size"`
 	// BlockingConns of nil takes the top-level value.
 	BlockingConns *int `yaml:"blocking_conns"`

@@ -29,7 +29,7 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "unknown key with no near one", giveFile: "wibble: 1\n", want: `config.yaml line 1: unknown key "wibble"`},
 		{name: "key given twice", giveFile: "listen: a:1\npool_size: 2\nlisten: b:2\n", want: `config.yaml line 3: listen: given twice (first at line 1)`},
 		// The file: values of the wrong type.
-		{name: "tokens as a string", giveFile: "databases:\n  - name: a\n    upstream: redis://h:6379\n    tokens: " + tok + "\n", want: `config.yaml line 4: databases[0].tokens: expected a list of strings, got "0123456789abcdef0123"`},
+		{name: "tokens as a string", giveFile: "databases:\n  - name: a\n    upstream: redis://h:6379\n    tokens: " + tok + "\n", want: `config.yaml line 4: databases[0].tokens: expected a list of strings, got a string (not shown: it is secret)`},
 		{name: "replicas as a string", giveFile: "databases:\n  - name: a\n    upstream: redis://h:6379\n    tokens: [" + tok + "]\n    replicas: redis://r:6379\n", want: `config.yaml line 5: databases[0].replicas: expected a list of strings, got "redis://r:6379"`},
 		{name: "databases as a mapping", giveFile: "databases:\n  name: a\n", want: `config.yaml line 2: databases: expected a list of mappings, got a mapping`},
 		{name: "database as a string", giveFile: "databases:\n  - a\n", want: `config.yaml line 2: databases[0]: expected a mapping of keys to values, got "a"`},

@@ -56,7 +56,7 @@ func decodeFile(name string, b []byte, c *Config) error {
 		return nil // empty, or only comments
 	}
 	root := doc.Content[0]
-	if err := checkNode(name, root, reflect.TypeFor[Config](), ""); err != nil {
+	if err := checkNode(name, root, reflect.TypeFor[Config](), "", false); err != nil {
 		return err
 	}
 	if err := root.Decode(c); err != nil {
@@ -126,10 +126,16 @@ func explainSyntax(msg string) string {
 }
 
 // checkNode checks that n can be decoded into a value of type t, found at key path; its
-// errors are FileErrors.
-func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
+// errors are FileErrors. The value of a secret key (a token) is never shown.
+func checkNode(file string, n *yaml.Node, t reflect.Type, path string, secret bool) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	got := func() string {
+		if secret && n.Kind == yaml.ScalarNode {
+			return "a string (not shown: it is secret)"
+		}
+		return kindName(n)
 	}
 	fail := func(format string, args ...any) error {
 		return &FileError{File: file, Line: n.Line, Key: path, Msg: fmt.Sprintf(format, args...)}
@@ -142,7 +148,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
 		if n.Kind != yaml.ScalarNode {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 		v := reflect.New(t).Interface().(encoding.TextUnmarshaler)
 		if err := v.UnmarshalText([]byte(n.Value)); err != nil {
@@ -153,7 +159,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 		fields := yamlFields(t)
 		seen := map[string]int{}
@@ -176,7 +182,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 				}
 				return &FileError{File: file, Line: k.Line, Key: where, Msg: msg}
 			}
-			if err := checkNode(file, v, f.Type, key); err != nil {
+			if err := checkNode(file, v, f.Type, key, f.Tag.Get("secret") == "true"); err != nil {
 				return err
 			}
 			if f.Tag.Get("check") == "redis-url" {
@@ -187,36 +193,36 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			// Keys of maps are tokens: never shown.
-			if err := checkNode(file, n.Content[i+1], t.Elem(), path+"[…]"); err != nil {
+			if err := checkNode(file, n.Content[i+1], t.Elem(), path+"[…]", secret); err != nil {
 				return err
 			}
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 		for i, e := range n.Content {
-			if err := checkNode(file, e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkNode(file, e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), secret); err != nil {
 				return err
 			}
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 	case reflect.Bool:
 		// yes, no, on and off are YAML 1.1's booleans, which the decoder still accepts.
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!bool" && !oldBool(n.Value)) {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 	case reflect.Int, reflect.Int64:
 		if t == reflect.TypeFor[time.Duration]() {
 			if n.Kind != yaml.ScalarNode {
-				return fail("expected %s, got %s", describe(t), kindName(n))
+				return fail("expected %s, got %s", describe(t), got())
 			}
 			if _, err := parseDuration(n.Value); err != nil {
 				return fail("%s", err.Error())
@@ -224,7 +230,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string) error {
 			return nil
 		}
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			return fail("expected %s, got %s", describe(t), kindName(n))
+			return fail("expected %s, got %s", describe(t), got())
 		}
 		if _, err := strconv.ParseInt(n.Value, 0, t.Bits()); err != nil {
 			return fail("%s is out of range", n.Value)
