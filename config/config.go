@@ -2,7 +2,7 @@
 package config
 
 import (
-	"bytes"
+	"encoding"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -30,9 +28,9 @@ type Config struct {
 	// RESPListen is the address of the Redis-protocol listener; empty: none.
 	RESPListen string `yaml:"resp_listen"`
 	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
-	Upstream      string `yaml:"upstream"`
-	Token         string `yaml:"token"`
-	ReadOnlyToken string `yaml:"read_only_token"`
+	Upstream      string `yaml:"upstream" check:"redis-url"`
+	Token         string `yaml:"token" secret:"true"`
+	ReadOnlyToken string `yaml:"read_only_token" secret:"true"`
 	// TokenFile names a file whose content, trimmed of white space, is Token.
 	TokenFile string `yaml:"token_file"`
 	// TokenSource says where Token came from: "--token", "REDISGATE_TOKEN", "--token-file",
@@ -53,7 +51,7 @@ type Config struct {
 	// AckTimeout bounds how long a strong write waits for a replica to acknowledge it.
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// MaxLag is how far behind the leader, in bytes of replication stream, a replica may be and serve reads.
-	MaxLag int `yaml:"max_lag"`
+	MaxLag Size `yaml:"max_lag"`
 	// Databases lists the databases served, each reached by its own tokens.
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
@@ -72,30 +70,31 @@ type Config struct {
 	// Cache configures the read cache and edge caching of databases that set none.
 	Cache Cache `yaml:"cache"`
 	// Isolation is how databases are kept inside their logical database: acl or off.
-	Isolation string `yaml:"isolation"`
+	Isolation Isolation `yaml:"isolation"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
-	LogLevel  string `yaml:"log_level"`
-	LogFormat string `yaml:"log_format"`
+	LogLevel  LogLevel  `yaml:"log_level"`
+	LogFormat LogFormat `yaml:"log_format"`
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
 }
 
 // RateLimits configures quotas enforced before commands run.
 type RateLimits struct {
-	// IP and Token are GCRA rates (COUNT/UNIT[:BURST]) per client IP and per user; empty: none.
-	IP    string `yaml:"ip"`
-	Token string `yaml:"token"`
+	// IP and Token are GCRA rates (COUNT/UNIT[:BURST]) per client IP and per user; zero: none.
+	IP    ratelimit.Rate `yaml:"ip"`
+	Token ratelimit.Rate `yaml:"token"`
 	// Daily and Monthly cap the commands of each user per calendar day and month (UTC); 0: none.
 	Daily   int64 `yaml:"daily"`
 	Monthly int64 `yaml:"monthly"`
 	// TrustedProxies lists the CIDRs whose X-Forwarded-For and Forwarded headers are believed.
-	TrustedProxies string `yaml:"trusted_proxies"`
+	// Written as comma-separated CIDRs, as in --trusted-proxies.
+	TrustedProxies clientip.Proxies `yaml:"trusted_proxies"`
 	// UserHeader names a header carrying the user id, believed only from trusted proxies;
 	// without it the user is the token.
 	UserHeader string `yaml:"user_header"`
 	// Redis is the URL of the Redis that keeps limiter state (default: the first database's
 	// server, logical database DB).
-	Redis string `yaml:"redis"`
+	Redis string `yaml:"redis" check:"redis-url"`
 	// DB is the logical database of the first database's server that keeps limiter state
 	// when Redis is not given; no database may use it.
 	DB int `yaml:"db"`
@@ -107,24 +106,25 @@ type RateLimits struct {
 
 // TokenLimit overrides the rate limits of one token.
 type TokenLimit struct {
-	Rate    string `yaml:"rate"`
-	Daily   int64  `yaml:"daily"`
-	Monthly int64  `yaml:"monthly"`
+	// Rate is written COUNT/UNIT[:BURST], as --limit-token; zero: the database's.
+	Rate    ratelimit.Rate `yaml:"rate"`
+	Daily   int64          `yaml:"daily"`
+	Monthly int64          `yaml:"monthly"`
 }
 
 // Database is one upstream Redis and the tokens that reach it.
 type Database struct {
 	Name           string   `yaml:"name"`
-	Upstream       string   `yaml:"upstream"`
-	Tokens         []string `yaml:"tokens"`
-	ReadOnlyTokens []string `yaml:"read_only_tokens"`
+	Upstream       string   `yaml:"upstream" check:"redis-url"`
+	Tokens         []string `yaml:"tokens" secret:"true"`
+	ReadOnlyTokens []string `yaml:"read_only_tokens" secret:"true"`
 	PoolSize       int      `yaml:"pool_size"`
 	// BlockingConns of nil takes the top-level value.
 	BlockingConns *int `yaml:"blocking_conns"`
 	// TokenLimits overrides rate limits and quotas per token (keyed by the token).
 	TokenLimits map[string]TokenLimit `yaml:"token_limits"`
 	// Replicas are redis:// URLs of the leader's replicas (static topology).
-	Replicas []string `yaml:"replicas"`
+	Replicas []string `yaml:"replicas" check:"redis-url"`
 	// Sentinels (host:port) and MasterName discover the leader and replicas and follow
 	// failovers; Upstream then only carries credentials, DB and TLS.
 	Sentinels  []string `yaml:"sentinels"`
@@ -141,7 +141,7 @@ type Cache struct {
 	// Enabled turns the read cache on.
 	Enabled bool `yaml:"enabled"`
 	// MaxBytes bounds the memory of the cached replies.
-	MaxBytes int `yaml:"max_bytes"`
+	MaxBytes Size `yaml:"max_bytes"`
 	// MaxTTL bounds how long a reply is kept.
 	MaxTTL time.Duration `yaml:"max_ttl"`
 	// Strict makes every hit wait for the invalidations Redis sent before it (one shared round trip).
@@ -175,7 +175,7 @@ func (d *Database) Replicated() bool { return len(d.Replicas) > 0 || len(d.Senti
 
 // Limits bound the size and duration of requests.
 type Limits struct {
-	MaxBodyBytes   int           `yaml:"max_body_bytes"`
+	MaxBodyBytes   Size          `yaml:"max_body_bytes"`
 	MaxPipeline    int           `yaml:"max_pipeline"`
 	MaxArgs        int           `yaml:"max_args"`
 	CommandTimeout time.Duration `yaml:"command_timeout"`
@@ -183,25 +183,25 @@ type Limits struct {
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
 	WriteTimeout   time.Duration `yaml:"write_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+	MaxHeaderBytes Size          `yaml:"max_header_bytes"`
 	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"`
 	// MaxConns bounds the concurrent connections of the public listener; 0: none.
 	MaxConns int `yaml:"max_conns"`
 	// HeaderTimeout bounds the wait for a request's line and headers (ReadTimeout then bounds its body).
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, which wins when set); 0: none.
-	MemoryLimit int `yaml:"memory_limit"`
+	MemoryLimit Size `yaml:"memory_limit"`
 	// MaxInflightBody bounds the memory of request bodies being read; 0: a quarter of the
 	// memory limit (256 MiB without one), at least MaxBodyBytes.
-	MaxInflightBody int `yaml:"max_inflight_body"`
+	MaxInflightBody Size `yaml:"max_inflight_body"`
 	// MaxStreamsPerToken bounds the SSE streams (subscribe, psubscribe, monitor) one token holds open.
 	MaxStreamsPerToken int `yaml:"max_streams_per_token"`
 	// StreamHeartbeat is how long an SSE stream may stay silent before a comment line is sent.
 	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
 	// MaxResponseBytes bounds the raw Redis replies of one request; past it the request gets an error.
-	MaxResponseBytes int `yaml:"max_response_bytes"`
+	MaxResponseBytes Size `yaml:"max_response_bytes"`
 	// MaxInflightResponseBytes bounds the raw Redis replies a database's connection pool holds at once.
-	MaxInflightResponseBytes int `yaml:"max_inflight_response_bytes"`
+	MaxInflightResponseBytes Size `yaml:"max_inflight_response_bytes"`
 }
 
 // InflightBody returns the budget of request-body memory in flight under a process memory
@@ -280,9 +280,16 @@ func options() []option {
 				return strconv.Itoa(*p(c))
 			}
 	}
+	size := func(p func(*Config) *Size) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { return p(c).UnmarshalText([]byte(v)) },
+			func(c *Config) string { return p(c).String() }
+	}
+	text := func(p func(*Config) encoding.TextUnmarshaler, get func(*Config) string) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { return p(c).UnmarshalText([]byte(v)) }, get
+	}
 	dur := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
+				d, err := parseDuration(v)
 				*p(c) = d
 				return err
 			}, func(c *Config) string {
@@ -318,21 +325,21 @@ func options() []option {
 	add("consistency", "eventual (reads from replicas) or strong (reads from the leader, writes acknowledged by a replica); a request may override it with the Redisgate-Consistency header", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.AckTimeout })
 	add("ack-timeout", "how long a strong write waits for a replica's acknowledgement", s, g)
-	s, g = num(func(c *Config) *int { return &c.MaxLag }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.MaxLag })
 	add("max-lag", "bytes of replication stream a replica may lag and still serve reads", s, g)
-	s, g = num(func(c *Config) *int { return &c.PoolSize }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.PoolSize }, parseInt)
 	add("pool-size", "Redis connections per database", s, g)
-	s, g = num(func(c *Config) *int { return &c.BlockingConns }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.BlockingConns }, parseInt)
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxBodyBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxBodyBytes })
 	add("max-body", "largest request body in bytes (suffixes KiB, MiB accepted)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxResponseBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxResponseBytes })
 	add("max-response", "largest raw Redis reply to one request in bytes (suffixes KiB, MiB accepted); past it the replies are discarded and the request fails", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightResponseBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxInflightResponseBytes })
 	add("max-inflight-response", "raw Redis reply bytes all requests to one database may hold at once; a reply past it fails its request", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxPipeline }, parseInt)
 	add("max-pipeline", "most commands in one /pipeline or /multi-exec request", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxArgs }, parseInt)
 	add("max-args", "most arguments in one command", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.CommandTimeout })
 	add("command-timeout", "deadline of one request's Redis work", s, g)
@@ -344,17 +351,17 @@ func options() []option {
 	add("write-timeout", "time allowed to write one HTTP response", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.IdleTimeout })
 	add("idle-timeout", "how long an idle keep-alive connection is kept", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxStreamsPerToken }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxStreamsPerToken }, parseInt)
 	add("max-streams-per-token", "most SSE streams (/subscribe, /psubscribe, /monitor) one token holds open; more get 429", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.StreamHeartbeat })
 	add("stream-heartbeat", "silence after which an SSE stream gets a heartbeat comment line", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.IP })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.IP }, func(c *Config) string { return c.RateLimits.IP.String() })
 	add("limit-ip", "rate limit per client IP, COUNT/UNIT[:BURST] with UNIT s, m, h or d (e.g. 10/s, 600/m:50); empty: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.Token })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.Token }, func(c *Config) string { return c.RateLimits.Token.String() })
 	add("limit-token", "rate limit per user (token, or --user-header), COUNT/UNIT[:BURST]; empty: none", s, g)
 	q := func(p func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
+				n, err := parseInt64(v)
 				*p(c) = n
 				return err
 			}, func(c *Config) string {
@@ -365,16 +372,17 @@ func options() []option {
 	add("quota-daily", "commands per user per UTC day (a pipeline of n costs n); 0: none", s, g)
 	s, g = q(func(c *Config) *int64 { return &c.RateLimits.Monthly })
 	add("quota-monthly", "commands per user per UTC month; 0: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.RateLimits.TrustedProxies })
+	// Proxies do not print themselves; the default is none.
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.RateLimits.TrustedProxies }, func(*Config) string { return "" })
 	add("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.UserHeader })
 	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.Redis })
 	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's server, logical database --limit-db)", s, g)
-	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, parseInt)
 	add("limit-db", "logical database of the first database's server keeping rate-limit state when --limit-redis is not given; tenants cannot select it", s, g)
 	s, g = func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		c.RateLimits.FailClosed = b
 		return err
 	}, func(c *Config) string { return strconv.FormatBool(c.RateLimits.FailClosed) }
@@ -383,17 +391,17 @@ func options() []option {
 	add("limit-timeout", "deadline of one rate-limit decision's trip to Redis", s, g)
 	s, g = str(func(c *Config) *string { return &c.CORSOrigin })
 	add("cors-origin", "Access-Control-Allow-Origin sent on every response", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxHeaderBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxHeaderBytes })
 	add("max-header", "largest request line plus headers in bytes; larger gets 431", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConnsPerIP }, parseInt)
 	add("max-conns-per-ip", "most concurrent connections from one client IP, trusted proxies exempt; more get 429 (0: no limit)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxConns }, strconv.Atoi)
+	s, g = num(func(c *Config) *int { return &c.Limits.MaxConns }, parseInt)
 	add("max-conns", "most concurrent connections in all; more get 503 (0: no limit)", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Limits.HeaderTimeout })
 	add("header-timeout", "time allowed to send a request's line and headers, from the connection's opening or the request's first byte (slow clients get 408)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MemoryLimit }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MemoryLimit })
 	add("memory-limit", "soft memory limit of the Go runtime (GOMEMLIMIT, which wins when set); 0: none", s, g)
-	s, g = num(func(c *Config) *int { return &c.Limits.MaxInflightBody }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Limits.MaxInflightBody })
 	add("max-inflight-body", "memory of request bodies being read, server-wide; past it a body waits up to 1s, then 503 (0: a quarter of the memory limit, 256MiB without one, at least --max-body)", s, g)
 	s, g = str(func(c *Config) *string { return &c.TLSCert })
 	add("tls-cert", "PEM certificate file: serve HTTPS (with --tls-key)", s, g)
@@ -402,14 +410,14 @@ func options() []option {
 	s, g = str(func(c *Config) *string { return &c.AdminListen })
 	add("admin-listen", "address of the admin listener serving /metrics, /healthz and /readyz (never expose it publicly); empty: none", s, g)
 	s, g = func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		c.Pprof = b
 		return err
 	}, func(c *Config) string { return strconv.FormatBool(c.Pprof) }
 	add("pprof", "serve /debug/pprof on the admin listener", s, g)
 	boolean := func(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
 		return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
+				b, err := parseBool(v)
 				*p(c) = b
 				return err
 			}, func(c *Config) string {
@@ -418,7 +426,7 @@ func options() []option {
 	}
 	s, g = boolean(func(c *Config) *bool { return &c.Cache.Enabled })
 	add("cache", "keep hot read replies in the gateway, evicted by Redis's CLIENT TRACKING invalidations (--cache=true)", s, g)
-	s, g = num(func(c *Config) *int { return &c.Cache.MaxBytes }, ParseSize)
+	s, g = size(func(c *Config) *Size { return &c.Cache.MaxBytes })
 	add("cache-max-bytes", "memory bound of each database's read cache (suffixes KiB, MiB accepted)", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.MaxTTL })
 	add("cache-max-ttl", "longest time a reply stays in the read cache", s, g)
@@ -428,11 +436,11 @@ func options() []option {
 	add("edge-max-age", "Cache-Control max-age (whole seconds) and ETag on GET answers of read commands whose token is in ?_token=; 0: no edge caching", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Cache.EdgeStaleWhileRevalidate })
 	add("edge-stale-while-revalidate", "Cache-Control stale-while-revalidate sent with --edge-max-age; 0: none", s, g)
-	s, g = str(func(c *Config) *string { return &c.Isolation })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.Isolation }, func(c *Config) string { return string(c.Isolation) })
 	add("isolation", "acl: each database's connections run as a Redis ACL user of the gateway's own that cannot leave its logical database (scripts included); off: command checks only", s, g)
-	s, g = str(func(c *Config) *string { return &c.LogLevel })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.LogLevel }, func(c *Config) string { return string(c.LogLevel) })
 	add("log-level", "debug, info, warn or error", s, g)
-	s, g = str(func(c *Config) *string { return &c.LogFormat })
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.LogFormat }, func(c *Config) string { return string(c.LogFormat) })
 	add("log-format", "text or json", s, g)
 	return o
 }
@@ -464,10 +472,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		return Config{}, flagError(err, opts)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return Config{}, argumentError(args, len(args)-fs.NArg(), def, opts)
 	}
 	if file == "" {
 		file = getenv("REDISGATE_CONFIG")
@@ -509,6 +517,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	c.Normalize()
 	return c, nil
 }
 
@@ -554,27 +563,72 @@ func (c *Config) readTokenFile(tokenSrc, fileSrc string) error {
 	return nil
 }
 
-func readFile(name string, c *Config) error {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", name, err)
-	}
-	return nil
-}
-
 // Embedded reports whether no upstream is configured, so the embedded backend serves.
 func (c *Config) Embedded() bool {
 	return c.Upstream == "" && c.Sentinels == "" && len(c.Databases) == 0
 }
 
-// Validate checks the configuration and, for the single-database form, fills Databases.
-// Its errors name the field at fault.
+// Validate checks the configuration, with the defaults Normalize would fill in, and does not
+// change it. Its errors name the field at fault.
 func (c *Config) Validate() error {
+	n := *c
+	n.Databases = c.databases()
+	return n.check(len(c.Databases) > 0)
+}
+
+// Normalize fills in what the configuration leaves to defaults: the single-database form
+// (upstream, token…) becomes a database named default, and each database takes the
+// top-level pool size, blocking connections, consistency and cache it does not set.
+// Load calls it after Validate.
+func (c *Config) Normalize() { c.Databases = c.databases() }
+
+// databases returns the databases served with the defaults filled in, as Normalize
+// describes; it does not change c.
+func (c *Config) databases() []Database {
+	in := c.Databases
+	if len(in) == 0 && (c.Upstream != "" || c.Sentinels != "") && c.Token != "" {
+		db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
+			Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
+		if c.ReadOnlyToken != "" {
+			db.ReadOnlyTokens = []string{c.ReadOnlyToken}
+		}
+		in = []Database{db}
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]Database, len(in))
+	for i, d := range in {
+		if d.Consistency == "" {
+			d.Consistency = c.Consistency
+		}
+		if d.PoolSize == 0 {
+			d.PoolSize = c.PoolSize
+		}
+		n := c.BlockingConns
+		if d.BlockingConns != nil {
+			n = *d.BlockingConns
+		}
+		d.BlockingConns = &n
+		k := c.Cache
+		if d.Cache != nil {
+			k = *d.Cache
+			if k.MaxBytes == 0 {
+				k.MaxBytes = c.Cache.MaxBytes
+			}
+			if k.MaxTTL == 0 {
+				k.MaxTTL = c.Cache.MaxTTL
+			}
+		}
+		d.Cache = &k
+		out[i] = d
+	}
+	return out
+}
+
+// check is Validate on a normalised configuration; listGiven says whether the databases
+// list was given (not made from the single-database form).
+func (c *Config) check(listGiven bool) error {
 	if c.Listen == "" {
 		return errors.New("listen: address required")
 	}
@@ -588,7 +642,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_response_bytes", l.MaxResponseBytes}, {"limits.max_inflight_response_bytes", l.MaxInflightResponseBytes}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
+	}{{"limits.max_body_bytes", int(l.MaxBodyBytes)}, {"limits.max_response_bytes", int(l.MaxResponseBytes)}, {"limits.max_inflight_response_bytes", int(l.MaxInflightResponseBytes)}, {"limits.max_pipeline", l.MaxPipeline}, {"limits.max_args", l.MaxArgs}, {"limits.max_streams_per_token", l.MaxStreamsPerToken}} {
 		if f.v < 1 {
 			return fmt.Errorf("%s: must be positive, got %d", f.name, f.v)
 		}
@@ -613,7 +667,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_conns", l.MaxConns}, {"limits.memory_limit", l.MemoryLimit}, {"limits.max_inflight_body", l.MaxInflightBody}} {
+	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_conns", l.MaxConns}, {"limits.memory_limit", int(l.MemoryLimit)}, {"limits.max_inflight_body", int(l.MaxInflightBody)}} {
 		if f.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", f.name, f.v)
 		}
@@ -644,7 +698,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ack_timeout: must be positive, got %s", c.AckTimeout)
 	}
 	if c.Upstream != "" || c.Sentinels != "" || c.Token != "" || c.ReadOnlyToken != "" {
-		if len(c.Databases) > 0 {
+		if listGiven {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
 		if c.Upstream != "" || c.Sentinels != "" {
@@ -661,12 +715,6 @@ func (c *Config) Validate() error {
 			if c.Token == "" {
 				return errors.New("token: required with upstream (--token, --token-file, REDISGATE_TOKEN or REDISGATE_TOKEN_FILE)")
 			}
-			db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
-				Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
-			if c.ReadOnlyToken != "" {
-				db.ReadOnlyTokens = []string{c.ReadOnlyToken}
-			}
-			c.Databases = []Database{db}
 		} else if c.ReadOnlyToken != "" {
 			return errors.New("read_only_token: the embedded backend takes only --token")
 		}
@@ -710,34 +758,14 @@ func (c *Config) Validate() error {
 				return err
 			}
 		}
-		if d.Consistency == "" {
-			d.Consistency = c.Consistency
-		}
 		if _, err := replicaset.ParseMode(d.Consistency); err != nil {
 			return fmt.Errorf("%s.consistency: %w", where, err)
-		}
-		if d.PoolSize == 0 {
-			d.PoolSize = c.PoolSize
 		}
 		if d.PoolSize < 1 || d.PoolSize > 1024 {
 			return fmt.Errorf("%s.pool_size: %d not in 1..1024", where, d.PoolSize)
 		}
-		if d.BlockingConns == nil {
-			n := c.BlockingConns
-			d.BlockingConns = &n
-		}
 		if *d.BlockingConns < 0 || *d.BlockingConns > 1024 {
 			return fmt.Errorf("%s.blocking_conns: %d not in 0..1024", where, *d.BlockingConns)
-		}
-		if d.Cache == nil {
-			k := c.Cache
-			d.Cache = &k
-		}
-		if d.Cache.MaxBytes == 0 {
-			d.Cache.MaxBytes = c.Cache.MaxBytes
-		}
-		if d.Cache.MaxTTL == 0 {
-			d.Cache.MaxTTL = c.Cache.MaxTTL
 		}
 		if err := d.Cache.validate(where + ".cache"); err != nil {
 			return err
@@ -761,11 +789,6 @@ func (c *Config) Validate() error {
 			if _, ok := tokens[t]; !ok || tokens[t] != d.Name {
 				return fmt.Errorf("%s.token_limits: a token that is not one of this database's tokens", where)
 			}
-			if tl.Rate != "" {
-				if _, err := ratelimit.ParseRate(tl.Rate); err != nil {
-					return fmt.Errorf("%s.token_limits[…].rate: %w", where, err)
-				}
-			}
 			if tl.Daily < 0 || tl.Monthly < 0 {
 				return fmt.Errorf("%s.token_limits[…]: quotas must not be negative", where)
 			}
@@ -780,18 +803,8 @@ func (c *Config) Validate() error {
 }
 
 func (r *RateLimits) validate() error {
-	for _, f := range []struct{ name, v string }{{"rate_limits.ip", r.IP}, {"rate_limits.token", r.Token}} {
-		if f.v != "" {
-			if _, err := ratelimit.ParseRate(f.v); err != nil {
-				return fmt.Errorf("%s: %w", f.name, err)
-			}
-		}
-	}
 	if r.Daily < 0 || r.Monthly < 0 {
 		return errors.New("rate_limits.daily/monthly: quotas must not be negative")
-	}
-	if _, err := clientip.ParseProxies(r.TrustedProxies); err != nil {
-		return fmt.Errorf("rate_limits.trusted_proxies: %w", err)
 	}
 	if r.Redis != "" {
 		if err := checkRedisURL("rate_limits.redis (--limit-redis)", r.Redis); err != nil {
@@ -807,7 +820,7 @@ func (r *RateLimits) validate() error {
 // Limited reports whether any rate limit or quota is configured.
 func (c *Config) Limited() bool {
 	r := c.RateLimits
-	if r.IP != "" || r.Token != "" || r.Daily > 0 || r.Monthly > 0 {
+	if !r.IP.IsZero() || !r.Token.IsZero() || r.Daily > 0 || r.Monthly > 0 {
 		return true
 	}
 	for _, d := range c.Databases {
@@ -825,6 +838,14 @@ const urlForm = "redis://[user:password@]host:port[/db], rediss:// for TLS, or u
 // says what is wrong in plain words and, when it can guess, what was meant. It never shows a
 // password.
 func checkRedisURL(field, raw string) error {
+	if err := redisURLError(raw); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	return nil
+}
+
+// redisURLError is checkRedisURL's error without the field.
+func redisURLError(raw string) error {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		// "127.0.0.1:6379", "redis//h", "redis:/h", "redis:h": the scheme is missing or mangled.
@@ -838,17 +859,17 @@ func checkRedisURL(field, raw string) error {
 				break
 			}
 		}
-		return fmt.Errorf("%s: %q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
-			field, redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
+		return fmt.Errorf("%q is not a Redis URL (%s): it does not start with redis://; did you mean %s?",
+			redactURL(raw), urlForm, redactURL(guess+"://"+fixed))
 	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
 	default:
-		return fmt.Errorf("%s: %q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
-			field, redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
+		return fmt.Errorf("%q is not a Redis URL (%s): the scheme %s:// is not redis://, rediss:// or unix://; did you mean %s?",
+			redactURL(raw), urlForm, scheme, redactURL("redis://"+rest))
 	}
 	if _, err := pool.ParseURL(raw); err != nil {
-		return fmt.Errorf("%s: %q is not a valid Redis URL (%s): %s", field, redactURL(raw), urlForm, redactURL(err.Error()))
+		return fmt.Errorf("%q is not a valid Redis URL (%s): %s", redactURL(raw), urlForm, redactURL(err.Error()))
 	}
 	return nil
 }
@@ -891,23 +912,4 @@ func checkToken(t string) error {
 		}
 	}
 	return nil
-}
-
-// ParseSize parses a byte count such as 1048576, 512KiB or 10MiB.
-func ParseSize(s string) (int, error) {
-	mult := 1
-	for _, u := range []struct {
-		suffix string
-		mult   int
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(v), u.mult
-			break
-		}
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return n * mult, nil
 }

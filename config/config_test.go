@@ -95,18 +95,18 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"short token", []string{"--upstream", "redis://x:1", "--token", "short"}, "", "databases[0].tokens[0]: token shorter than 16"},
 		{"bad url", []string{"--upstream", "http://x:1", tok}, "", `upstream (--upstream): "http://x:1" is not a Redis URL`},
 		{"bad duration flag", []string{"--command-timeout", "soon"}, "", "--command-timeout"},
-		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: invalid size "lots"`},
+		{"bad size", []string{"--max-body", "lots"}, "", `--max-body: "lots" is not a size`},
 		{"zero pool", []string{"--pool-size", "0"}, "", "pool_size: 0 not in 1..1024"},
-		{"bad log level", []string{"--log-level", "loud"}, "", "log_level"},
-		{"unknown file field", nil, "listen: x\nlisten_port: 3\n", "field listen_port not found"},
+		{"bad log level", []string{"--log-level", "loud"}, "", `--log-level: "loud" is not`},
+		{"unknown file field", nil, "listen: x\nlisten_port: 3\n", `line 2: unknown key "listen_port"`},
 		{"both forms", []string{"--upstream", "redis://x:1", tok}, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "not both"},
 		{"duplicate token", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n  - name: b\n    upstream: redis://x:2\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[1].tokens[0]: token already used by a"},
 		{"no tokens", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n", "databases[0].tokens: at least one token required"},
 		{"missing name", nil, "databases:\n  - upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n", "databases[0].name: required"},
 		{"negative timeout in file", nil, "limits:\n  read_timeout: -1s\n", "limits.read_timeout: must be positive"},
 		{"stray argument", []string{"serve"}, "", `unexpected argument "serve"`},
-		{"bad ip rate", []string{"--limit-ip", "10/fortnight"}, "", "rate_limits.ip: rate \"10/fortnight\""},
-		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/99"}, "", "rate_limits.trusted_proxies"},
+		{"bad ip rate", []string{"--limit-ip", "10/fortnight"}, "", "--limit-ip: rate \"10/fortnight\""},
+		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/99"}, "", "--trusted-proxies: trusted proxy \"10.0.0.0/99\""},
 		{"negative conns cap", []string{"--max-conns", "-1"}, "", "limits.max_conns: must not be negative"},
 		{"zero header timeout", []string{"--header-timeout", "0s"}, "", "limits.header_timeout: must be positive"},
 		{"budget below max body", []string{"--max-inflight-body", "1MiB"}, "", "limits.max_inflight_body: 1048576 is less than limits.max_body_bytes"},
@@ -263,7 +263,7 @@ func TestMemoryBoundSettings(t *testing.T) {
 		{0, 10 << 20, 256 << 20},         // no memory limit
 		{64 << 20, 100 << 20, 100 << 20}, // never below the largest body
 	} {
-		l := Limits{MaxBodyBytes: int(tt.maxBody)}
+		l := Limits{MaxBodyBytes: Size(tt.maxBody)}
 		if got := l.InflightBody(tt.limit); got != tt.want {
 			t.Errorf("InflightBody(%d) with max body %d: %d, want %d", tt.limit, tt.maxBody, got, tt.want)
 		}
@@ -358,5 +358,44 @@ func TestBadUpstreamURL(t *testing.T) {
 	file := writeFile(t, "databases:\n  - name: a\n    upstream: 10.0.0.1:6379\n    tokens: [url-test-token-0123456789]\n")
 	if _, err := Load([]string{"--config", file}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "databases[0].upstream") || !strings.Contains(err.Error(), "did you mean redis://10.0.0.1:6379?") {
 		t.Errorf("config file: %v", err)
+	}
+}
+
+func TestSizesAndDurationsHaveOneSyntax(t *testing.T) {
+	file := writeFile(t, `
+max_lag: 2MiB
+limits:
+  max_body_bytes: 1MiB
+  max_header_bytes: 8192
+  command_timeout: 1m30s
+cache:
+  max_bytes: 4 KiB
+`)
+	c, err := Load([]string{"--config", file, "--cache-max-ttl", "2m"}, env(map[string]string{"REDISGATE_MAX_RESPONSE": "32MiB"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxLag != 2<<20 || c.Limits.MaxBodyBytes != 1<<20 || c.Limits.MaxHeaderBytes != 8192 || c.Cache.MaxBytes != 4<<10 ||
+		c.Limits.CommandTimeout != 90*time.Second || c.Cache.MaxTTL != 2*time.Minute || c.Limits.MaxResponseBytes != 32<<20 {
+		t.Errorf("got %+v", c)
+	}
+	if got := c.Limits.MaxBodyBytes.String(); got != "1MiB" {
+		t.Errorf("String() = %q, want 1MiB", got)
+	}
+}
+
+func TestValidateDoesNotChangeTheConfig(t *testing.T) {
+	c := Default()
+	c.Upstream, c.Token = "redis://127.0.0.1:6379", "0123456789abcdef0123"
+	c.Databases = nil
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Databases != nil {
+		t.Fatalf("Validate filled Databases: %+v", c.Databases)
+	}
+	c.Normalize()
+	if len(c.Databases) != 1 || c.Databases[0].Name != "default" || c.Databases[0].PoolSize != c.PoolSize || *c.Databases[0].BlockingConns != c.BlockingConns || c.Databases[0].Cache.MaxBytes != c.Cache.MaxBytes {
+		t.Fatalf("Normalize: %+v", c.Databases)
 	}
 }

@@ -89,8 +89,13 @@ func (r Rate) String() string {
 	return fmt.Sprintf("%d/%s:%d", r.Count, unit, r.Burst)
 }
 
-// UnmarshalText reads a rate in ParseRate's form, as in a config file.
+// UnmarshalText reads a rate in ParseRate's form, as in a config file; empty text (or only
+// spaces) is the zero Rate, no limit, as String writes it.
 func (r *Rate) UnmarshalText(b []byte) error {
+	if strings.TrimSpace(string(b)) == "" {
+		*r = Rate{}
+		return nil
+	}
 	v, err := ParseRate(string(b))
 	if err != nil {
 		return err

@@ -98,10 +98,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	srv, err := proxy.New(proxy.Options{
 		Metrics:        reg,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		MaxBodyBytes:   int(cfg.Limits.MaxBodyBytes),
 		MaxPipeline:    cfg.Limits.MaxPipeline,
 		MaxArgs:        cfg.Limits.MaxArgs,
-		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
 		MaxConnsPerIP:  cfg.Limits.MaxConnsPerIP,
 		MaxConns:       cfg.Limits.MaxConns,
 		HeaderTimeout:  cfg.Limits.HeaderTimeout,
@@ -222,20 +222,9 @@ func reload(srv *proxy.Server, running config.Config, limiter *ratelimit.Limiter
 	}
 	var acc proxy.Access
 	rl := cfg.RateLimits
-	if rl.IP != "" {
-		if acc.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
-			return err
-		}
-	}
-	if rl.Token != "" {
-		if acc.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
-			return err
-		}
-	}
+	acc.IPRate, acc.TokenRate = rl.IP, rl.Token
 	acc.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
-	if acc.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
-		return err
-	}
+	acc.Proxies = rl.TrustedProxies
 	acc.UserHeader = rl.UserHeader
 	if cfg.Limited() && limiter == nil {
 		log.Warn("rate limits were not configured at start: they need a restart to take effect")
@@ -269,7 +258,7 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	opts.Size = d.PoolSize
 	opts.ReplyTimeout = cfg.Limits.CommandTimeout + 5*time.Second
-	opts.MaxResponse = cfg.Limits.MaxResponseBytes
+	opts.MaxResponse = int(cfg.Limits.MaxResponseBytes)
 	opts.MaxInflightResponse = int64(cfg.Limits.MaxInflightResponseBytes)
 	opts.Logger = log.With("database", d.Name)
 	db := proxy.Database{Name: d.Name, Tokens: d.Tokens, ReadOnlyTokens: d.ReadOnlyTokens, CommentShebang: embedded, LogicalDB: at.DB, Shared: at.Shared}
@@ -299,7 +288,7 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	db.Edge = cache.Edge{MaxAge: k.EdgeMaxAge, StaleWhileRevalidate: k.EdgeStaleWhileRevalidate}
 	if k.Enabled {
-		bc.Cache = &cache.Options{MaxBytes: k.MaxBytes, MaxTTL: k.MaxTTL, Strict: k.Strict}
+		bc.Cache = &cache.Options{MaxBytes: int(k.MaxBytes), MaxTTL: k.MaxTTL, Strict: k.Strict}
 	}
 	parts, err := backend.Open(bc)
 	if err != nil {
@@ -362,22 +351,11 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 	var l limits
 	var err error
 	rl := cfg.RateLimits
-	if l.Proxies, err = clientip.ParseProxies(rl.TrustedProxies); err != nil {
-		return l, nil, err
-	}
+	l.Proxies = rl.TrustedProxies
 	if !cfg.Limited() {
 		return l, func() {}, nil
 	}
-	if rl.IP != "" {
-		if l.IPRate, err = ratelimit.ParseRate(rl.IP); err != nil {
-			return l, nil, err
-		}
-	}
-	if rl.Token != "" {
-		if l.TokenRate, err = ratelimit.ParseRate(rl.Token); err != nil {
-			return l, nil, err
-		}
-	}
+	l.IPRate, l.TokenRate = rl.IP, rl.Token
 	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
 	var opts pool.Options
 	switch d := cfg.Databases[0]; {
@@ -426,14 +404,7 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 func tokenLimits(in map[string]config.TokenLimit) (map[string]proxy.TokenLimit, error) {
 	out := map[string]proxy.TokenLimit{}
 	for tok, tl := range in {
-		var r ratelimit.Rate
-		if tl.Rate != "" {
-			var err error
-			if r, err = ratelimit.ParseRate(tl.Rate); err != nil {
-				return nil, err
-			}
-		}
-		out[tok] = proxy.TokenLimit{Rate: r, Quota: ratelimit.Quota{Daily: tl.Daily, Monthly: tl.Monthly}}
+		out[tok] = proxy.TokenLimit{Rate: tl.Rate, Quota: ratelimit.Quota{Daily: tl.Daily, Monthly: tl.Monthly}}
 	}
 	return out, nil
 }

@@ -42,7 +42,7 @@ func startRESP(cfg config.Config, srv *proxy.Server, reg *metrics.Registry, maxI
 	rs := respserver.New(srv, respserver.Options{
 		MaxConns: l.MaxConns, MaxConnsPerIP: l.MaxConnsPerIP,
 		AuthTimeout: l.HeaderTimeout, IdleTimeout: l.IdleTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
-		MaxArgs: l.MaxArgs, MaxCommandBytes: l.MaxBodyBytes, MaxQueued: l.MaxPipeline, MaxInflight: maxInflight,
+		MaxArgs: l.MaxArgs, MaxCommandBytes: int(l.MaxBodyBytes), MaxQueued: l.MaxPipeline, MaxInflight: maxInflight,
 		Metrics: reg, Logger: log.With("component", "resp"),
 	})
 	served := make(chan error, 1)
