@@ -3,7 +3,6 @@ package cluster
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"strconv"
 
@@ -118,39 +117,8 @@ func (p part) answer(units []unit) []byte {
 
 // decode parses one RESP reply into strings, int64, nil, []any and errors.
 func decode(raw []byte) (any, error) {
-	v, _, err := decodeNext(raw)
+	v, _, err := resp.Decode(raw)
 	return v, err
-}
-
-func decodeNext(raw []byte) (any, []byte, error) {
-	kind, data, n, rest, err := resp.Next(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch kind {
-	case resp.Simple:
-		return string(data), rest, nil
-	case resp.Error:
-		return nil, rest, errors.New(string(data))
-	case resp.Integer:
-		i, err := strconv.ParseInt(string(data), 10, 64)
-		return i, rest, err
-	case resp.Bulk:
-		if n < 0 {
-			return nil, rest, nil
-		}
-		return string(data), rest, nil
-	}
-	if n < 0 {
-		return nil, rest, nil
-	}
-	out := make([]any, n)
-	for i := range out {
-		if out[i], rest, err = decodeNext(rest); err != nil {
-			return nil, nil, err
-		}
-	}
-	return out, rest, nil
 }
 
 func newReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }

@@ -17,8 +17,8 @@ import (
 )
 
 // pacedPeer accepts connections on loopback, answers handshake commands (CLIENT) with +OK and
-// each other command with the parts given for its name, pausing for pause after each part but
-// the last; a command with no parts given is answered +OK.
+// each other command with the parts given for its name (or for "*"), pausing for pause after
+// each part but the last; a command with no parts given is answered +OK.
 func pacedPeer(t *testing.T, pause time.Duration, answers map[string][]string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,6 +61,9 @@ func pacedPeer(t *testing.T, pause time.Duration, answers map[string][]string) s
 					_, name, _, _, _ := resp.Next(rest)
 					parts, ok := answers[string(name)]
 					if !ok {
+						parts, ok = answers["*"]
+					}
+					if !ok || string(name) == "CLIENT" {
 						parts = []string{"+OK\r\n"}
 					}
 					for i, p := range parts {

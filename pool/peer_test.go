@@ -1,74 +1,20 @@
 package pool_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redisgate/redisgate/pool"
-	"github.com/redisgate/redisgate/resp"
 )
 
 // scriptedPeer accepts connections on loopback, answers each handshake command with +OK and
-// then, for the first command after it, writes the parts given with a pause between them.
+// each command after it with the parts given, 100 ms apart.
 func scriptedPeer(t *testing.T, parts ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				br := bufio.NewReader(c)
-				for {
-					cmd, err := resp.ReadReply(br, nil, 0)
-					if err != nil {
-						return
-					}
-					_, _, _, rest, _ := resp.Next(cmd)
-					_, name, _, _, _ := resp.Next(rest)
-					if string(name) == "CLIENT" {
-						c.Write([]byte("+OK\r\n"))
-						continue
-					}
-					for _, p := range parts {
-						c.Write([]byte(p))
-						time.Sleep(100 * time.Millisecond)
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return pacedPeer(t, 100*time.Millisecond, map[string][]string{"*": parts})
 }
 
 // TestFailWhileReading drops a connection (Redial) while its reader is in the middle of a

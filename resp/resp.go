@@ -232,3 +232,36 @@ func Skip(raw []byte) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// Decode parses the first reply of raw into Go values (a string for simple and bulk strings,
+// int64, nil for null, []any for arrays; an error reply as an error) and returns the rest.
+func Decode(raw []byte) (any, []byte, error) {
+	kind, data, n, rest, err := Next(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch kind {
+	case Simple:
+		return string(data), rest, nil
+	case Error:
+		return nil, rest, errors.New(string(data))
+	case Integer:
+		i, err := strconv.ParseInt(string(data), 10, 64)
+		return i, rest, err
+	case Bulk:
+		if n < 0 {
+			return nil, rest, nil
+		}
+		return string(data), rest, nil
+	}
+	if n < 0 {
+		return nil, rest, nil
+	}
+	out := make([]any, n)
+	for i := range out {
+		if out[i], rest, err = Decode(rest); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, rest, nil
+}

@@ -3,7 +3,6 @@ package redistest
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -228,36 +227,7 @@ func (s *Server) KillClients(prefix string) {
 }
 
 // Decode reads the first reply of raw as Do returns it (errors as errors) and returns the rest.
-func Decode(raw []byte) (any, []byte, error) {
-	kind, data, n, rest, err := resp.Next(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch kind {
-	case resp.Simple:
-		return string(data), rest, nil
-	case resp.Error:
-		return nil, rest, errors.New(string(data))
-	case resp.Integer:
-		i, err := strconv.ParseInt(string(data), 10, 64)
-		return i, rest, err
-	case resp.Bulk:
-		if n < 0 {
-			return nil, rest, nil
-		}
-		return string(data), rest, nil
-	}
-	if n < 0 {
-		return nil, rest, nil
-	}
-	out := make([]any, n)
-	for i := range out {
-		if out[i], rest, err = Decode(rest); err != nil {
-			return nil, nil, err
-		}
-	}
-	return out, rest, nil
-}
+func Decode(raw []byte) (any, []byte, error) { return resp.Decode(raw) }
 
 // Session is one connection to a Server for many commands in a row.
 type Session struct {
