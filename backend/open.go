@@ -205,6 +205,9 @@ func (d *Database) Follow(o pool.Options) pool.Options {
 	if d.set != nil {
 		o.Addr, o.Resolve = d.set.Leader(), d.set.Leader
 	}
+	if d.cluster != nil {
+		o.Addr, o.DB = d.Leader(), 0
+	}
 	return o
 }
 

@@ -326,6 +326,7 @@ func (c *Cluster) load(ctx context.Context, addrs []string) (*topology, error) {
 func (c *Cluster) slotsOf(ctx context.Context, addr string) (*topology, error) {
 	o := c.opts.Node
 	o.Addr, o.DB = addr, 0
+	o.Confine = nil // the slot map is read with the operator's credentials, not a tenant's
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 2 * time.Second
 	}

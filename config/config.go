@@ -46,6 +46,8 @@ type Config struct {
 	Replicas   string `yaml:"replicas"`
 	Sentinels  string `yaml:"sentinels"`
 	MasterName string `yaml:"master_name"`
+	// Cluster (comma-separated host:port seed nodes) makes the single database a Redis Cluster.
+	Cluster string `yaml:"cluster"`
 	// Consistency is the default mode of replicated databases: eventual or strong.
 	Consistency string `yaml:"consistency"`
 	// AckTimeout bounds how long a strong write waits for a replica to acknowledge it.
@@ -129,6 +131,9 @@ type Database struct {
 	// failovers; Upstream then only carries credentials, DB and TLS.
 	Sentinels  []string `yaml:"sentinels"`
 	MasterName string   `yaml:"master_name"`
+	// Cluster (host:port seed nodes) makes the database a Redis Cluster; Upstream then only
+	// carries credentials and TLS, and its database must be 0.
+	Cluster []string `yaml:"cluster"`
 	// Consistency is eventual or strong; empty takes the top-level value.
 	Consistency string `yaml:"consistency"`
 	// Cache of nil takes the top-level block; a block given replaces it, except that zero
@@ -321,6 +326,8 @@ func options() []option {
 	add("sentinel", "comma-separated host:port of Redis Sentinels that name the leader and replicas (with --master-name)", s, g)
 	s, g = str(func(c *Config) *string { return &c.MasterName })
 	add("master-name", "the Sentinels' name of the master", s, g)
+	s, g = str(func(c *Config) *string { return &c.Cluster })
+	add("cluster", "comma-separated host:port seed nodes of a Redis Cluster serving the database (--upstream then only carries credentials and TLS)", s, g)
 	s, g = str(func(c *Config) *string { return &c.Consistency })
 	add("consistency", "eventual (reads from replicas) or strong (reads from the leader, writes acknowledged by a replica); a request may override it with the Redisgate-Consistency header", s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.AckTimeout })
@@ -565,7 +572,7 @@ func (c *Config) readTokenFile(tokenSrc, fileSrc string) error {
 
 // Embedded reports whether no upstream is configured, so the embedded backend serves.
 func (c *Config) Embedded() bool {
-	return c.Upstream == "" && c.Sentinels == "" && len(c.Databases) == 0
+	return c.Upstream == "" && c.Sentinels == "" && c.Cluster == "" && len(c.Databases) == 0
 }
 
 // Validate checks the configuration, with the defaults Normalize would fill in, and does not
@@ -586,9 +593,10 @@ func (c *Config) Normalize() { c.Databases = c.databases() }
 // describes; it does not change c.
 func (c *Config) databases() []Database {
 	in := c.Databases
-	if len(in) == 0 && (c.Upstream != "" || c.Sentinels != "") && c.Token != "" {
+	if len(in) == 0 && (c.Upstream != "" || c.Sentinels != "" || c.Cluster != "") && c.Token != "" {
 		db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
-			Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName}
+			Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName,
+			Cluster: splitList(c.Cluster)}
 		if c.ReadOnlyToken != "" {
 			db.ReadOnlyTokens = []string{c.ReadOnlyToken}
 		}
@@ -697,11 +705,11 @@ func (c *Config) check(listGiven bool) error {
 	if c.AckTimeout <= 0 {
 		return fmt.Errorf("ack_timeout: must be positive, got %s", c.AckTimeout)
 	}
-	if c.Upstream != "" || c.Sentinels != "" || c.Token != "" || c.ReadOnlyToken != "" {
+	if c.Upstream != "" || c.Sentinels != "" || c.Cluster != "" || c.Token != "" || c.ReadOnlyToken != "" {
 		if listGiven {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
 		}
-		if c.Upstream != "" || c.Sentinels != "" {
+		if c.Upstream != "" || c.Sentinels != "" || c.Cluster != "" {
 			if c.Upstream != "" {
 				if err := checkRedisURL("upstream (--upstream)", c.Upstream); err != nil {
 					return err
@@ -738,6 +746,16 @@ func (c *Config) check(listGiven bool) error {
 		}
 		names[d.Name] = true
 		switch {
+		case len(d.Cluster) > 0:
+			if d.Replicated() {
+				return fmt.Errorf("%s.cluster: a Redis Cluster names its replicas itself; give no replicas or sentinels", where)
+			}
+			if d.Upstream != "" && dbNumber(d.Upstream) != 0 {
+				return fmt.Errorf("%s.upstream: a Redis Cluster has database 0 only, not %d", where, dbNumber(d.Upstream))
+			}
+			if d.Cache != nil && d.Cache.Enabled {
+				return fmt.Errorf("%s.cache: the read cache does not run on a Redis Cluster database yet", where)
+			}
 		case len(d.Sentinels) > 0:
 			if d.MasterName == "" {
 				return fmt.Errorf("%s.master_name: required with sentinels", where)
@@ -798,6 +816,9 @@ func (c *Config) check(listGiven bool) error {
 		if err := checkToken(c.Token); err != nil {
 			return fmt.Errorf("token: %w", err)
 		}
+	}
+	if len(c.Databases) > 0 && len(c.Databases[0].Cluster) > 0 && c.Limited() && c.RateLimits.Redis == "" {
+		return errors.New("rate_limits.redis (--limit-redis): required when the first database is a Redis Cluster: the limiter's state cannot live in a logical database of its own there")
 	}
 	return c.validateIsolation()
 }

@@ -38,6 +38,11 @@ type Placement struct {
 // the same Sentinels share a server).
 func nodes(d Database) []string {
 	var out []string
+	if len(d.Cluster) > 0 {
+		s := slices.Clone(d.Cluster)
+		slices.Sort(s)
+		return []string{fmt.Sprintf("cluster %v", s)}
+	}
 	if len(d.Sentinels) > 0 {
 		s := slices.Clone(d.Sentinels)
 		slices.Sort(s)

@@ -277,6 +277,12 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 		Tenant: topts, Own: opts, PubSub: true, Logger: opts.Logger,
 		BlockingConns: *d.BlockingConns, BlockReplyTimeout: cfg.Limits.CommandTimeout + cfg.Limits.MaxBlock + 5*time.Second,
 	}
+	if len(d.Cluster) > 0 {
+		// Eventual (the default) reads from the shards' replicas; strong keeps to the primaries.
+		bc.Cluster = d.Cluster
+		bc.Mode, _ = replicaset.ParseMode(d.Consistency)
+		bc.ReplicaReads = bc.Mode != backend.Strong
+	}
 	if d.Replicated() {
 		bc.Mode, _ = replicaset.ParseMode(d.Consistency)
 		bc.Leader, bc.Replicas, bc.Sentinels, bc.MasterName = d.Upstream, d.Replicas, d.Sentinels, d.MasterName
