@@ -11,11 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/lambda/rest"
 	"github.com/redisgate/redisgate/ratelimit"
 	"github.com/redisgate/redisgate/ratelimit/clientip"
@@ -231,14 +231,19 @@ func (g *Guard) Check(ctx context.Context, r *Request) Verdict {
 			continue
 		}
 		v.Allowed = false
+		// The answers are the gateway's own (package apierr), so a client sees one body for
+		// one denial whichever of the two refused it.
+		var e *apierr.Error
 		switch {
 		case refusal(d.Err) != nil:
-			v.Status, v.Body = http.StatusServiceUnavailable, `{"error":"rate limiter misconfigured: the gateway refused its token"}`
+			e = &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.ERR, Msg: "rate limiter misconfigured: the gateway refused its token"}
 		case d.Err != nil:
-			v.Status, v.Body = http.StatusServiceUnavailable, `{"error":"rate limiter unavailable"}`
+			e = apierr.LimiterUnavailable(d.Err)
 		default:
-			v.Status, v.Body = http.StatusTooManyRequests, deniedBody(d)
+			e = apierr.RateLimited(d.Name, d.Rate.String(), d.RetryAfter)
 		}
+		status, body, _ := apierr.Answer(e)
+		v.Status, v.Body = status, string(body)
 		break
 	}
 	v.Headers = ratelimit.Headers(made...)
@@ -255,11 +260,4 @@ func bucket(k string) string {
 	}
 	sum := sha256.Sum256([]byte(k))
 	return "h:" + hex.EncodeToString(sum[:16])
-}
-
-// deniedBody is the JSON error of a request over limit d.
-func deniedBody(d ratelimit.Decision) string {
-	secs := max(1, int64((d.RetryAfter+time.Second-1)/time.Second))
-	return `{"error":"rate limit exceeded: ` + d.Name + ` limit ` + d.Rate.String() +
-		`, retry in ` + strconv.FormatInt(secs, 10) + ` s"}`
 }

@@ -233,7 +233,7 @@ func TestEventTypes(t *testing.T) {
 				t.Errorf("Retry-After = %q, want 60", second.header("Retry-After"))
 			}
 			var body struct{ Error string }
-			if err := json.Unmarshal([]byte(second.body), &body); err != nil || !strings.HasPrefix(body.Error, "rate limit exceeded: ip limit 1/m:1, retry in") {
+			if err := json.Unmarshal([]byte(second.body), &body); err != nil || !strings.HasPrefix(body.Error, "ERR rate limit exceeded: ip limit 1/m:1, retry in") {
 				t.Errorf("429 body %q (%v)", second.body, err)
 			}
 			if second.header("Content-Type") != "application/json" || second.header("RateLimit") == "" || second.header("X-RateLimit-Remaining") != "0" {
@@ -323,7 +323,7 @@ func TestLimiterDown(t *testing.T) {
 		t.Errorf("fail-open: %d %v, want the handler's 200 without rate-limit headers", a.status, a.headers)
 	}
 	closed := newGuard(t, url, ratelimit.Options{FailClosed: true}, limit.Options{}, limit.PerIP(perMinute))
-	if a := v2.invoke(t, closed, raw); a.status != 503 || a.body != `{"error":"rate limiter unavailable"}` || len(rateLimitHeaders(a)) > 0 {
+	if a := v2.invoke(t, closed, raw); a.status != 503 || a.body != `{"error":"ERR rate limiter unavailable"}` || len(rateLimitHeaders(a)) > 0 {
 		t.Errorf("fail-closed: %d %v %s, want 503 without rate-limit headers", a.status, a.headers, a.body)
 	}
 }

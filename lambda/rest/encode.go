@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	rediscmd "github.com/redisgate/redisgate/command"
 )
 
 // command is one command's arguments as bytes, the name first.
@@ -189,30 +191,8 @@ func value(v any, top bool) (any, error) {
 	return nil, fmt.Errorf("rest: unexpected %T in result", v)
 }
 
-// readOnly reports whether cmd only reads, so that running it twice is harmless.
+// readOnly reports whether cmd only reads, so that running it twice is harmless: the retry-safe
+// commands of the gateway's command table, generated from Redis's own command metadata.
 func readOnly(cmd command) bool {
-	return readCommands[strings.ToUpper(string(cmd[0]))]
-}
-
-// readCommands are commands without side effects: retried even when the first attempt may
-// have reached Redis. Anything else is retried only when it cannot have been sent.
-var readCommands = map[string]bool{
-	"GET": true, "MGET": true, "GETRANGE": true, "STRLEN": true, "SUBSTR": true, "LCS": true,
-	"EXISTS": true, "TYPE": true, "TTL": true, "PTTL": true, "EXPIRETIME": true, "PEXPIRETIME": true,
-	"DBSIZE": true, "PING": true, "ECHO": true, "TIME": true, "SCAN": true, "KEYS": true, "RANDOMKEY": true,
-	"DUMP": true, "TOUCH": true,
-	"HGET": true, "HMGET": true, "HGETALL": true, "HKEYS": true, "HVALS": true, "HLEN": true,
-	"HEXISTS": true, "HSTRLEN": true, "HRANDFIELD": true, "HSCAN": true, "HTTL": true, "HPTTL": true,
-	"LRANGE": true, "LLEN": true, "LINDEX": true, "LPOS": true,
-	"SMEMBERS": true, "SISMEMBER": true, "SMISMEMBER": true, "SCARD": true, "SRANDMEMBER": true,
-	"SINTER": true, "SINTERCARD": true, "SUNION": true, "SDIFF": true, "SSCAN": true,
-	"ZRANGE": true, "ZRANGEBYSCORE": true, "ZRANGEBYLEX": true, "ZREVRANGE": true, "ZREVRANGEBYSCORE": true,
-	"ZREVRANGEBYLEX": true, "ZSCORE": true, "ZMSCORE": true, "ZRANK": true, "ZREVRANK": true, "ZCARD": true,
-	"ZCOUNT": true, "ZLEXCOUNT": true, "ZRANDMEMBER": true, "ZUNION": true, "ZINTER": true, "ZINTERCARD": true,
-	"ZDIFF": true, "ZSCAN": true,
-	"XRANGE": true, "XREVRANGE": true, "XLEN": true, "XINFO": true,
-	"GETBIT": true, "BITCOUNT": true, "BITPOS": true, "BITFIELD_RO": true, "PFCOUNT": true,
-	"GEOPOS": true, "GEODIST": true, "GEOHASH": true, "GEOSEARCH": true, "GEORADIUS_RO": true, "GEORADIUSBYMEMBER_RO": true,
-	"SORT_RO": true, "EVAL_RO": true, "EVALSHA_RO": true, "FCALL_RO": true,
-	"JSON.GET": true, "JSON.MGET": true, "JSON.TYPE": true, "JSON.STRLEN": true, "JSON.ARRLEN": true, "JSON.OBJKEYS": true, "JSON.OBJLEN": true,
+	return rediscmd.Lookup(cmd).RetrySafe
 }
