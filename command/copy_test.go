@@ -31,6 +31,7 @@ func TestCopyScript(t *testing.T) {
 	}
 	commands := []string{"COPY src dst", "COPY src dst REPLACE", "copy src dst replace", "COPY src src",
 		"COPY src src REPLACE", "COPY src dst BOGUS", "COPY src dst REPLACE REPLACE"}
+	copied := 0 // real COPYs that copied: the comparisons then covered a copy, not only refusals
 	for name, setup := range setups {
 		for _, cmd := range commands {
 			t.Run(name+"/"+cmd, func(t *testing.T) {
@@ -44,6 +45,9 @@ func TestCopyScript(t *testing.T) {
 				if f := fields(cmd); string(f[1]) == string(f[2]) {
 					// Upstash answers 0 where Redis 7 answers an error.
 					want, wantErr = int64(0), nil
+				}
+				if want == int64(1) {
+					copied++
 				}
 				p, err := shared.Check(fields(cmd))
 				if err != nil {
@@ -73,8 +77,8 @@ func TestCopyScript(t *testing.T) {
 			})
 		}
 	}
-	if v := real.must("DBSIZE"); v == int64(0) {
-		t.Error("the real COPY left nothing")
+	if copied == 0 {
+		t.Error("no real COPY copied anything")
 	}
 }
 
