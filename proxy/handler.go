@@ -240,10 +240,24 @@ type route struct {
 // for the script's error reply.
 const scriptGrace = time.Second
 
-// run sends b to db's backend as r allows, under the command deadline (plus r.block, or the
-// time a runaway script takes to be stopped); it returns the batch holding the replies (b, or
-// the copy sent again) or, on failure, answers the request and returns nil.
+// run sends b to db's backend as r allows (see execute); it returns the batch holding the
+// replies (b, or the copy sent again) or, on failure, answers the request and returns nil.
 func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r route) *pool.Batch {
+	b, err := s.execute(db, b, r, func(rctx context.Context, b *pool.Batch) error {
+		return s.dispatch(rctx, ctx, db, b, r)
+	})
+	if err == nil {
+		return b
+	}
+	s.backendError(ctx, db, err)
+	return nil
+}
+
+// execute sends b to db through send, under the command deadline (plus r.block, or the time a
+// runaway script takes to be stopped), sends it again while Redis refuses it whole as BUSY,
+// and waits for a write's invalidations to reach the read cache; it returns the batch holding
+// the replies (b, or the copy sent again). HTTP requests and RESP sessions share it.
+func (s *Server) execute(db *database, b *pool.Batch, r route, send func(context.Context, *pool.Batch) error) (*pool.Batch, error) {
 	var rctx context.Context
 	switch {
 	case r.blocking:
@@ -269,7 +283,7 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 	default:
 		rctx = s.deadlines.context()
 	}
-	err := s.dispatch(rctx, ctx, db, b, r)
+	err := send(rctx, b)
 	for err == nil && !r.script && allBusy(b) {
 		// Redis refused the whole batch, running none of it, while another request's script
 		// ran past Redis's busy-reply-threshold: send it again once the script is stopped.
@@ -280,7 +294,7 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 			again := b.Again()
 			b.Release()
 			b = again
-			err = s.dispatch(rctx, ctx, db, b, r)
+			err = send(rctx, b)
 		}
 	}
 	if r.write && db.cache != nil {
@@ -288,11 +302,7 @@ func (s *Server) run(ctx *fasthttp.RequestCtx, db *database, b *pool.Batch, r ro
 		// no read through this gateway is answered with a value it replaced.
 		db.cache.Sync(s.deadlines.context())
 	}
-	if err == nil {
-		return b
-	}
-	s.backendError(ctx, db, err)
-	return nil
+	return b, err
 }
 
 // busyRetry is how long a batch Redis refused as BUSY waits before it is sent again.

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -284,51 +283,12 @@ func (ss *Session) Transaction(cmds [][][]byte, emit func(reply []byte) error) e
 	return emit(out)
 }
 
-// run sends b to the session's database as r allows, under the command deadline (plus r.block,
-// or the time a runaway script takes to be stopped), as Server.run does for HTTP requests; it
-// returns the batch holding the replies (b, or the copy sent again).
+// run sends b to the session's database as r allows, as Server.run does for HTTP requests
+// (see Server.execute); it returns the batch holding the replies (b, or the copy sent again).
 func (ss *Session) run(b *pool.Batch, r route) (*pool.Batch, error) {
-	s, db := ss.s, ss.g.db
-	var rctx context.Context
-	switch {
-	case r.blocking:
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+r.block)
-		defer cancel()
-	case r.script && db.killScripts != nil:
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(s.base, s.opts.CommandTimeout+killWindow+scriptGrace)
-		defer cancel()
-		s.bg.Add(1)
-		t := time.AfterFunc(s.opts.CommandTimeout, func() {
-			defer s.bg.Done()
-			s.killScripts(db)
-		})
-		defer func() {
-			if t.Stop() {
-				s.bg.Done()
-			}
-		}()
-	default:
-		rctx = s.deadlines.context()
-	}
-	err := ss.dispatch(rctx, b, r)
-	for err == nil && !r.script && allBusy(b) {
-		select {
-		case <-rctx.Done():
-			err = fmt.Errorf("%w: %w (Redis was busy running a script)", pool.ErrTimeout, rctx.Err())
-		case <-time.After(busyRetry):
-			again := b.Again()
-			b.Release()
-			b = again
-			err = ss.dispatch(rctx, b, r)
-		}
-	}
-	if r.write && db.cache != nil {
-		// The HTTP path's read cache must not answer with a value this write replaced.
-		db.cache.Sync(s.deadlines.context())
-	}
-	return b, err
+	return ss.s.execute(ss.g.db, b, r, func(rctx context.Context, b *pool.Batch) error {
+		return ss.dispatch(rctx, b, r)
+	})
 }
 
 // dispatch sends b where r says, once, after the session's latest answer (its reads see its
