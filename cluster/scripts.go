@@ -7,15 +7,21 @@ import (
 	"sync"
 )
 
-// maxScripts bounds the script bodies a Cluster keeps; past it, new ones are not kept (an
-// EVALSHA of theirs that meets NOSCRIPT on a node is answered NOSCRIPT, as Redis would).
-const maxScripts = 4096
+// maxScripts and maxScriptBytes bound the script bodies a Cluster keeps (tenants choose them:
+// without a bound in bytes, 4,096 bodies of --max-body each would do); past either, new ones
+// are not kept (an EVALSHA of theirs that meets NOSCRIPT on a node is answered NOSCRIPT, as
+// Redis would).
+const (
+	maxScripts     = 4096
+	maxScriptBytes = 16 << 20
+)
 
 // scriptBodies remembers the bodies of scripts by their SHA1, so that an EVALSHA that meets a
 // node without the script can load it there.
 type scriptBodies struct {
 	mu     sync.Mutex
 	bodies map[string][]byte
+	bytes  int // the bodies' total size
 }
 
 // learn keeps the body of a script that SCRIPT LOAD or EVAL/EVAL_RO args carries.
@@ -36,10 +42,11 @@ func (s *scriptBodies) learn(args [][]byte) {
 	if s.bodies == nil {
 		s.bodies = map[string][]byte{}
 	}
-	if _, ok := s.bodies[sha]; ok || len(s.bodies) >= maxScripts {
+	if _, ok := s.bodies[sha]; ok || len(s.bodies) >= maxScripts || s.bytes+len(body) > maxScriptBytes {
 		return
 	}
 	s.bodies[sha] = bytes.Clone(body)
+	s.bytes += len(body)
 }
 
 // body returns the body of the script sha (any case), if known.
