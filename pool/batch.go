@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -14,7 +15,8 @@ import (
 //
 // A Batch is sent once. After Do returns nil, its replies may be read until Release, and they
 // count against the pool's Options.MaxInflightResponse until then. After Do returns an error
-// the batch holds no replies. If Do returned because its context ended, the pool may still
+// the batch holds no replies; when that error is an *UnavailableError, none of it was written
+// and it may be given to Do again (of this pool or another). If Do returned because its context ended, the pool may still
 // complete the batch later: it must not be reused, its replies are discarded, and Release
 // leaves it alone.
 type Batch struct {
@@ -174,6 +176,12 @@ func (b *Batch) complete(err error) {
 		b.drop() // abandoned: nobody will read or release the replies
 	}
 	b.done <- struct{}{}
+}
+
+// unsent reports whether err says that a batch was never written.
+func unsent(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
 }
 
 // abandon records that the sender stops waiting for b; it reports false when b has already

@@ -276,3 +276,62 @@ func waitConnected(t *testing.T, p *pool.Pool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestUnsentBatchSentAgain: a batch still waiting to be written when its connection fails
+// comes back as an *UnavailableError and, given to another pool, gets that pool's replies
+// (a cluster's read sent to a dead replica, then to the primary).
+func TestUnsentBatchSentAgain(t *testing.T) {
+	release := make(chan struct{})
+	peer := newPipePeer(t, func(dial int, c *peerConn) {
+		if !c.handshake("+OK\r\n") {
+			return
+		}
+		<-release // reads nothing more: the writer blocks on the first batch
+		c.Close()
+	})
+	dead := pool.New(peer.options())
+	defer dead.Close()
+	waitDials(t, peer, 1)
+	waitConnected(t, dead)
+
+	first := pool.NewBatch(1)
+	first.Add([]byte("GET"), []byte("a"))
+	firstErr := make(chan error, 1)
+	go func() { firstErr <- dead.Do(context.Background(), first) }()
+	for dead.Stats().Backlog < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	second := pool.NewBatch(1)
+	second.Add([]byte("GET"), []byte("b"))
+	secondErr := make(chan error, 1)
+	go func() { secondErr <- dead.Do(context.Background(), second) }()
+	for dead.Stats().Backlog < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-firstErr; err == nil {
+		t.Fatal("the batch being written when the connection closed succeeded")
+	}
+	err := <-secondErr
+	var down *pool.UnavailableError
+	if !errors.As(err, &down) {
+		t.Fatalf("the batch waiting to be written: %v, want an *UnavailableError", err)
+	}
+
+	live := newPipePeer(t, func(dial int, c *peerConn) {
+		if c.handshake("+OK\r\n") {
+			c.serveKV()
+		}
+	})
+	other := pool.New(live.options())
+	defer other.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := other.Do(ctx, second); err != nil {
+		t.Fatalf("sent again: %v", err)
+	}
+	defer second.Release()
+	if second.Len() != 1 || string(second.Reply(0)) != "$1\r\nv\r\n" {
+		t.Fatalf("sent again: replies %q, want the other pool's", second.Replies())
+	}
+}

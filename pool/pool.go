@@ -338,6 +338,10 @@ func (p *Pool) Do(ctx context.Context, b *Batch) error {
 	select {
 	case <-b.done:
 		b.finished = true
+		if b.err != nil && unsent(b.err) {
+			// Never written: the batch may go to another node (a replica's read to its primary).
+			b.state.Store(batchRunning)
+		}
 		return b.err
 	case <-ctx.Done():
 		if c.withdraw(b) {
