@@ -11,7 +11,8 @@
 # git archive), "wt" (the working tree) or an executable. Every variant gets the shipped defaults
 # (admin listener, metrics) plus its flags, on its own ports, against one loopback Redis; bench/noop
 # (the floor) runs alongside (FLOORS="noop noopgw webdis" adds the floor with the gateway's
-# transport settings, bench/noop -gateway-settings, and webdis for get and post). RUNS rounds (default 5) × SHAPES (get, post: POST / base64 as the SDK
+# transport settings, bench/noop -gateway-settings; poolcmp, a fasthttp handler doing one GET through
+# redisgate's pool, bench/poolcmp, for get only; and webdis for get and post). RUNS rounds (default 5) × SHAPES (get, post: POST / base64 as the SDK
 # sends it, pipeline: /pipeline of 10) × CONNS; in each round the order of the servers rotates.
 # Each run is wrk -t1 for DURATION (default 4s); the table shows medians: req/s, p50, p99, the
 # server's CPU per request (utime+stime from /proc ÷ requests) and Redis's. Only 127.0.0.1.
@@ -89,7 +90,17 @@ for floor in $FLOORS; do
     wait_until 10 "${PID[webdis]}" webdis "$TMP/webdis.out" sh -c "[ \"\$(curl -s --max-time 2 http://127.0.0.1:$WPORT/GET/$KEY)\" = '{\"GET\":\"$VALUE\"}' ]"
     continue
   fi
-  case $floor in noop) fl=() ;; noopgw) fl=(-gateway-settings) ;; *) die "FLOORS: noop, noopgw or webdis, got $floor" ;; esac
+  if [ "$floor" = poolcmp ]; then
+    # the HTTP floor plus one GET through redisgate's own pool: what a Redis round trip costs
+    # before any gateway logic (auth, limits, command table, JSON, metrics)
+    [ -x "$TMP/poolcmp" ] || run_bg "$TMP/build.log" go -C "$REPO_DIR" build -o "$TMP/poolcmp" ./bench/poolcmp || { cat "$TMP/build.log" >&2; die "building bench/poolcmp failed"; }
+    pick_port NPORT
+    "$TMP/poolcmp" -impl own -size "$POOL_SIZE" -listen "127.0.0.1:$NPORT" -upstream "127.0.0.1:$RPORT" >"$TMP/$floor.log" 2>&1 &
+    PIDS+=("$!"); PID[$floor]=$!; PORT[$floor]=$NPORT; NAMES+=("$floor")
+    wait_until 10 "${PID[$floor]}" "$floor" "$TMP/$floor.log" sh -c "[ \"\$(curl -s --max-time 2 http://127.0.0.1:$NPORT/get/$KEY)\" = '$GATE_EXPECT' ]"
+    continue
+  fi
+  case $floor in noop) fl=() ;; noopgw) fl=(-gateway-settings) ;; *) die "FLOORS: noop, noopgw, poolcmp or webdis, got $floor" ;; esac
   pick_port NPORT
   "$TMP/noop" -listen "127.0.0.1:$NPORT" -get "$TMP/get.json" -post "$TMP/post.json" -pipeline "$TMP/pipeline.json" "${fl[@]}" >"$TMP/$floor.log" 2>&1 &
   PIDS+=("$!"); PID[$floor]=$!; PORT[$floor]=$NPORT; NAMES+=("$floor")
@@ -104,6 +115,8 @@ one() {
     webdis/get) url="http://127.0.0.1:${PORT[$name]}/GET/$KEY"; env=() ;;
     webdis/post) url="http://127.0.0.1:${PORT[$name]}/"; env=(BENCH_METHOD=POST "BENCH_BODY=GET/$KEY") ;;
     webdis/*) return 0 ;;
+    poolcmp/get) url="http://127.0.0.1:${PORT[$name]}/get/$KEY"; env=() ;;
+    poolcmp/*) return 0 ;;
     *) case $shape in
     get) url="http://127.0.0.1:${PORT[$name]}/get/$KEY"; env=("BENCH_TOKEN=$TOKEN") ;;
     post) url="http://127.0.0.1:${PORT[$name]}/"; env=("BENCH_TOKEN=$TOKEN" BENCH_METHOD=POST "BENCH_BODY=$POST_BODY" "BENCH_HEADER=$B64_HEADER") ;;
