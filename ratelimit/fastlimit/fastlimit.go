@@ -10,6 +10,7 @@ package fastlimit
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 
@@ -41,8 +42,16 @@ func Middleware(l *ratelimit.Limiter, name string, rate ratelimit.Rate, key func
 // Zero Decisions, of limits not checked, are skipped. Header names are set as fasthttp
 // normalizes them (Ratelimit-Policy), so that Peek finds them; HTTP names are case-blind.
 func Respond(ctx *fasthttp.RequestCtx, ds ...ratelimit.Decision) bool {
-	var buf [256]byte
-	ratelimit.EachHeader(buf[:0], ctx.Response.Header.SetBytesKV, ds...)
+	buf := scratch.Get().(*[256]byte) // a local array would escape through the call of set
+	defer scratch.Put(buf)
+	h := &ctx.Response.Header
+	ratelimit.EachHeader(buf[:0], func(k, v []byte) {
+		if n := normalized(k); n != nil {
+			h.SetCanonical(n, v) // a third of SetBytesKV's cost: no key normalization
+			return
+		}
+		h.SetBytesKV(k, v)
+	}, ds...)
 	status, body, denied := ratelimit.Answer(nil, ds...)
 	if !denied {
 		return true
@@ -51,6 +60,38 @@ func Respond(ctx *fasthttp.RequestCtx, ds ...ratelimit.Decision) bool {
 	ctx.SetStatusCode(status)
 	ctx.SetBody(body)
 	return false
+}
+
+// scratch holds the buffers Respond builds header values in.
+var scratch = sync.Pool{New: func() any { return new([256]byte) }}
+
+// The names EachHeader sets, as fasthttp normalizes them.
+var (
+	nPolicy     = []byte("Ratelimit-Policy")
+	nState      = []byte("Ratelimit")
+	nLimit      = []byte("X-Ratelimit-Limit")
+	nRemaining  = []byte("X-Ratelimit-Remaining")
+	nReset      = []byte("X-Ratelimit-Reset")
+	nRetryAfter = []byte("Retry-After")
+)
+
+// normalized returns k as fasthttp normalizes it, for the names EachHeader sets; nil for others.
+func normalized(k []byte) []byte {
+	switch string(k) {
+	case "RateLimit-Policy":
+		return nPolicy
+	case "RateLimit":
+		return nState
+	case "X-RateLimit-Limit":
+		return nLimit
+	case "X-RateLimit-Remaining":
+		return nRemaining
+	case "X-RateLimit-Reset":
+		return nReset
+	case "Retry-After":
+		return nRetryAfter
+	}
+	return nil
 }
 
 // ClientIP returns a key function naming the client address of a request as p determines it:
