@@ -212,8 +212,12 @@ func TestReadYourWritesAcrossGateways(t *testing.T) {
 	ra := redistest.StartReplica(t, leader, "")
 	rb := redistest.StartReplica(t, leader, redistest.StartDelayProxy(t, leader.Addr, 100*time.Millisecond).Addr)
 	leaderP := redistest.StartDelayProxy(t, leader.Addr, 20*time.Millisecond)
-	near := func(s *redistest.Server) string { return redistest.StartDelayProxy(t, s.Addr, 150*time.Microsecond).Addr }
-	far := func(s *redistest.Server) string { return redistest.StartDelayProxy(t, s.Addr, 10*time.Millisecond).Addr }
+	near := func(s *redistest.Server) string {
+		return redistest.StartDelayProxy(t, s.Addr, 150*time.Microsecond).Addr
+	}
+	far := func(s *redistest.Server) string {
+		return redistest.StartDelayProxy(t, s.Addr, 10*time.Millisecond).Addr
+	}
 	aNearA, aFarB := near(ra), far(rb) // gateway a's paths
 	bNearB, bFarA := near(rb), far(ra) // gateway b's paths
 	gwA := newSet(t, replicaset.Options{Leader: "redis://" + leaderP.Addr, Replicas: []string{"redis://" + aNearA, "redis://" + aFarB},

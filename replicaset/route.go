@@ -42,9 +42,9 @@ func (s *Set) Counters() Counters {
 
 // tieAbs and tieRel define equally near: two latencies tie when they differ by at most
 // tieAbs or tieRel of the smaller, whichever is more. Probe round trips on one host jitter by
-// a tenth of a millisecond; between regions by a few percent.
+// a fraction of a millisecond, more on a busy gateway; between regions by a few percent.
 const (
-	tieAbs = 500 * time.Microsecond
+	tieAbs = time.Millisecond
 	tieRel = 0.2
 )
 
