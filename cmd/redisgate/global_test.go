@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisgate/redisgate/internal/redistest"
+)
+
+// TestAdminRegions checks that /readyz and /metrics show each node of a replicated database
+// with its region, measured latency and reads served, and the read routing counters
+// (issue 20), with regions, the gateway's region and hedging given as flags.
+func TestAdminRegions(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", port)
+	token := "admin-regions-token-0123456789"
+	url, _ := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--upstream", leader.URL(), "--replica", replica.URL(),
+		"--regions", leader.Addr+"=us-east-1,"+replica.Addr+"=eu-west-3", "--region", "eu-west-3", "--hedge-after", "5ms",
+		"--token", token, "--admin-listen", admin)
+	fetch := func(path string) string {
+		res, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	if code, body := get(t, url+"/set/k/v", token); code != 200 {
+		t.Fatalf("set: %d %s", code, body)
+	}
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(fetch("/readyz"), `"healthy":true,"lag_bytes":0`)
+	}, "replica healthy and caught up")
+	for range 20 {
+		if code, body := get(t, url+"/get/k", token); code != 200 {
+			t.Fatalf("get: %d %s", code, body)
+		}
+	}
+	var ready struct {
+		Databases []struct {
+			LeaderRegion    string  `json:"leader_region"`
+			LeaderLatencyMS float64 `json:"leader_latency_ms"`
+			Replicas        []struct {
+				Addr      string  `json:"addr"`
+				Region    string  `json:"region"`
+				LatencyMS float64 `json:"latency_ms"`
+				Reads     int64   `json:"reads"`
+			} `json:"replicas"`
+			Routing map[string]int64 `json:"routing"`
+		} `json:"databases"`
+	}
+	body := fetch("/readyz")
+	if err := json.Unmarshal([]byte(body), &ready); err != nil || len(ready.Databases) != 1 || len(ready.Databases[0].Replicas) != 1 {
+		t.Fatalf("/readyz: %v\n%s", err, body)
+	}
+	d := ready.Databases[0]
+	r := d.Replicas[0]
+	if d.LeaderRegion != "us-east-1" || d.LeaderLatencyMS <= 0 || r.Region != "eu-west-3" || r.LatencyMS <= 0 || r.Reads < 20 {
+		t.Errorf("/readyz: leader region %q latency %gms; replica %+v; want the regions given, latencies measured and 20 reads on the replica\n%s",
+			d.LeaderRegion, d.LeaderLatencyMS, r, body)
+	}
+	if _, ok := d.Routing["hedges"]; !ok {
+		t.Errorf("/readyz lacks the routing counters: %s", body)
+	}
+	m := fetch("/metrics")
+	for _, re := range []string{
+		`redisgate_node_latency_seconds\{database="default",node="` + regexp.QuoteMeta(replica.Addr) + `",region="eu-west-3",role="replica"\} [0-9.e-]+`,
+		`redisgate_node_latency_seconds\{database="default",node="` + regexp.QuoteMeta(leader.Addr) + `",region="us-east-1",role="leader"\} [0-9.e-]+`,
+		`redisgate_node_reads_total\{database="default",node="` + regexp.QuoteMeta(replica.Addr) + `",region="eu-west-3",role="replica"\} [1-9][0-9]*`,
+		`redisgate_read_routing_total\{database="default",event="hedge"\} [0-9]+`,
+	} {
+		if !regexp.MustCompile(re).MatchString(m) {
+			t.Errorf("/metrics lacks %s:\n%s", re, m)
+		}
+	}
+}
