@@ -95,7 +95,7 @@ type topology struct {
 type Set struct {
 	opts    Options
 	topo    atomic.Pointer[topology]
-	next    atomic.Uint64 // round-robin over replicas
+	next    atomic.Uint64 // rotation over equally near replicas
 	refresh chan struct{} // asks the monitor to ask the Sentinels now
 	stop    chan struct{}
 	ctx     context.Context // ends at Close
