@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,71 @@ func TestAdminRegions(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(m) {
 			t.Errorf("/metrics lacks %s:\n%s", re, m)
 		}
+	}
+}
+
+// TestSyncTokenAcrossGateways runs two gateway processes over one tier, as two regions would:
+// a client writes through one and reads through the other with the Upstash-Sync-Token the
+// first answered; the second's only replica lags 100 ms. No read with the token is stale;
+// without it some are (the lag is real).
+func TestSyncTokenAcrossGateways(t *testing.T) {
+	leader := redistest.Start(t)
+	near := redistest.StartReplica(t, leader, "")
+	lagging := redistest.StartReplica(t, leader, redistest.StartDelayProxy(t, leader.Addr, 100*time.Millisecond).Addr)
+	token := "two-gateways-token-0123456789"
+	gateway := func(replica *redistest.Server, region string) string {
+		url, _ := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--admin-listen", "", "--upstream", leader.URL(),
+			"--replica", replica.URL(), "--regions", replica.Addr+"="+region, "--region", region, "--token", token)
+		return url
+	}
+	a, b := gateway(near, "a"), gateway(lagging, "b")
+	do := func(url, tok string) (string, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if tok != "" {
+			req.Header.Set("Upstash-Sync-Token", tok)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", url, res.StatusCode, body)
+		}
+		return string(body), res.Header.Get("Upstash-Sync-Token")
+	}
+	// Let gateway b see its replica healthy, so that its reads without a token go there.
+	redistest.WaitFor(t, 5*time.Second, func() bool {
+		leader.MustDo("SET", "probe", "x")
+		time.Sleep(150 * time.Millisecond)
+		v, _ := do(b+"/get/probe", "")
+		return v == `{"result":"x"}`
+	}, "gateway b reading from its replica")
+	stale, staleWithout := 0, 0
+	var took time.Duration
+	const pairs = 200
+	for i := range pairs {
+		want := `{"result":"` + strconv.Itoa(i) + `"}`
+		_, tok := do(a+"/set/k/"+strconv.Itoa(i), "")
+		if tok == "" {
+			t.Fatal("a write through gateway a answered no sync token")
+		}
+		start := time.Now()
+		if got, _ := do(b+"/get/k", tok); got != want {
+			stale++
+		}
+		took += time.Since(start)
+		if got, _ := do(b+"/get/k", ""); got != want {
+			staleWithout++
+		}
+	}
+	t.Logf("%d pairs across gateways: %d stale with the token (mean read %v), %d stale without", pairs, stale, took/pairs, staleWithout)
+	if stale != 0 {
+		t.Errorf("%d of %d reads through gateway b missed the write their token (from gateway a) names", stale, pairs)
+	}
+	if staleWithout == 0 {
+		t.Errorf("no read without the token was stale: the test did not exercise the lagging replica")
 	}
 }
