@@ -456,6 +456,25 @@ func TestHedgedReads(t *testing.T) {
 	if c := plain.Counters(); c.Hedges != 0 {
 		t.Errorf("a set without HedgeAfter sent %d hedges", c.Hedges)
 	}
+	// A replica slow on every read: hedges stay within the budget, a fifth of the reads
+	// (plus a burst of 10), so a slow tier or a tenant's slow reads never double the load.
+	slow := startStallProxy(t, r.aP.Addr, 1, 15*time.Millisecond)
+	opts = r.options("redis://"+slow.addr, r.bURL)
+	opts.Regions[slow.addr] = "a"
+	opts.HedgeAfter = 2 * time.Millisecond
+	opts.ProbeInterval = time.Hour // A stays the nearest: its first probe, before the stalls matter
+	budget := newSet(t, opts)
+	waitMeasured(t, budget)
+	for range 200 {
+		if v, _, err := run(budget, replicaset.Request{}, "GET", "k"); err != nil || v != "v" {
+			t.Fatalf("read on a slow replica: %q %v", v, err)
+		}
+	}
+	bc := budget.Counters()
+	t.Logf("replica slow on every read, 200 reads: %d hedges, %d refused by the budget", bc.Hedges, bc.HedgesDenied)
+	if bc.Hedges > 200/5+10 || bc.HedgesDenied == 0 {
+		t.Errorf("%d hedges (%d refused) for 200 reads all slow, want at most 50 and some refused", bc.Hedges, bc.HedgesDenied)
+	}
 	// A write or a multi-key read is never hedged.
 	before := hedged.Counters().Hedges
 	for range 100 {

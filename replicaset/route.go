@@ -15,16 +15,52 @@ import (
 // counters are the set's routing events, for metrics and tests.
 type counters struct {
 	hedges      atomic.Int64 // hedge reads sent
+	denied      atomic.Int64 // hedges the budget refused
 	hedgeWins   atomic.Int64 // hedge reads whose answer was taken
 	retries     atomic.Int64 // reads sent again to the next node after a connection failure
 	checked     atomic.Int64 // token reads sent to the nearest replica behind ROLE
 	checkMisses atomic.Int64 // … whose ROLE showed the replica short of the token
+	hedgeCredit atomic.Int64 // the hedge budget, in fifths of a hedge (see spendHedge)
+}
+
+// The hedge budget: each hedgeable read earns a fifth of a hedge, up to hedgeBurst hedges
+// saved, and a hedge spends one. Hedges then add at most a fifth to the reads sent, whatever
+// the replicas' state or the reads' size: a tenant whose reads are slow by design (large
+// values) cannot double its load on the tier, and a tier that is slow everywhere is not sent
+// twice the reads.
+const (
+	hedgeShare = 5
+	hedgeBurst = 10
+)
+
+// earnHedge credits the budget for one hedgeable read.
+func (c *counters) earnHedge() {
+	for {
+		v := c.hedgeCredit.Load()
+		if v >= hedgeBurst*hedgeShare || c.hedgeCredit.CompareAndSwap(v, v+1) {
+			return
+		}
+	}
+}
+
+// spendHedge takes one hedge from the budget; false when it is spent.
+func (c *counters) spendHedge() bool {
+	for {
+		v := c.hedgeCredit.Load()
+		if v < hedgeShare {
+			return false
+		}
+		if c.hedgeCredit.CompareAndSwap(v, v-hedgeShare) {
+			return true
+		}
+	}
 }
 
 // Counters are the set's routing events since it started.
 type Counters struct {
-	// Hedges counts hedge reads sent, HedgeWins those whose answer was taken.
-	Hedges, HedgeWins int64
+	// Hedges counts hedge reads sent, HedgeWins those whose answer was taken, HedgesDenied
+	// the slow reads not hedged because the budget (a fifth of the hedgeable reads) was spent.
+	Hedges, HedgeWins, HedgesDenied int64
 	// Retries counts reads sent to the next node after the first failed without an answer.
 	Retries int64
 	// Checked counts sync-token reads sent to the nearest replica, behind ROLE, although its
@@ -36,7 +72,7 @@ type Counters struct {
 // Counters returns the set's routing events since it started.
 func (s *Set) Counters() Counters {
 	c := &s.count
-	return Counters{Hedges: c.hedges.Load(), HedgeWins: c.hedgeWins.Load(), Retries: c.retries.Load(),
+	return Counters{Hedges: c.hedges.Load(), HedgeWins: c.hedgeWins.Load(), HedgesDenied: c.denied.Load(), Retries: c.retries.Load(),
 		Checked: c.checked.Load(), CheckMisses: c.checkMisses.Load()}
 }
 
@@ -209,8 +245,8 @@ type attempt struct {
 	err error
 }
 
-// hedged sends a copy of b to first and, when it has not answered after HedgeAfter (or
-// failed without an answer), another to second; b takes the first answer. The other copy is
+// hedged sends a copy of b to first and, when it has not answered after HedgeAfter and the
+// budget allows (or it failed without an answer), another to second; b takes the first answer. The other copy is
 // abandoned (its context ends: the pool discards its reply when it comes). It returns once
 // both copies' Do have returned, so that no goroutine outlives it.
 func (s *Set) hedged(ctx context.Context, b *pool.Batch, first, second *node) (*node, error) {
@@ -221,6 +257,7 @@ func (s *Set) hedged(ctx context.Context, b *pool.Batch, first, second *node) (*
 		c := b.Again()
 		go func() { done <- attempt{n: n, c: c, err: n.pool.Do(hctx, c)} }()
 	}
+	s.count.earnHedge()
 	send(first)
 	sent := 1
 	timer := time.NewTimer(s.opts.HedgeAfter)
@@ -231,6 +268,10 @@ func (s *Set) hedged(ctx context.Context, b *pool.Batch, first, second *node) (*
 		select {
 		case <-timer.C:
 			if win == nil && sent == 1 {
+				if !s.count.spendHedge() {
+					s.count.denied.Add(1)
+					continue
+				}
 				s.count.hedges.Add(1)
 				send(second)
 				sent++

@@ -97,14 +97,14 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 				}
 			})
 		})
-	reg.CounterFunc("redisgate_read_routing_total", "Read routing events of replicated databases: hedge (a hedge read sent), hedge_won (its answer taken), retry (a read sent to the next node after a connection failure), token_check (a sync-token read tried on the nearest replica behind ROLE), token_check_miss (that replica had not reached the token).", []string{"database", "event"},
+	reg.CounterFunc("redisgate_read_routing_total", "Read routing events of replicated databases: hedge (a hedge read sent), hedge_won (its answer taken), hedge_denied (a slow read not hedged: the budget, a fifth of the reads, was spent), retry (a read sent to the next node after a connection failure), token_check (a sync-token read tried on the nearest replica behind ROLE), token_check_miss (that replica had not reached the token).", []string{"database", "event"},
 		func(emit func(float64, ...string)) {
 			replicated(func(d proxy.Database, bs backend.Stats) {
 				r := bs.Routing
 				for _, e := range []struct {
 					name string
 					v    int64
-				}{{"hedge", r.Hedges}, {"hedge_won", r.HedgeWins}, {"retry", r.Retries}, {"token_check", r.Checked}, {"token_check_miss", r.CheckMisses}} {
+				}{{"hedge", r.Hedges}, {"hedge_won", r.HedgeWins}, {"hedge_denied", r.HedgesDenied}, {"retry", r.Retries}, {"token_check", r.Checked}, {"token_check_miss", r.CheckMisses}} {
 					emit(float64(e.v), d.Name, e.name)
 				}
 			})
@@ -170,7 +170,7 @@ func readiness(dbs []proxy.Database) (bool, []map[string]any) {
 					"latency_ms": ms(r.Latency), "reads": r.Reads, "region": r.Region})
 			}
 			st["replicas"] = reps
-			st["routing"] = map[string]int64{"hedges": bs.Routing.Hedges, "hedge_wins": bs.Routing.HedgeWins, "retries": bs.Routing.Retries,
+			st["routing"] = map[string]int64{"hedges": bs.Routing.Hedges, "hedge_wins": bs.Routing.HedgeWins, "hedges_denied": bs.Routing.HedgesDenied, "retries": bs.Routing.Retries,
 				"token_checks": bs.Routing.Checked, "token_check_misses": bs.Routing.CheckMisses}
 		}
 		if st["ready"] != true {
