@@ -190,16 +190,53 @@ func TestNearestReplicaServes(t *testing.T) {
 }
 
 // TestFartherThanTheLeader checks that a replica farther than the leader never serves in
-// its place, and that replicas equally near share the reads.
+// its place.
 func TestFartherThanTheLeader(t *testing.T) {
 	leader := redistest.Start(t)
 	far := redistest.StartReplica(t, leader, "")
-	farP := redistest.StartDelayProxy(t, far.Addr, 5*time.Millisecond)
+	farP := redistest.StartDelayProxy(t, far.Addr, 20*time.Millisecond)
 	s := newSet(t, replicaset.Options{Leader: leader.URL(), Replicas: []string{"redis://" + farP.Addr}})
 	waitMeasured(t, s)
 	for range 50 {
 		if _, res, err := run(s, replicaset.Request{}, "GET", "k"); err != nil || res.Node != leader.Addr {
-			t.Fatalf("read served by %s (%v), want the leader: the replica is 10ms away, the leader beside", res.Node, err)
+			t.Fatalf("read served by %s (%v), want the leader: the replica is 40ms away, the leader beside", res.Node, err)
+		}
+	}
+}
+
+// TestOwnRegionOnTies checks that among replicas equally near, those of the gateway's region
+// serve, and that without a region (or with none of the group there) reads rotate over the
+// whole group.
+func TestOwnRegionOnTies(t *testing.T) {
+	leader := redistest.Start(t)
+	r1 := redistest.StartReplica(t, leader, "")
+	r2 := redistest.StartReplica(t, leader, "")
+	regions := map[string]string{r1.Addr: "x", r2.Addr: "y"}
+	for _, c := range []struct {
+		region   string
+		want1    func(n int) bool
+		describe string
+	}{
+		{"y", func(n int) bool { return n == 0 }, "all on r2, the gateway's region"},
+		{"z", func(n int) bool { return n >= 50 && n <= 150 }, "spread: no replica in the gateway's region"},
+		{"", func(n int) bool { return n >= 50 && n <= 150 }, "spread: no region"},
+	} {
+		s := newSet(t, replicaset.Options{Leader: leader.URL(), Replicas: []string{r1.URL(), r2.URL()}, Region: c.region, Regions: regions})
+		waitMeasured(t, s)
+		on1 := 0
+		for range 200 {
+			_, res, err := run(s, replicaset.Request{}, "GET", "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Node == r1.Addr {
+				on1++
+			} else if res.Node != r2.Addr {
+				t.Fatalf("region %q: a read on %s, want a replica", c.region, res.Node)
+			}
+		}
+		if !c.want1(on1) {
+			t.Errorf("region %q: %d of 200 reads on r1, want %s (latencies %+v)", c.region, on1, c.describe, s.Replicas())
 		}
 	}
 }

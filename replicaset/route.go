@@ -77,10 +77,12 @@ func (s *Set) Counters() Counters {
 }
 
 // tieAbs and tieRel define equally near: two latencies tie when they differ by at most
-// tieAbs or tieRel of the smaller, whichever is more. Probe round trips on one host jitter by
-// a fraction of a millisecond, more on a busy gateway; between regions by a few percent.
+// tieAbs or tieRel of the smaller, whichever is more. Regions are 5 ms or more apart; zones
+// of one region, and replicas on one busy host, differ by less than tieAbs, and the probes'
+// noise on a loaded gateway is of that order: within a region the label (Options.Region),
+// not the noise, picks the zone.
 const (
-	tieAbs = time.Millisecond
+	tieAbs = 2 * time.Millisecond
 	tieRel = 0.2
 )
 
