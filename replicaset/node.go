@@ -31,6 +31,15 @@ type node struct {
 // probe (a stall, a GC pause) moves the average by a fifth of its excess.
 const ewmaWeight = 0.2
 
+// A probe round trip counts for at most ewmaClip times the average plus ewmaClipAbs: one
+// scheduling hiccup of a loaded gateway (tens of milliseconds) does not move a node 0.3 ms
+// away out of the replicas equally near, while a real change of distance still shows within
+// about a second (the average can grow 1.6-fold per probe).
+const (
+	ewmaClip    = 4
+	ewmaClipAbs = 2 * time.Millisecond
+)
+
 // observe records the round trip of a probe that succeeded (ok) or failed: a failure forgets
 // the average, so that a node coming back is measured afresh, not by its last life.
 func (n *node) observe(rtt time.Duration, ok bool) {
@@ -40,6 +49,7 @@ func (n *node) observe(rtt time.Duration, ok bool) {
 	}
 	v := max(int64(rtt), 1)
 	if old := n.rtt.Load(); old > 0 {
+		v = min(v, ewmaClip*old+int64(ewmaClipAbs))
 		v = max(int64(ewmaWeight*float64(v)+(1-ewmaWeight)*float64(old)), 1)
 	}
 	n.rtt.Store(v)

