@@ -139,14 +139,24 @@ func TestNearestReplicaServes(t *testing.T) {
 	}
 	var reads []read
 	var killedAt time.Time
+	killed := make(chan struct{})
+	go func() { // kills A while a read is likely in flight
+		defer close(killed)
+		time.Sleep(50 * time.Millisecond)
+		killedAt = time.Now()
+		r.a.Kill()
+	}()
 	deadline := time.Now().Add(time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
-		if i == 50 {
-			killedAt = time.Now()
-			r.a.Kill()
-		}
+	for time.Now().Before(deadline) {
 		_, res, err := run(s, replicaset.Request{}, "GET", "k")
 		reads = append(reads, read{time.Now(), res.Node, err})
+	}
+	<-killed
+	before := 0
+	for _, rd := range reads {
+		if !rd.at.After(killedAt) {
+			before++
+		}
 	}
 	errs, lastA := 0, killedAt
 	for _, rd := range reads {
@@ -160,7 +170,7 @@ func TestNearestReplicaServes(t *testing.T) {
 	}
 	moved := lastA.Sub(killedAt)
 	t.Logf("A killed: %d reads in the next second, %d errors, served elsewhere than B until %v after the kill; retries %d",
-		len(reads)-50, errs, moved, s.Counters().Retries)
+		len(reads)-before, errs, moved, s.Counters().Retries)
 	if errs > 0 {
 		t.Errorf("%d reads failed while A died", errs)
 	}
