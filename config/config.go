@@ -333,7 +333,7 @@ func options() []option {
 	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
 	add("read-only-token", "read-only token of the single database", s, g)
 	s, g = str(func(c *Config) *string { return &c.Replicas })
-	add("replica", "comma-separated redis:// URLs of the upstream's replicas: reads are spread over them", s, g)
+	add("replica", "comma-separated redis:// URLs of the upstream's replicas: eventual reads go to the nearest (see --region, --regions)", s, g)
 	s, g = str(func(c *Config) *string { return &c.Sentinels })
 	add("sentinel", "comma-separated host:port of Redis Sentinels that name the leader and replicas (with --master-name)", s, g)
 	s, g = str(func(c *Config) *string { return &c.MasterName })
