@@ -531,3 +531,34 @@ func TestHedgedReads(t *testing.T) {
 		t.Errorf("%d multi-key reads hedged, want none", got)
 	}
 }
+
+// TestSentinelReplicasLabelled checks that replicas the Sentinels name take their region from
+// Options.Regions (by the host:port the Sentinels report) and the leader too.
+func TestSentinelReplicasLabelled(t *testing.T) {
+	leader := redistest.Start(t)
+	r1 := redistest.StartReplica(t, leader, "")
+	sentinels := redistest.StartSentinels(t, 1, "geo", leader)
+	var s *replicaset.Set
+	redistest.WaitFor(t, 10*time.Second, func() bool {
+		set, err := replicaset.New(replicaset.Options{Sentinels: []string{sentinels[0].Addr}, MasterName: "geo", Logger: quiet,
+			Region: "x", Regions: map[string]string{r1.Addr: "x", leader.Addr: "l"}})
+		if err != nil {
+			return false
+		}
+		if len(set.Replicas()) == 1 {
+			s = set
+			return true
+		}
+		set.Close()
+		return false
+	}, "the sentinel naming the replica")
+	t.Cleanup(s.Close)
+	waitMeasured(t, s)
+	nodes := s.Nodes()
+	if nodes[0].Region != "l" || nodes[1].Addr != r1.Addr || nodes[1].Region != "x" {
+		t.Fatalf("nodes %+v, want the leader labelled l and the replica x", nodes)
+	}
+	if _, res, err := run(s, replicaset.Request{}, "GET", "k"); err != nil || res.Node != r1.Addr {
+		t.Errorf("read on %s (%v), want the replica", res.Node, err)
+	}
+}
