@@ -233,8 +233,13 @@ func (s *Set) sendRetry(ctx context.Context, b *pool.Batch, first, second *node)
 	s.count.retries.Add(1)
 	c := b.Again()
 	defer c.Release()
-	if err := second.pool.Do(ctx, c); err != nil {
-		return second, err
+	if err2 := second.pool.Do(ctx, c); err2 != nil {
+		if !errors.Is(err, pool.ErrUnavailable) {
+			// b was written (its connection broke after): its error must not say it may be
+			// sent again, as second's "unavailable" would.
+			return first, err
+		}
+		return second, err2
 	}
 	b.Adopt(c, b.Len())
 	return second, nil
