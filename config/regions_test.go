@@ -57,6 +57,11 @@ func TestRegions(t *testing.T) {
 	if got := c.Regions.String(); got != "10.0.0.2:6379=eu,10.0.0.3:6379=us" {
 		t.Errorf("regions print as %q", got)
 	}
+	// The top-level regions as a mapping too.
+	c, err = Load([]string{"--config", writeFile(t, "regions:\n  10.0.0.1:6379: us\ndatabases:\n  - name: a\n    upstream: redis://10.0.0.1:6379\n    tokens: ["+tok+"]\n")}, env(nil), &bytes.Buffer{})
+	if err != nil || !maps.Equal(c.Databases[0].NodeRegions(), map[string]string{"10.0.0.1:6379": "us"}) {
+		t.Errorf("top-level regions as a mapping: %v", err)
+	}
 	// Off by default.
 	c, err = Load(nil, env(nil), &bytes.Buffer{})
 	if err != nil || c.HedgeAfter != 0 || c.Region != "" {
