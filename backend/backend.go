@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/replicaset"
@@ -94,7 +95,12 @@ type Stats struct {
 	Nodes []NodeStats
 	// Lost counts requests whose sync token named a write lost in a failover.
 	Lost int64
+	// Routing counts a replicated backend's hedged, retried and ROLE-checked reads.
+	Routing Routing
 }
+
+// Routing counts a replicated backend's read routing events (see replicaset.Counters).
+type Routing = replicaset.Counters
 
 // NodeStats is what a backend reports of one node.
 type NodeStats struct {
@@ -107,10 +113,15 @@ type NodeStats struct {
 	// Blocking is the number of dedicated connections open.
 	Blocking int
 	// Healthy reports, for a replica, whether it serves reads now; Lag is how many bytes of
-	// the replication stream it is behind; Reads is how many reads it served.
+	// the replication stream it is behind; Reads is how many reads it served (a replicated
+	// backend's leader too).
 	Healthy bool
 	Lag     int64
 	Reads   int64
+	// Region is the node's label (config regions) and Latency the average round trip of
+	// its health probes; empty and 0 when not known (a single node, a Cluster).
+	Region  string
+	Latency time.Duration
 }
 
 // ErrNoBlocking reports a blocking batch on a backend without dedicated connections.
@@ -204,9 +215,10 @@ func (r *Replicated) Routes() bool { return true }
 // Stats reports the leader and every replica.
 func (r *Replicated) Stats() Stats {
 	nodes := r.set.Nodes()
-	st := Stats{Replicated: true, Nodes: make([]NodeStats, len(nodes)), Lost: r.set.Lost()}
+	st := Stats{Replicated: true, Nodes: make([]NodeStats, len(nodes)), Lost: r.set.Lost(), Routing: r.set.Counters()}
 	for i, n := range nodes {
-		st.Nodes[i] = NodeStats{Addr: n.Addr, Leader: n.Leader, Pool: n.Pool, Blocking: n.Blocking, Healthy: n.Healthy, Lag: n.Lag, Reads: n.Reads}
+		st.Nodes[i] = NodeStats{Addr: n.Addr, Leader: n.Leader, Pool: n.Pool, Blocking: n.Blocking, Healthy: n.Healthy, Lag: n.Lag, Reads: n.Reads,
+			Region: n.Region, Latency: n.Latency}
 	}
 	return st
 }

@@ -40,6 +40,11 @@ type Config struct {
 	Mode       Mode
 	AckTimeout time.Duration
 	MaxLag     int64
+	// Region, Regions and HedgeAfter choose the replica that serves an eventual read (see
+	// replicaset.Options).
+	Region     string
+	Regions    map[string]string
+	HedgeAfter time.Duration
 	// BlockingConns is the number of dedicated connections for blocking commands (0: they
 	// are refused), whose replies may take BlockReplyTimeout.
 	BlockingConns     int
@@ -89,6 +94,7 @@ func Open(cfg Config) (*Database, error) {
 			Leader: cfg.Leader, Replicas: cfg.Replicas, Sentinels: cfg.Sentinels, MasterName: cfg.MasterName,
 			Pool: cfg.Tenant, Mode: cfg.Mode, AckTimeout: cfg.AckTimeout, MaxLag: cfg.MaxLag,
 			BlockingConns: cfg.BlockingConns, BlockReplyTimeout: cfg.BlockReplyTimeout, Logger: cfg.Logger,
+			Region: cfg.Region, Regions: cfg.Regions, HedgeAfter: cfg.HedgeAfter,
 		})
 		if err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -54,6 +55,14 @@ type Config struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// MaxLag is how far behind the leader, in bytes of replication stream, a replica may be and serve reads.
 	MaxLag Size `yaml:"max_lag"`
+	// Region is the gateway's own region: eventual reads prefer replicas labelled with it
+	// among those equally near. Regions labels nodes (host:port=region) of every database,
+	// under the databases' own labels.
+	Region  string  `yaml:"region"`
+	Regions Regions `yaml:"regions"`
+	// HedgeAfter, when positive, sends an eventual single-key read the chosen replica has not
+	// answered after it to the next nearest node too; 0: off.
+	HedgeAfter time.Duration `yaml:"hedge_after"`
 	// Databases lists the databases served, each reached by its own tokens.
 	Databases []Database `yaml:"databases"`
 	// Limits bound what one request may cost.
@@ -125,8 +134,11 @@ type Database struct {
 	BlockingConns *int `yaml:"blocking_conns"`
 	// TokenLimits overrides rate limits and quotas per token (keyed by the token).
 	TokenLimits map[string]TokenLimit `yaml:"token_limits"`
-	// Replicas are redis:// URLs of the leader's replicas (static topology).
-	Replicas []string `yaml:"replicas" check:"redis-url"`
+	// Replicas are the leader's replicas (static topology): URLs, optionally with a region.
+	Replicas []Replica `yaml:"replicas" check:"redis-url"`
+	// Regions labels nodes by host:port with their region: Sentinel-discovered replicas, the
+	// leader; a replica's own region wins.
+	Regions Regions `yaml:"regions"`
 	// Sentinels (host:port) and MasterName discover the leader and replicas and follow
 	// failovers; Upstream then only carries credentials, DB and TLS.
 	Sentinels  []string `yaml:"sentinels"`
@@ -321,7 +333,7 @@ func options() []option {
 	s, g = str(func(c *Config) *string { return &c.ReadOnlyToken })
 	add("read-only-token", "read-only token of the single database", s, g)
 	s, g = str(func(c *Config) *string { return &c.Replicas })
-	add("replica", "comma-separated redis:// URLs of the upstream's replicas: reads are spread over them", s, g)
+	add("replica", "comma-separated redis:// URLs of the upstream's replicas: eventual reads go to the nearest (see --region, --regions)", s, g)
 	s, g = str(func(c *Config) *string { return &c.Sentinels })
 	add("sentinel", "comma-separated host:port of Redis Sentinels that name the leader and replicas (with --master-name)", s, g)
 	s, g = str(func(c *Config) *string { return &c.MasterName })
@@ -334,6 +346,12 @@ func options() []option {
 	add("ack-timeout", "how long a strong write waits for a replica's acknowledgement", s, g)
 	s, g = size(func(c *Config) *Size { return &c.MaxLag })
 	add("max-lag", "bytes of replication stream a replica may lag and still serve reads", s, g)
+	s, g = str(func(c *Config) *string { return &c.Region })
+	add("region", "the gateway's own region: among replicas equally near (by measured latency), those labelled with it serve eventual reads", s, g)
+	s, g = text(func(c *Config) encoding.TextUnmarshaler { return &c.Regions }, func(c *Config) string { return c.Regions.String() })
+	add("regions", "region labels of nodes, host:port=region comma-separated (replicas of --replica, Sentinel-discovered ones, the leader)", s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.HedgeAfter })
+	add("hedge-after", "send an eventual single-key read the nearest replica has not answered after this long to the next nearest node too, and take the first answer; 0: off", s, g)
 	s, g = num(func(c *Config) *int { return &c.PoolSize }, parseInt)
 	add("pool-size", "Redis connections per database", s, g)
 	s, g = num(func(c *Config) *int { return &c.BlockingConns }, parseInt)
@@ -595,7 +613,7 @@ func (c *Config) databases() []Database {
 	in := c.Databases
 	if len(in) == 0 && (c.Upstream != "" || c.Sentinels != "" || c.Cluster != "") && c.Token != "" {
 		db := Database{Name: "default", Upstream: c.Upstream, Tokens: []string{c.Token},
-			Replicas: splitList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName,
+			Replicas: replicaList(c.Replicas), Sentinels: splitList(c.Sentinels), MasterName: c.MasterName,
 			Cluster: splitList(c.Cluster)}
 		if c.ReadOnlyToken != "" {
 			db.ReadOnlyTokens = []string{c.ReadOnlyToken}
@@ -629,6 +647,11 @@ func (c *Config) databases() []Database {
 			}
 		}
 		d.Cache = &k
+		if len(c.Regions) > 0 {
+			r := maps.Clone(c.Regions)
+			maps.Copy(r, d.Regions)
+			d.Regions = r
+		}
 		out[i] = d
 	}
 	return out
@@ -705,6 +728,9 @@ func (c *Config) check(listGiven bool) error {
 	if c.AckTimeout <= 0 {
 		return fmt.Errorf("ack_timeout: must be positive, got %s", c.AckTimeout)
 	}
+	if err := checkGlobal(c); err != nil {
+		return err
+	}
 	if c.Upstream != "" || c.Sentinels != "" || c.Cluster != "" || c.Token != "" || c.ReadOnlyToken != "" {
 		if listGiven {
 			return errors.New("upstream/token: give either a single upstream and token or a databases list, not both")
@@ -771,10 +797,8 @@ func (c *Config) check(listGiven bool) error {
 				return err
 			}
 		}
-		for j, r := range d.Replicas {
-			if err := checkRedisURL(fmt.Sprintf("%s.replicas[%d]", where, j), r); err != nil {
-				return err
-			}
+		if err := checkReplicas(where, d); err != nil {
+			return err
 		}
 		if _, err := replicaset.ParseMode(d.Consistency); err != nil {
 			return fmt.Errorf("%s.consistency: %w", where, err)

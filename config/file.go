@@ -146,6 +146,12 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, secret bo
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	switch {
+	case t == reflect.TypeFor[Replica]() && n.Kind == yaml.ScalarNode:
+		return nil // a URL alone, which checkURLs checks
+	case t == reflect.TypeFor[Regions]() && n.Kind == yaml.MappingNode:
+		return checkRegionsNode(file, n, path)
+	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
 		if n.Kind != yaml.ScalarNode {
 			return fail("expected %s, got %s", describe(t), got())
@@ -304,6 +310,10 @@ func describe(t reflect.Type) string {
 		return sizeSyntax
 	case reflect.TypeFor[time.Duration]():
 		return durationSyntax
+	case reflect.TypeFor[[]Replica]():
+		return replicaSyntax
+	case reflect.TypeFor[Regions]():
+		return regionsSyntax + ", or a mapping of host:port to region"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -380,4 +390,19 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// checkRegionsNode checks a mapping of host:port to region at key path.
+func checkRegionsNode(file string, n *yaml.Node, path string) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		at := fmt.Sprintf("%s[%s]", path, k.Value)
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return &FileError{File: file, Line: k.Line, Key: path, Msg: "expected a mapping of host:port to region"}
+		}
+		if err := checkRegionEntry(k.Value, v.Value); err != nil {
+			return &FileError{File: file, Line: k.Line, Key: at, Msg: err.Error()}
+		}
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ func nodes(d Database) []string {
 		slices.Sort(s)
 		return []string{fmt.Sprintf("sentinel %s %v", d.MasterName, s)}
 	}
-	for _, u := range append([]string{d.Upstream}, d.Replicas...) {
+	for _, u := range append([]string{d.Upstream}, d.ReplicaURLs()...) {
 		if o, err := pool.ParseURL(u); err == nil {
 			out = append(out, o.Addr)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/resp"
@@ -21,7 +22,41 @@ type node struct {
 	state  atomic.Pointer[state]
 	replID atomic.Pointer[string] // master_replid of the last probe that got one
 	reads  atomic.Int64           // reads served, for tests and metrics
+	region string                 // the operator's label (Options.Regions); "" unknown
+	rtt    atomic.Int64           // EWMA of the probes' round trips, in ns; 0 until a probe succeeds after a failure
 }
+
+// ewmaWeight is the weight of a new probe round trip in a node's latency average: at one
+// probe per 100 ms, a change of distance shows within about half a second, and one slow
+// probe (a stall, a GC pause) moves the average by a fifth of its excess.
+const ewmaWeight = 0.2
+
+// A probe round trip counts for at most ewmaClip times the average plus ewmaClipAbs: one
+// scheduling hiccup of a loaded gateway (tens of milliseconds) does not move a node 0.3 ms
+// away out of the replicas equally near, while a real change of distance still shows within
+// about a second (the average can grow 1.6-fold per probe).
+const (
+	ewmaClip    = 4
+	ewmaClipAbs = 2 * time.Millisecond
+)
+
+// observe records the round trip of a probe that succeeded (ok) or failed: a failure forgets
+// the average, so that a node coming back is measured afresh, not by its last life.
+func (n *node) observe(rtt time.Duration, ok bool) {
+	if !ok {
+		n.rtt.Store(0)
+		return
+	}
+	v := max(int64(rtt), 1)
+	if old := n.rtt.Load(); old > 0 {
+		v = min(v, ewmaClip*old+int64(ewmaClipAbs))
+		v = max(int64(ewmaWeight*float64(v)+(1-ewmaWeight)*float64(old)), 1)
+	}
+	n.rtt.Store(v)
+}
+
+// latency returns the node's measured latency (EWMA of probe round trips); 0: not known.
+func (n *node) latency() time.Duration { return time.Duration(n.rtt.Load()) }
 
 // state is the outcome of one probe of a node.
 type state struct {

@@ -1,11 +1,16 @@
 // Package replicaset routes a database's commands over a Redis leader and its replicas:
-// writes go to the leader, reads spread over healthy replicas, strong writes are
-// acknowledged by a replica before they are answered, sync tokens give read-your-writes,
-// and the leader is followed through Sentinel failovers.
+// writes go to the leader, eventual reads to the nearest healthy replica (by the measured
+// round trips of the health probes, the gateway's own region first among equally near ones,
+// never one farther than the leader), strong writes are acknowledged by a replica before they
+// are answered, sync tokens give read-your-writes (across gateways too: a token is the tier's
+// replication position), and the leader is followed through Sentinel failovers.
 //
-// Contract: Set.Do sends a batch at most once and never changes it (a write travels in a
-// copy followed by ROLE); its errors are the pool's. Code outside the set follows the leader
-// with Set.Leader (pool.Options.Resolve) and OnLeaderChange; package backend wires that.
+// Contract: Set.Do never changes a batch (a write travels in a copy followed by ROLE) and
+// sends a write at most once; a read may also run, as a copy, on a second node when the first
+// failed without an answer (retry-safe commands only) or, with Options.HedgeAfter, was slow
+// (one retry-safe command of one key), and the caller's batch receives one answer. Its
+// errors are the pool's. Code outside the set follows the leader with Set.Leader
+// (pool.Options.Resolve) and OnLeaderChange; package backend wires that.
 package replicaset
 
 import (

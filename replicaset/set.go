@@ -46,6 +46,16 @@ type Options struct {
 	RefreshInterval time.Duration
 	// Logger receives topology changes (default slog.Default()).
 	Logger *slog.Logger
+	// Region is the gateway's own region: among replicas equally near (see package doc),
+	// those whose label is Region serve first. Empty: no preference.
+	Region string
+	// Regions labels nodes by host:port (as the set knows them: the address of a replica's
+	// URL, or as the Sentinels name it) with their region, for Region and for status.
+	Regions map[string]string
+	// HedgeAfter, when positive, sends an eventual single-key read (a retry-safe command of
+	// one key, by the command table) that the chosen replica has not answered after this
+	// long to the next nearest node too, and takes the first answer.
+	HedgeAfter time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -85,7 +95,7 @@ type topology struct {
 type Set struct {
 	opts    Options
 	topo    atomic.Pointer[topology]
-	next    atomic.Uint64 // round-robin over replicas
+	next    atomic.Uint64 // rotation over equally near replicas
 	refresh chan struct{} // asks the monitor to ask the Sentinels now
 	stop    chan struct{}
 	ctx     context.Context // ends at Close
@@ -94,6 +104,7 @@ type Set struct {
 	mu      sync.Mutex // serializes topology changes
 	follow  []func(leader string)
 	lost    atomic.Int64
+	count   counters
 	written atomic.Pointer[Position] // the furthest position a write through the set reached
 }
 
@@ -169,7 +180,7 @@ func (s *Set) Close() {
 func (s *Set) newNode(addr string, leader bool) *node {
 	o := s.opts.Pool
 	o.Addr = addr
-	n := &node{addr: addr, pool: pool.New(o)}
+	n := &node{addr: addr, pool: pool.New(o), region: s.opts.Regions[addr]}
 	if leader {
 		n.strong = s.strongPool(addr)
 		if s.opts.BlockingConns > 0 {
@@ -293,7 +304,9 @@ func (s *Set) probeAll() {
 		go func() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), max(s.opts.ProbeInterval, 200*time.Millisecond))
+			start := time.Now()
 			st := n.probe(ctx)
+			n.observe(time.Since(start), st.ok)
 			cancel()
 			n.state.Store(st)
 			if st.ok && st.replID != "" {
@@ -415,27 +428,10 @@ func (s *Set) Do(ctx context.Context, b *pool.Batch, req Request) (Result, error
 		}
 		return res, nil
 	}
-	target := t.leader
-	if mode == Eventual && len(t.replicas) > 0 && !res.Lost {
-		start := s.next.Add(1)
-		for i := range len(t.replicas) {
-			r := t.replicas[(start+uint64(i))%uint64(len(t.replicas))]
-			if s.healthy(r, lst, after) {
-				target = r
-				break
-			}
-		}
+	if mode != Eventual || len(t.replicas) == 0 || res.Lost {
+		return s.readOn(ctx, b, t.leader, nil, after, res)
 	}
-	res.Node = target.addr
-	if err := target.pool.Do(ctx, b); err != nil {
-		return res, err
-	}
-	target.reads.Add(1)
-	res.Pos = after
-	if st := target.state.Load(); st != nil && st.ok && st.replID != "" && (after.IsZero() || st.offset > after.Offset) {
-		res.Pos = Position{ReplID: st.replID, Offset: st.offset}
-	}
-	return res, nil
+	return s.readNearest(ctx, b, t, lst, after, res)
 }
 
 // DoBlocking runs b on a dedicated connection to the leader.
@@ -486,7 +482,8 @@ func (s *Set) Replicas() []ReplicaStatus {
 	lst := t.leader.state.Load()
 	out := make([]ReplicaStatus, len(t.replicas))
 	for i, r := range t.replicas {
-		out[i] = ReplicaStatus{Addr: r.addr, Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load()}
+		out[i] = ReplicaStatus{Addr: r.addr, Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load(),
+			Region: r.region, Latency: r.latency()}
 		if st := r.state.Load(); st != nil && lst != nil {
 			out[i].Lag = lst.offset - st.offset
 		}
@@ -502,22 +499,28 @@ type NodeStatus struct {
 	Pool pool.Stats
 	// Blocking is the number of dedicated connections open (the leader's).
 	Blocking int
-	// Healthy, Lag and Reads are a replica's, as in ReplicaStatus.
+	// Healthy and Lag are a replica's, as in ReplicaStatus (Healthy is LeaderUp for the leader).
 	Healthy bool
 	Lag     int64
+	// Reads is how many reads the node served, Region its label (Options.Regions) and
+	// Latency the EWMA of its probes' round trips (0: not known now).
 	Reads   int64
+	Region  string
+	Latency time.Duration
 }
 
 // Nodes returns the leader's status, then each replica's.
 func (s *Set) Nodes() []NodeStatus {
 	t := s.topo.Load()
-	out := []NodeStatus{{Addr: t.leader.addr, Leader: true, Pool: t.leader.stats(), Healthy: s.LeaderUp()}}
+	out := []NodeStatus{{Addr: t.leader.addr, Leader: true, Pool: t.leader.stats(), Healthy: s.LeaderUp(),
+		Reads: t.leader.reads.Load(), Region: t.leader.region, Latency: t.leader.latency()}}
 	if t.leader.block != nil {
 		out[0].Blocking = t.leader.block.Open()
 	}
 	lst := t.leader.state.Load()
 	for _, r := range t.replicas {
-		st := NodeStatus{Addr: r.addr, Pool: r.stats(), Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load()}
+		st := NodeStatus{Addr: r.addr, Pool: r.stats(), Healthy: s.healthy(r, lst, Position{}), Reads: r.reads.Load(),
+			Region: r.region, Latency: r.latency()}
 		if rst := r.state.Load(); rst != nil && lst != nil {
 			st.Lag = lst.offset - rst.offset
 		}
@@ -532,6 +535,8 @@ type ReplicaStatus struct {
 	Healthy bool
 	Lag     int64
 	Reads   int64
+	Region  string
+	Latency time.Duration
 }
 
 func replID(st *state) string {

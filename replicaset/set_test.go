@@ -93,7 +93,7 @@ func TestEventualReadsSpreadOverReplicas(t *testing.T) {
 		}
 	}
 	g1, g2, gl := calls(t, r1, "get"), calls(t, r2, "get"), calls(t, leader, "get")
-	t.Logf("GETs: replica1 %d, replica2 %d, leader %d", g1, g2, gl)
+	t.Logf("GETs: replica1 %d, replica2 %d, leader %d; nodes %+v", g1, g2, gl, s.Nodes())
 	if g1 < 100 || g2 < 100 || g1+g2 != 300 {
 		t.Errorf("reads not spread round-robin over replicas: %d, %d (leader %d)", g1, g2, gl)
 	}

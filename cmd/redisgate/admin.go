@@ -65,6 +65,50 @@ func registerMetrics(reg *metrics.Registry, dbs []proxy.Database, l *ratelimit.L
 				}
 			})
 		})
+	// A replicated database's nodes by region: measured latency and reads served (issue 20).
+	replicated := func(each func(d proxy.Database, bs backend.Stats)) {
+		for _, d := range dbs {
+			if bs := d.Backend.Stats(); bs.Replicated {
+				each(d, bs)
+			}
+		}
+	}
+	role := func(n backend.NodeStats) string {
+		if n.Leader {
+			return "leader"
+		}
+		return "replica"
+	}
+	reg.GaugeFunc("redisgate_node_latency_seconds", "Average round trip of the health probes of each node of a replicated database (absent while unknown), with its region.", []string{"database", "node", "region", "role"},
+		func(emit func(float64, ...string)) {
+			replicated(func(d proxy.Database, bs backend.Stats) {
+				for _, n := range bs.Nodes {
+					if n.Latency > 0 {
+						emit(n.Latency.Seconds(), d.Name, n.Addr, n.Region, role(n))
+					}
+				}
+			})
+		})
+	reg.CounterFunc("redisgate_node_reads_total", "Reads served by each node of a replicated database, with its region: each node's share of reads.", []string{"database", "node", "region", "role"},
+		func(emit func(float64, ...string)) {
+			replicated(func(d proxy.Database, bs backend.Stats) {
+				for _, n := range bs.Nodes {
+					emit(float64(n.Reads), d.Name, n.Addr, n.Region, role(n))
+				}
+			})
+		})
+	reg.CounterFunc("redisgate_read_routing_total", "Read routing events of replicated databases: hedge (a hedge read sent), hedge_won (its answer taken), hedge_denied (a slow read not hedged: the budget, a fifth of the reads, was spent), retry (a read sent to the next node after a connection failure), token_check (a sync-token read tried on the nearest replica behind ROLE), token_check_miss (that replica had not reached the token).", []string{"database", "event"},
+		func(emit func(float64, ...string)) {
+			replicated(func(d proxy.Database, bs backend.Stats) {
+				r := bs.Routing
+				for _, e := range []struct {
+					name string
+					v    int64
+				}{{"hedge", r.Hedges}, {"hedge_won", r.HedgeWins}, {"hedge_denied", r.HedgesDenied}, {"retry", r.Retries}, {"token_check", r.Checked}, {"token_check_miss", r.CheckMisses}} {
+					emit(float64(e.v), d.Name, e.name)
+				}
+			})
+		})
 	reg.CounterFunc("redisgate_cache_events_total", "Read cache events by database and kind.", []string{"database", "event"},
 		func(emit func(float64, ...string)) {
 			for _, d := range dbs {
@@ -117,11 +161,17 @@ func readiness(dbs []proxy.Database) (bool, []map[string]any) {
 			st["leader"], st["connections"] = bs.Nodes[0].Addr, bs.Nodes[0].Pool.Connected
 		}
 		if bs.Replicated {
+			// Each node's region, measured latency (0: unknown now) and reads served.
+			l := bs.Nodes[0]
+			st["leader_region"], st["leader_latency_ms"], st["leader_reads"] = l.Region, ms(l.Latency), l.Reads
 			reps := []map[string]any{}
 			for _, r := range bs.Nodes[1:] {
-				reps = append(reps, map[string]any{"addr": r.Addr, "healthy": r.Healthy, "lag_bytes": r.Lag})
+				reps = append(reps, map[string]any{"addr": r.Addr, "healthy": r.Healthy, "lag_bytes": r.Lag,
+					"latency_ms": ms(r.Latency), "reads": r.Reads, "region": r.Region})
 			}
 			st["replicas"] = reps
+			st["routing"] = map[string]int64{"hedges": bs.Routing.Hedges, "hedge_wins": bs.Routing.HedgeWins, "hedges_denied": bs.Routing.HedgesDenied, "retries": bs.Routing.Retries,
+				"token_checks": bs.Routing.Checked, "token_check_misses": bs.Routing.CheckMisses}
 		}
 		if st["ready"] != true {
 			ready = false
@@ -130,6 +180,9 @@ func readiness(dbs []proxy.Database) (bool, []map[string]any) {
 	}
 	return ready, out
 }
+
+// ms returns d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // startAdmin serves /healthz, /readyz, /metrics (and /debug/pprof when asked) on addr
 // until the returned stop is called. When addr cannot be listened on, it logs a warning and

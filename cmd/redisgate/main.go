@@ -285,7 +285,8 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 	}
 	if d.Replicated() {
 		bc.Mode, _ = replicaset.ParseMode(d.Consistency)
-		bc.Leader, bc.Replicas, bc.Sentinels, bc.MasterName = d.Upstream, d.Replicas, d.Sentinels, d.MasterName
+		bc.Leader, bc.Replicas, bc.Sentinels, bc.MasterName = d.Upstream, d.ReplicaURLs(), d.Sentinels, d.MasterName
+		bc.Region, bc.Regions, bc.HedgeAfter = cfg.Region, d.NodeRegions(), cfg.HedgeAfter
 		bc.AckTimeout, bc.MaxLag = cfg.AckTimeout, int64(cfg.MaxLag)
 	}
 	k := cfg.Cache
