@@ -14,6 +14,7 @@ import (
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/respserver"
 )
@@ -38,15 +39,17 @@ type listener struct {
 	pool  *pool.Pool
 	gw    *proxy.Server
 	srv   *respserver.Server
+	hub   *pubsub.Hub
 }
 
 type setup struct {
-	proxy    proxy.Options
-	resp     respserver.Options
-	poolSize int
-	blocking int
-	redis    *redistest.Server
-	set      *replicaset.Set // when set, the database is served from it
+	proxy     proxy.Options
+	resp      respserver.Options
+	poolSize  int
+	blocking  int
+	redis     *redistest.Server
+	set       *replicaset.Set // when set, the database is served from it
+	hubBuffer int             // messages queued per subscriber (0: the hub's default)
 }
 
 func start(t testing.TB, opts ...func(*setup)) *listener {
@@ -82,7 +85,8 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		bp = pool.NewDedicated(bo)
 	}
 	node := backend.NewNode(p, bp)
-	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+	hub := pubsub.NewHub(pubsub.Options{Redis: popts, Buffer: st.hubBuffer, Logger: slog.New(slog.DiscardHandler)})
+	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}, PubSub: hub}
 	if st.set != nil {
 		db.Backend = backend.NewReplicated(st.set)
 	}
@@ -110,11 +114,12 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 			t.Errorf("gateway shutdown: %v", err)
 		}
 		node.Close()
+		hub.Close()
 		if st.set != nil {
 			db.Backend.Close()
 		}
 	})
-	return &listener{t: t, addr: ln.Addr().String(), redis: rs, pool: p, gw: gw, srv: srv}
+	return &listener{t: t, addr: ln.Addr().String(), redis: rs, pool: p, gw: gw, srv: srv, hub: hub}
 }
 
 // client returns a go-redis client of the listener with token, closed when the test ends.
