@@ -114,6 +114,7 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 			fresh = append(fresh, n)
 		}
 	}
+	count := c.subCount()
 	if len(fresh) > 0 {
 		st, err := c.sess.Subscribe(pattern, fresh)
 		if err != nil {
@@ -133,9 +134,14 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 		c.pushers.Add(1)
 		go c.push(g)
 	}
+	// Each name's confirmation counts the subscriptions up to it, as Redis does.
 	var out []byte
 	for _, n := range args[1:] {
-		out = c.confirm(out, verb, n, c.subCount())
+		if seen[string(n)] {
+			delete(seen, string(n))
+			count++
+		}
+		out = c.confirm(out, verb, n, count)
 	}
 	c.local(out)
 }
