@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,8 +49,9 @@ type setup struct {
 	poolSize  int
 	blocking  int
 	redis     *redistest.Server
-	set       *replicaset.Set // when set, the database is served from it
-	hubBuffer int             // messages queued per subscriber (0: the hub's default)
+	set       *replicaset.Set    // when set, the database is served from it
+	hubBuffer int                // messages queued per subscriber (0: the hub's default)
+	cluster   *redistest.Cluster // when set, the database is this Redis Cluster
 }
 
 func start(t testing.TB, opts ...func(*setup)) *listener {
@@ -68,6 +70,9 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		f(&st)
 	}
 	rs := st.redis
+	if st.cluster != nil {
+		rs = st.cluster.Primaries[0]
+	}
 	if rs == nil {
 		rs = redistest.Start(t)
 	}
@@ -89,6 +94,15 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}, PubSub: hub}
 	if st.set != nil {
 		db.Backend = backend.NewReplicated(st.set)
+	}
+	if st.cluster != nil {
+		cdb, err := backend.Open(backend.Config{Cluster: strings.Split(st.cluster.Seeds(), ","), Tenant: popts, Own: popts,
+			BlockingConns: st.blocking, PubSub: true, Logger: popts.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cdb.Close)
+		db.Backend, db.PubSub = cdb.Backend, cdb.PubSub
 	}
 	gw, err := proxy.New(st.proxy, []proxy.Database{db})
 	if err != nil {
