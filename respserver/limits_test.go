@@ -83,9 +83,10 @@ func TestShutdownDrainsClients(t *testing.T) {
 
 // TestManyConnectionsShareThePool opens many client connections, each sending commands, and
 // checks that Redis sees only the pool's connections. REDISGATE_RESP_CONNS sets how many
-// (default 1,000; 10,000 for the acceptance figure, with ulimit -n above it).
+// (default 2,000; 10,000 for the acceptance figure needs ulimit -n above 20,000 in one
+// process: bench/resp-conns.sh runs the clients apart from the gateway).
 func TestManyConnectionsShareThePool(t *testing.T) {
-	n := 1000
+	n := 2000
 	if v := os.Getenv("REDISGATE_RESP_CONNS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
@@ -138,8 +139,9 @@ func TestManyConnectionsShareThePool(t *testing.T) {
 			connected, _ = strconv.Atoi(v)
 		}
 	}
-	// The pool (2), blocking connections (none dialled yet) and redistest's own INFO connection.
-	if connected > 2+2+1 {
+	// The pool (2), blocking connections (none dialled yet), the pub/sub hub's connection and
+	// redistest's own INFO connection.
+	if connected > 2+2+1+1 {
 		t.Errorf("Redis sees %d clients for %d gateway clients", connected, n)
 	}
 	status, _ := os.ReadFile("/proc/self/status")

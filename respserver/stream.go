@@ -115,6 +115,7 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 		}
 	}
 	count := c.subCount()
+	var g *group
 	if len(fresh) > 0 {
 		st, err := c.sess.Subscribe(pattern, fresh)
 		if err != nil {
@@ -125,14 +126,12 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 		if pattern {
 			kind = pubsub.Patterns
 		}
-		g := &group{st: st, kind: kind, live: len(fresh), stop: make(chan struct{})}
+		g = &group{st: st, kind: kind, live: len(fresh), stop: make(chan struct{})}
 		c.wmu.Lock()
 		for _, n := range fresh {
 			set[string(n)] = g
 		}
 		c.wmu.Unlock()
-		c.pushers.Add(1)
-		go c.push(g)
 	}
 	// Each name's confirmation counts the subscriptions up to it, as Redis does.
 	var out []byte
@@ -144,6 +143,11 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 		out = c.confirm(out, verb, n, count)
 	}
 	c.local(out)
+	if g != nil {
+		// Started once the confirmations are buffered, so that no message comes before them.
+		c.pushers.Add(1)
+		go c.push(g)
+	}
 }
 
 // unsubscribe answers UNSUBSCRIBE and PUNSUBSCRIBE: of the names given, or of all.
