@@ -6,16 +6,16 @@ import (
 	"github.com/redisgate/redisgate/pool"
 )
 
-// Pinner is a Backend that can hold a connection to the node of a key for one client, for
+// Pinner is a Backend that can hold a connection to the node of keys for one client, for
 // state Redis keeps on a connection across batches (WATCH … EXEC); see pool.Pin. The pinned
 // connections come from the backend's blocking connections' pool, outside its Size: the
 // caller bounds how many it holds.
 type Pinner interface {
-	Pin(key []byte) (*pool.Pin, error)
+	Pin(keys [][]byte) (*pool.Pin, error)
 }
 
 // Pin holds a dedicated connection to the server.
-func (n *Node) Pin([]byte) (*pool.Pin, error) {
+func (n *Node) Pin([][]byte) (*pool.Pin, error) {
 	if n.block == nil {
 		return nil, fmt.Errorf("%w: %w", pool.ErrUnavailable, ErrNoBlocking)
 	}
@@ -23,7 +23,7 @@ func (n *Node) Pin([]byte) (*pool.Pin, error) {
 }
 
 // Pin holds a dedicated connection to the leader.
-func (r *Replicated) Pin([]byte) (*pool.Pin, error) { return r.set.Pin() }
+func (r *Replicated) Pin([][]byte) (*pool.Pin, error) { return r.set.Pin() }
 
-// Pin holds a dedicated connection to the primary of key's slot.
-func (c *Cluster) Pin(key []byte) (*pool.Pin, error) { return c.block.Pin(key) }
+// Pin holds a dedicated connection to the primary of the slot of keys, which must share it.
+func (c *Cluster) Pin(keys [][]byte) (*pool.Pin, error) { return c.block.Pin(keys) }

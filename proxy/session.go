@@ -10,6 +10,7 @@ import (
 
 	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/backend"
+	"github.com/redisgate/redisgate/cluster"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -339,8 +340,9 @@ var ErrTooManyPins = errors.New("ERR too many clients are in WATCH on this datab
 // Watch runs WATCH args (its keys) on a connection the session then holds until Unpin, so
 // that a later Transaction runs there and fails when a watched key changed; while watching,
 // every command of the session runs on that connection. It calls emit once with the reply.
-// On a Cluster the connection goes to the primary of the first key's slot: the keys a
-// watching client uses must live there (hash tags), others get -MOVED.
+// On a Cluster the connection goes to the primary of the keys' slot (keys of several slots
+// are refused with CROSSSLOT): the keys a watching client uses must live there (hash tags),
+// others get -MOVED.
 func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
 	fail := func(msg string) error { return emit(resp.AppendError(nil, msg)) }
 	if len(args) < 2 {
@@ -360,7 +362,10 @@ func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
 		if !ok {
 			return fail("ERR WATCH is not available on this database's backend")
 		}
-		pin, err := p.Pin(args[1])
+		pin, err := p.Pin(args[1:])
+		if errors.Is(err, cluster.ErrCrossSlot) {
+			return fail(err.Error())
+		}
 		if err != nil {
 			return fail(ss.backendMessage(err))
 		}

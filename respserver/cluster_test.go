@@ -95,7 +95,11 @@ func TestClusterThroughTheListener(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
 		t.Errorf("MULTI across slots: %v, want CROSSSLOT", err)
 	}
-	// WATCH with a retry loop, on the primary of the watched key's slot.
+	// WATCH of keys of several slots is refused; with a retry loop, on the primary of the
+	// watched key's slot, it counts exactly.
+	if err := c.Watch(ctx, func(*redis.Tx) error { return nil }, "a", "b"); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Errorf("WATCH across slots: %v, want CROSSSLOT", err)
+	}
 	var wg sync.WaitGroup
 	for range 3 {
 		cc := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 })
