@@ -28,9 +28,22 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	rwToken = "test-read-write-token-0123456789"
-	roToken = "test-read-only-token-0123456789"
+	rwToken    = "test-read-write-token-0123456789"
+	roToken    = "test-read-only-token-0123456789"
+	otherToken = "test-other-database-token-0123456789"
 )
+
+// sharedDB opens the backend and hub of logical database n of the server o reaches, closed
+// when the test ends.
+func sharedDB(t testing.TB, o pool.Options, n, blocking int) (backend.Backend, *pubsub.Hub) {
+	o.DB = n
+	d, err := backend.Open(backend.Config{Tenant: o, Own: o, BlockingConns: blocking, PubSub: true, Logger: o.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d.Backend, d.PubSub
+}
 
 // listener is a respserver.Server on a loopback port in front of a gateway and a real redis-server.
 type listener struct {
@@ -52,6 +65,7 @@ type setup struct {
 	set       *replicaset.Set    // when set, the database is served from it
 	hubBuffer int                // messages queued per subscriber (0: the hub's default)
 	cluster   *redistest.Cluster // when set, the database is this Redis Cluster
+	shared    bool               // two databases share the Redis server: logical 1 (rwToken) and 2 (otherToken)
 }
 
 func start(t testing.TB, opts ...func(*setup)) *listener {
@@ -104,7 +118,15 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		t.Cleanup(cdb.Close)
 		db.Backend, db.PubSub = cdb.Backend, cdb.PubSub
 	}
-	gw, err := proxy.New(st.proxy, []proxy.Database{db})
+	dbs := []proxy.Database{db}
+	if st.shared {
+		dbs[0].LogicalDB, dbs[0].Shared = 1, true
+		dbs[0].Backend, dbs[0].PubSub = sharedDB(t, popts, 1, st.blocking)
+		other := proxy.Database{Name: "other", Tokens: []string{otherToken}, LogicalDB: 2, Shared: true}
+		other.Backend, other.PubSub = sharedDB(t, popts, 2, st.blocking)
+		dbs = append(dbs, other)
+	}
+	gw, err := proxy.New(st.proxy, dbs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,3 +242,53 @@ func readN(r *raw, n int) []string {
 	}
 	return out
 }
+
+// TestSharedServerChannelsAreNamespaced: two databases on one Redis server (logical 1 and 2)
+// never see each other's channels, whatever they subscribe to, and see their own under the
+// names they gave; MONITOR, which would show the other database's clients, is refused.
+func TestSharedServerChannelsAreNamespaced(t *testing.T) {
+	l := start(t, func(s *setup) { s.shared = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, b := l.client(rwToken), l.client(otherToken)
+	subA := a.Subscribe(ctx, "news")
+	defer subA.Close()
+	if err := subA.PSubscribe(ctx, "*"); err != nil {
+		t.Fatal(err)
+	}
+	subB := b.Subscribe(ctx, "news")
+	defer subB.Close()
+	for _, s := range []*redis.PubSub{subA, subA, subB} {
+		if _, err := s.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Publish(ctx, "news", "from b")
+	a.Publish(ctx, "news", "from a")
+	// B published first: a leak would come before A's own two (the channel's and the
+	// pattern's, in either order).
+	want := map[string]bool{"news:from a": true, "*:news:from a": true}
+	for len(want) > 0 {
+		m, err := subA.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Channel + ":" + m.Payload
+		if m.Pattern != "" {
+			got = m.Pattern + ":" + got
+		}
+		if !want[got] {
+			t.Fatalf("database 1 received %q: another database's message, or a namespaced name", got)
+		}
+		delete(want, got)
+	}
+	if m, err := subB.ReceiveMessage(ctx); err != nil || m.Payload != "from b" || m.Channel != "news" {
+		t.Fatalf("database 2 received %+v %v", m, err)
+	}
+	r := l.raw(t)
+	r.send("AUTH " + rwToken + "\r\nMONITOR\r\n")
+	r.line()
+	if got := r.line(); !strings.Contains(got, "serves other databases") {
+		t.Errorf("MONITOR on a shared server: %s", got)
+	}
+}
