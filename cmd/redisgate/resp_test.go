@@ -23,7 +23,7 @@ func TestRESPListener(t *testing.T) {
 	rs := redistest.Start(t)
 	const token = "resp-listen-token-0123456789"
 	cmd := exec.Command(os.Args[0], "--listen", "127.0.0.1:0", "--resp-listen", "127.0.0.1:0", "--upstream", rs.URL(),
-		"--token", token, "--admin-listen", "", "--log-level", "error", "--isolation", "off")
+		"--token", token, "--admin-listen", "", "--log-level", "error", "--isolation", "off", "--resp-max-pins", "1")
 	cmd.Env = append(os.Environ(), "REDISGATE_AS_MAIN=1")
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
@@ -51,6 +51,20 @@ func TestRESPListener(t *testing.T) {
 	if got := rs.MustDo("GET", "k"); got != "v" {
 		t.Errorf("Redis has k=%v", got)
 	}
+	// --resp-max-pins 1: one client in WATCH at a time.
+	w1, w2 := c.Conn(), c.Conn()
+	if err := w1.Do(ctx, "WATCH", "k").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Do(ctx, "WATCH", "k").Err(); err == nil || !strings.Contains(err.Error(), "too many clients are in WATCH") {
+		t.Errorf("a second WATCH with --resp-max-pins 1: %v", err)
+	}
+	w1.Do(ctx, "UNWATCH")
+	if err := w2.Do(ctx, "WATCH", "k").Err(); err != nil {
+		t.Errorf("WATCH once the first client unwatched: %v", err)
+	}
+	w1.Close()
+	w2.Close()
 	done := make(chan error, 1)
 	go func() { done <- c.BLPop(ctx, 500*time.Millisecond, "empty").Err() }()
 	time.Sleep(150 * time.Millisecond)
