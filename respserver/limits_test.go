@@ -182,13 +182,24 @@ func TestMetrics(t *testing.T) {
 	ctx := context.Background()
 	c.Set(ctx, "k", "v", 0)
 	c.Do(ctx, "CONFIG", "GET", "x")
+	w := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 })
+	if err := w.Do(ctx, "WATCH", "k").Err(); err != nil {
+		t.Fatal(err)
+	}
+	sub := w.Subscribe(ctx, "a", "b")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var out strings.Builder
 	if err := reg.Write(&out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"redisgate_resp_connections 1",
-		`redisgate_resp_connections_total{outcome="accepted"} 1`,
+		"redisgate_resp_connections 3",
+		`redisgate_resp_pinned_connections{database="test"} 1`,
+		"redisgate_resp_subscriptions 1",
+		`redisgate_resp_connections_total{outcome="accepted"} 3`,
 		`redisgate_resp_errors_total{database="test"} `, // the refusal, and go-redis's optional handshake commands
 		"redisgate_resp_batch_duration_seconds_count",
 	} {

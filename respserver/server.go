@@ -115,6 +115,7 @@ type Server struct {
 
 	inflight atomic.Int64 // request bytes held by all connections
 	ids      atomic.Int64 // of CLIENT ID
+	streams  atomic.Int64 // subscriptions held by clients (stream.go)
 
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}

@@ -127,6 +127,7 @@ func (c *conn) subscribe(pattern bool, args [][]byte) {
 			kind = pubsub.Patterns
 		}
 		g = &group{st: st, kind: kind, live: len(fresh), stop: make(chan struct{})}
+		c.s.streams.Add(1)
 		c.wmu.Lock()
 		for _, n := range fresh {
 			set[string(n)] = g
@@ -195,6 +196,7 @@ func (c *conn) end(g *group) {
 	if !g.stopped {
 		g.stopped = true
 		close(g.stop)
+		c.s.streams.Add(-1)
 	}
 	g.st.Close()
 }
@@ -225,6 +227,7 @@ func (c *conn) monitorCmd() {
 		return
 	}
 	g := &group{st: st, kind: pubsub.Monitor, live: 1, stop: make(chan struct{})}
+	c.s.streams.Add(1)
 	c.local([]byte("+OK\r\n"))
 	c.monitor = g
 	c.pushers.Add(1)
