@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,5 +42,44 @@ func TestReplicatedReadsSeeTheirWrites(t *testing.T) {
 		if got, err := c.Get(ctx, "k").Result(); err != nil || got != v {
 			t.Fatalf("read %d after its write: %q %v", i, got, err)
 		}
+	}
+}
+
+// TestReplicatedWatch: on a leader with a replica (eventual reads, which may go to the
+// replica), WATCH pins a connection to the leader, so the reads of a check-and-set loop see
+// the latest value and no increment is lost under contention.
+func TestReplicatedWatch(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	set, err := replicaset.New(replicaset.Options{
+		Leader: leader.URL(), Replicas: []string{replica.URL()}, Mode: replicaset.Eventual, BlockingConns: 2,
+		AckTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 3*time.Second, func() bool {
+		rs := set.Replicas()
+		return len(rs) == 1 && rs[0].Healthy
+	}, "replica healthy")
+	l := start(t, func(s *setup) { s.redis, s.set = leader, set })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 4 {
+		c := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if _, err := incrWatched(ctx, c, "ctr"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := leader.MustDo("GET", "ctr"); got != "100" {
+		t.Errorf("counter on the leader: %v, want 100", got)
 	}
 }
