@@ -292,3 +292,39 @@ func TestSharedServerChannelsAreNamespaced(t *testing.T) {
 		t.Errorf("MONITOR on a shared server: %s", got)
 	}
 }
+
+// TestShutdownEndsSubscribersAndPins: subscribed, monitoring and WATCHing clients, which wait
+// without an idle timeout or hold a pinned connection, do not hold Shutdown up; their pinned
+// connection is given back.
+func TestShutdownEndsSubscribersAndPins(t *testing.T) {
+	l := start(t)
+	s, m, w := l.raw(t), l.raw(t), l.raw(t)
+	s.send("AUTH " + rwToken + "\r\nSUBSCRIBE a\r\n")
+	readN(s, 1+6)
+	m.send("AUTH " + rwToken + "\r\nMONITOR\r\n")
+	readN(m, 2)
+	w.send("AUTH " + rwToken + "\r\nWATCH k\r\n")
+	readN(w, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	if n := l.srv.Conns(); n != 0 {
+		t.Errorf("%d connections left", n)
+	}
+	for _, r := range []*raw{s, m, w} {
+		r.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.Copy(io.Discard, r.br); err != nil {
+			t.Errorf("a client's connection after Shutdown: %v, want it closed", err)
+		}
+	}
+	list := fmt.Sprint(l.redis.MustDo("CLIENT", "LIST"))
+	if strings.Contains(list, "-pinned") && strings.Contains(list, "cmd=watch") {
+		t.Errorf("a pinned connection still holds a WATCH after Shutdown:\n%s", list)
+	}
+}
