@@ -20,7 +20,9 @@ import (
 // This file is the gateway's side of listeners that speak the Redis protocol (package
 // respserver): a Session runs a client's commands with exactly the checks of the HTTP path
 // (the command table's Scope.Check, the IP and token rate limits per command, the quota,
-// script rewriting) on the database's backends, and hands back raw RESP2 replies.
+// script rewriting) on the database's backends, and hands back raw RESP2 replies. A session
+// in WATCH runs on a connection it holds alone (Watch, Unpin); its pub/sub and MONITOR
+// streams are in sessionstream.go.
 
 // ErrWrongPass is the error of a token that opens no database.
 var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user is disabled")

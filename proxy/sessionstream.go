@@ -16,7 +16,8 @@ import (
 
 // Stream is one subscription of a Session: channels, patterns or MONITOR, bounded as the
 // hub bounds every subscriber (a subscriber too slow for its queue is dropped,
-// pubsub.ErrSlowConsumer). Its owner reads it with Ready and Take until Done, then Closes it.
+// pubsub.ErrSlowConsumer). Its owner reads it with Ready and Take until Done, then Closes it;
+// unlike its Session, a Stream may be read by one goroutine while another closes it.
 type Stream struct {
 	sub   *pubsub.Subscription
 	scope command.Scope

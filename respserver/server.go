@@ -10,7 +10,13 @@
 // the client that sent it, in order; commands a client pipelines travel to Redis as one
 // batch. State Redis would keep on a connection is kept here instead (SELECT, CLIENT
 // SETNAME/GETNAME/ID/INFO/REPLY, MULTI … EXEC, RESP version), never on a shared Redis
-// connection. WATCH and the subscriber commands are refused.
+// connection. WATCH pins the client to a Redis connection of its own until EXEC, DISCARD,
+// UNWATCH, RESET or its leaving (at most MaxPins clients per database; a pin is reset with
+// UNWATCH before another client gets it, and lost by a client idle past PinIdleTimeout, whose
+// EXEC then fails as if a watched key changed). SUBSCRIBE, PSUBSCRIBE, their UNSUBSCRIBE and
+// MONITOR are served from the database's pub/sub hub through proxy.Stream (stream.go), with
+// Redis's RESP2 subscriber-mode rules and RESP3 pushes; a subscriber too slow for its
+// bounded queue is disconnected.
 //
 // Every client is untrusted: a request that breaks the protocol or a limit (argument
 // count, command size, inline line length, bytes in flight server-wide) gets an error reply
