@@ -365,7 +365,7 @@ func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
 			return fail("ERR WATCH is not available on this database's backend")
 		}
 		pin, err := p.Pin(args[1:])
-		if errors.Is(err, cluster.ErrCrossSlot) {
+		if errors.Is(err, cluster.ErrCrossSlot) || errors.Is(err, backend.ErrPinStrong) {
 			return fail(err.Error())
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,5 +82,29 @@ func TestReplicatedWatch(t *testing.T) {
 	wg.Wait()
 	if got := leader.MustDo("GET", "ctr"); got != "100" {
 		t.Errorf("counter on the leader: %v, want 100", got)
+	}
+}
+
+// TestStrongModeRefusesWatch: a database in strong mode refuses WATCH clearly (a pinned
+// connection's writes would not wait for a replica) and gives the pin back.
+func TestStrongModeRefusesWatch(t *testing.T) {
+	leader := redistest.Start(t)
+	replica := redistest.StartReplica(t, leader, "")
+	set, err := replicaset.New(replicaset.Options{
+		Leader: leader.URL(), Replicas: []string{replica.URL()}, Mode: replicaset.Strong, BlockingConns: 2,
+		AckTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := start(t, func(s *setup) { s.redis, s.set = leader, set; s.resp.MaxPins = 1 })
+	r := l.raw(t)
+	r.send("AUTH " + rwToken + "\r\n")
+	r.line()
+	for range 2 { // the second time, the first refusal's pin place is free again
+		r.send("WATCH k\r\n")
+		if got := r.line(); !strings.Contains(got, "strong consistency mode") {
+			t.Fatalf("WATCH in strong mode: %s", got)
+		}
 	}
 }
