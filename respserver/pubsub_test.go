@@ -328,3 +328,30 @@ func TestShutdownEndsSubscribersAndPins(t *testing.T) {
 		t.Errorf("a pinned connection still holds a WATCH after Shutdown:\n%s", list)
 	}
 }
+
+// TestSubscriptionsAreBoundedPerToken: each SUBSCRIBE of new names is one of the token's
+// streams (and one goroutine of the gateway): past MaxStreamsPerToken a clear error, on any
+// connection of the token; UNSUBSCRIBE gives them back.
+func TestSubscriptionsAreBoundedPerToken(t *testing.T) {
+	l := start(t, func(s *setup) { s.proxy.MaxStreamsPerToken = 3 })
+	a, b := l.raw(t), l.raw(t)
+	a.send("HELLO 3 AUTH default " + rwToken + "\r\n")
+	for !strings.HasPrefix(a.line(), "*0") {
+	}
+	b.send("AUTH " + rwToken + "\r\n")
+	b.line()
+	a.send("SUBSCRIBE c1\r\nSUBSCRIBE c2 c3\r\nSUBSCRIBE c1\r\n") // the last one adds nothing
+	readN(a, 6*4)
+	b.send("SUBSCRIBE x\r\n")
+	readN(b, 6)
+	b.send("PSUBSCRIBE y*\r\n")
+	if got := b.line(); !strings.Contains(got, "too many open subscriptions for this token (limit 3)") {
+		t.Fatalf("a fourth subscription of the token: %s", got)
+	}
+	a.send("UNSUBSCRIBE c2 c3\r\n") // ends the second SUBSCRIBE's stream
+	readN(a, 12)
+	b.send("PSUBSCRIBE y*\r\n")
+	if got := strings.Join(readN(b, 6), " "); got != "*3 $10 psubscribe $2 y* :2" {
+		t.Errorf("after the token's streams went down: %s", got)
+	}
+}
