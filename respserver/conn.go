@@ -541,7 +541,9 @@ func (c *conn) hello(args [][]byte) {
 		c.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
+	c.wmu.Lock() // the goroutines writing subscription messages read it
 	c.proto = proto
+	c.wmu.Unlock()
 	if setName {
 		c.name = name
 	}

@@ -355,3 +355,36 @@ func TestSubscriptionsAreBoundedPerToken(t *testing.T) {
 		t.Errorf("after the token's streams went down: %s", got)
 	}
 }
+
+// TestHelloWhileSubscribed: a RESP3 subscriber switching to RESP2 with messages under way
+// gets its next messages as arrays. (The switch is made under the lock of the goroutines
+// writing messages; this timing seldom makes the race detector see it without the lock.)
+func TestHelloWhileSubscribed(t *testing.T) {
+	l := start(t)
+	r := l.raw(t)
+	r.send("HELLO 3 AUTH default " + rwToken + "\r\n")
+	for !strings.HasPrefix(r.line(), "*0") {
+	}
+	r.send("SUBSCRIBE a\r\n")
+	readN(r, 6)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			l.redis.MustDo("PUBLISH", "a", "m")
+		}
+	}()
+	r.send("HELLO 2\r\n")
+	<-done
+	l.redis.MustDo("PUBLISH", "a", "last")
+	for {
+		line := r.line()
+		if line == "last" {
+			break
+		}
+	}
+	l.redis.MustDo("PUBLISH", "a", "after")
+	if got := strings.Join(readN(r, 7), " "); got != "*3 $7 message $1 a $5 after" {
+		t.Errorf("a message after HELLO 2: %s", got)
+	}
+}
