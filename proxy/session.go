@@ -310,7 +310,16 @@ func (ss *Session) run(b *pool.Batch, r route) (*pool.Batch, error) {
 func (ss *Session) dispatch(rctx context.Context, b *pool.Batch, r route) error {
 	db := ss.g.db
 	if ss.Pinned() {
-		return ss.pin.Do(rctx, b)
+		pin := ss.pin
+		if err := pin.Do(rctx, b); err != nil {
+			return err
+		}
+		if a, ok := db.backend.(backend.PinAcker); ok && r.write {
+			// Strong mode: the writes are answered once a replica has them, as on the
+			// acknowledged-write connections.
+			return a.AckPinned(rctx, pin)
+		}
+		return nil
 	}
 	res, err := db.backend.Do(rctx, b, backend.Route{Write: r.write, Blocking: r.blocking, After: ss.pos})
 	if err != nil {
@@ -365,7 +374,7 @@ func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
 			return fail("ERR WATCH is not available on this database's backend")
 		}
 		pin, err := p.Pin(args[1:])
-		if errors.Is(err, cluster.ErrCrossSlot) || errors.Is(err, backend.ErrPinStrong) {
+		if errors.Is(err, cluster.ErrCrossSlot) {
 			return fail(err.Error())
 		}
 		if err != nil {

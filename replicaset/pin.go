@@ -2,6 +2,7 @@ package replicaset
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/redisgate/redisgate/pool"
 )
@@ -16,3 +17,6 @@ func (s *Set) Pin() (*pool.Pin, error) {
 	}
 	return t.leader.block.Pin()
 }
+
+// AckTimeout is how long a strong write waits for a replica's acknowledgement.
+func (s *Set) AckTimeout() time.Duration { return s.opts.AckTimeout }

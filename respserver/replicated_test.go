@@ -85,9 +85,10 @@ func TestReplicatedWatch(t *testing.T) {
 	}
 }
 
-// TestStrongModeRefusesWatch: a database in strong mode refuses WATCH clearly (a pinned
-// connection's writes would not wait for a replica) and gives the pin back.
-func TestStrongModeRefusesWatch(t *testing.T) {
+// TestStrongModeWatch: in strong mode a WATCHing client's writes, EXEC included, are answered
+// once a replica acknowledged them (WAIT on the pinned connection): counts stay exact under
+// contention, and with the replica frozen EXEC answers that the write was not acknowledged.
+func TestStrongModeWatch(t *testing.T) {
 	leader := redistest.Start(t)
 	replica := redistest.StartReplica(t, leader, "")
 	set, err := replicaset.New(replicaset.Options{
@@ -97,14 +98,37 @@ func TestStrongModeRefusesWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := start(t, func(s *setup) { s.redis, s.set = leader, set; s.resp.MaxPins = 1 })
+	redistest.WaitFor(t, 3*time.Second, func() bool {
+		rs := set.Replicas()
+		return len(rs) == 1 && rs[0].Healthy
+	}, "replica healthy")
+	l := start(t, func(s *setup) { s.redis, s.set = leader, set })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 3 {
+		c := l.client(rwToken, func(o *redis.Options) { o.PoolSize = 1 })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if _, err := incrWatched(ctx, c, "ctr"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := replica.MustDo("GET", "ctr"); got != "30" {
+		t.Errorf("counter on the replica once every EXEC was answered: %v, want 30", got)
+	}
 	r := l.raw(t)
-	r.send("AUTH " + rwToken + "\r\n")
-	r.line()
-	for range 2 { // the second time, the first refusal's pin place is free again
-		r.send("WATCH k\r\n")
-		if got := r.line(); !strings.Contains(got, "strong consistency mode") {
-			t.Fatalf("WATCH in strong mode: %s", got)
-		}
+	r.send("AUTH " + rwToken + "\r\nWATCH k\r\n")
+	readN(r, 2)
+	replica.Freeze()
+	defer replica.Thaw()
+	r.send("MULTI\r\nSET k v\r\nEXEC\r\n")
+	if got := strings.Join(readN(r, 3), " "); !strings.Contains(got, "not acknowledged by a replica") {
+		t.Errorf("EXEC with the replica frozen: %s", got)
 	}
 }
