@@ -91,10 +91,10 @@ func (c *conn) serve() {
 		wait, pinWait := authBy, false
 		switch {
 		case c.sess == nil:
+		case c.sess.Pinned() && (c.streaming() || c.s.opts.PinIdleTimeout < c.s.opts.IdleTimeout):
+			wait, pinWait = time.Now().Add(c.s.opts.PinIdleTimeout), true
 		case c.streaming():
 			wait = time.Time{} // a subscriber waits for messages, not commands
-		case c.sess.Pinned() && c.s.opts.PinIdleTimeout < c.s.opts.IdleTimeout:
-			wait, pinWait = time.Now().Add(c.s.opts.PinIdleTimeout), true
 		default:
 			wait = time.Now().Add(c.s.opts.IdleTimeout)
 		}

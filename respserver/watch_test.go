@@ -228,3 +228,26 @@ func TestWatchIdlePinIsDropped(t *testing.T) {
 		t.Errorf("after the failed EXEC: %q", got)
 	}
 }
+
+// TestWatchingSubscriberLosesIdlePin: a RESP3 subscriber, which has no idle timeout, still
+// loses a pin it holds idle past PinIdleTimeout.
+func TestWatchingSubscriberLosesIdlePin(t *testing.T) {
+	l := start(t, func(s *setup) { s.resp.MaxPins = 1; s.resp.PinIdleTimeout = 200 * time.Millisecond })
+	a, b := l.raw(t), l.raw(t)
+	a.send("HELLO 3 AUTH default " + rwToken + "\r\n")
+	for !strings.HasPrefix(a.line(), "*0") {
+	}
+	a.send("SUBSCRIBE ch\r\nWATCH k\r\n")
+	readN(a, 6+1)
+	b.send("AUTH " + rwToken + "\r\n")
+	b.line()
+	time.Sleep(500 * time.Millisecond)
+	b.send("WATCH k\r\n")
+	if got := b.line(); got != "+OK" {
+		t.Fatalf("WATCH after the idle subscriber's pin was dropped: %q", got)
+	}
+	l.redis.MustDo("PUBLISH", "ch", "still subscribed")
+	if got := strings.Join(readN(a, 7), " "); got != ">3 $7 message $2 ch $16 still subscribed" {
+		t.Errorf("the subscriber after losing its pin: %s", got)
+	}
+}
