@@ -22,6 +22,7 @@ deps:
 	fi
 	@command -v promtool >/dev/null || { echo "promtool is missing: TestMetricsScrapeUnderLoad (cmd/redisgate) needs it"; exit 1; }
 	cd conformance && npm ci --no-audit --no-fund --loglevel=error
+	cd respserver/testdata/node && npm ci --no-audit --no-fund --loglevel=error
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

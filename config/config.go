@@ -28,6 +28,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// RESPListen is the address of the Redis-protocol listener; empty: none.
 	RESPListen string `yaml:"resp_listen"`
+	// RESPMaxPins bounds the clients of one database holding a pinned Redis connection for
+	// WATCH on the Redis-protocol listener at once.
+	RESPMaxPins int `yaml:"resp_max_pins"`
 	// Upstream, Token and ReadOnlyToken describe a single database; Databases describes several.
 	Upstream      string `yaml:"upstream" check:"redis-url"`
 	Token         string `yaml:"token" secret:"true"`
@@ -241,6 +244,7 @@ func Default() Config {
 		Listen:        "127.0.0.1:8079",
 		PoolSize:      4,
 		BlockingConns: 2,
+		RESPMaxPins:   8,
 		CORSOrigin:    "*",
 		AdminListen:   "127.0.0.1:9079",
 		RateLimits:    RateLimits{Timeout: 50 * time.Millisecond, DB: DefaultLimitDB},
@@ -324,6 +328,8 @@ func options() []option {
 	add("listen", "address of the HTTP listener", s, g)
 	s, g = str(func(c *Config) *string { return &c.RESPListen })
 	add("resp-listen", "address of the Redis-protocol (RESP2/RESP3) listener, served with the same tokens, limits and TLS; empty: none", s, g)
+	s, g = num(func(c *Config) *int { return &c.RESPMaxPins }, parseInt)
+	add("resp-max-pins", "most clients of one database holding a Redis connection of their own for WATCH on the Redis-protocol listener; more get an error", s, g)
 	s, g = str(func(c *Config) *string { return &c.Upstream })
 	add("upstream", "Redis URL (redis://[user:password@]host:port[/db] or rediss:// for TLS); none: an embedded in-memory backend", s, g)
 	s, g = str(func(c *Config) *string { return &c.Token })

@@ -19,6 +19,7 @@ type Dedicated struct {
 
 	mu     sync.Mutex
 	idle   []*conn
+	pins   []*conn // released pinned connections, kept for reuse (pin.go)
 	all    map[*conn]struct{}
 	closed bool
 }
@@ -154,7 +155,7 @@ func (d *Dedicated) Close() error {
 	for c := range d.all {
 		conns = append(conns, c)
 	}
-	d.idle = nil
+	d.idle, d.pins = nil, nil
 	d.mu.Unlock()
 	for _, c := range conns {
 		c.fail(ErrClosed)

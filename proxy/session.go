@@ -10,6 +10,7 @@ import (
 
 	"github.com/redisgate/redisgate/apierr"
 	"github.com/redisgate/redisgate/backend"
+	"github.com/redisgate/redisgate/cluster"
 	"github.com/redisgate/redisgate/command"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/ratelimit"
@@ -19,7 +20,9 @@ import (
 // This file is the gateway's side of listeners that speak the Redis protocol (package
 // respserver): a Session runs a client's commands with exactly the checks of the HTTP path
 // (the command table's Scope.Check, the IP and token rate limits per command, the quota,
-// script rewriting) on the database's backends, and hands back raw RESP2 replies.
+// script rewriting) on the database's backends, and hands back raw RESP2 replies. A session
+// in WATCH runs on a connection it holds alone (Watch, Unpin); its pub/sub and MONITOR
+// streams are in sessionstream.go.
 
 // ErrWrongPass is the error of a token that opens no database.
 var ErrWrongPass = errors.New("WRONGPASS invalid username-password pair or user is disabled")
@@ -34,6 +37,12 @@ type Session struct {
 	ipKey  string           // the client IP's rate-limit key
 	ipRate ratelimit.Rate   // as the access table was when the session opened
 	pos    backend.Position // what the session's answers reflect so far: its reads see its writes
+
+	// watching is set from the first WATCH to EXEC, DISCARD or UNWATCH (Unpin); pin is the
+	// connection that holds the watched keys, nil once lost (Drop, a failure): EXEC then
+	// answers as if a watched key changed.
+	watching bool
+	pin      *pool.Pin
 }
 
 // OpenSession returns a Session for the database token opens, for a client at ip; it fails
@@ -212,6 +221,11 @@ func (ss *Session) Do(cmds [][][]byte, emit func(reply []byte) error) error {
 func (ss *Session) Transaction(cmds [][][]byte, emit func(reply []byte) error) error {
 	s, db := ss.s, ss.g.db
 	fail := func(msg string) error { return emit(resp.AppendError(nil, msg)) }
+	if ss.watching && (ss.pin == nil || ss.pin.Lost()) {
+		// The connection that held the watched keys is gone: what changed meanwhile is not
+		// known, so the transaction fails as if a watched key changed, and the client retries.
+		return emit([]byte("*-1\r\n"))
+	}
 	for range cmds {
 		if msg := ss.admit(); msg != "" {
 			return fail(msg)
@@ -295,6 +309,18 @@ func (ss *Session) run(b *pool.Batch, r route) (*pool.Batch, error) {
 // writes on replicas).
 func (ss *Session) dispatch(rctx context.Context, b *pool.Batch, r route) error {
 	db := ss.g.db
+	if ss.Pinned() {
+		pin := ss.pin
+		if err := pin.Do(rctx, b); err != nil {
+			return err
+		}
+		if a, ok := db.backend.(backend.PinAcker); ok && r.write {
+			// Strong mode: the writes are answered once a replica has them, as on the
+			// acknowledged-write connections.
+			return a.AckPinned(rctx, pin)
+		}
+		return nil
+	}
 	res, err := db.backend.Do(rctx, b, backend.Route{Write: r.write, Blocking: r.blocking, After: ss.pos})
 	if err != nil {
 		return err
@@ -317,4 +343,91 @@ func (ss *Session) backendMessage(err error) string {
 		ss.s.opts.Logger.Log(context.Background(), e.Level, "backend error", "database", ss.g.db.name, "err", err)
 	}
 	return f.Error()
+}
+
+// ErrTooManyPins is the refusal of a WATCH past the listener's bound of pinned connections.
+var ErrTooManyPins = errors.New("ERR too many clients are in WATCH on this database now; retry shortly, or use a Lua script for check-and-set")
+
+// Watch runs WATCH args (its keys) on a connection the session then holds until Unpin, so
+// that a later Transaction runs there and fails when a watched key changed; while watching,
+// every command of the session runs on that connection. It calls emit once with the reply.
+// On a Cluster the connection goes to the primary of the keys' slot (keys of several slots
+// are refused with CROSSSLOT): the keys a watching client uses must live there (hash tags),
+// others get -MOVED.
+func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
+	fail := func(msg string) error { return emit(resp.AppendError(nil, msg)) }
+	if len(args) < 2 {
+		return fail("ERR wrong number of arguments for 'watch' command")
+	}
+	if s := ss.s; s.opts.MaxArgs > 0 && len(args) > s.opts.MaxArgs {
+		return fail("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
+	}
+	if msg := ss.admit(); msg != "" {
+		return fail(msg)
+	}
+	if msg := ss.charge(1); msg != "" {
+		return fail(msg)
+	}
+	if !ss.watching {
+		p, ok := ss.g.db.backend.(backend.Pinner)
+		if !ok {
+			return fail("ERR WATCH is not available on this database's backend")
+		}
+		pin, err := p.Pin(args[1:])
+		if errors.Is(err, cluster.ErrCrossSlot) {
+			return fail(err.Error())
+		}
+		if err != nil {
+			return fail(ss.backendMessage(err))
+		}
+		ss.pin, ss.watching = pin, true
+	}
+	if !ss.Pinned() {
+		// The connection was lost since the first WATCH: EXEC fails whatever happens now.
+		return emit([]byte("+OK\r\n"))
+	}
+	pin := ss.pin
+	b := pool.NewBatch(1)
+	b.Add(args...)
+	// Sent on the pinned connection only, never on a shared one.
+	b, err := ss.s.execute(ss.g.db, b, route{}, func(rctx context.Context, b *pool.Batch) error { return pin.Do(rctx, b) })
+	if err != nil {
+		return fail(ss.backendMessage(err))
+	}
+	defer b.Release()
+	return emit(b.Reply(0))
+}
+
+// Watching reports whether the session is between WATCH and EXEC, DISCARD or UNWATCH.
+func (ss *Session) Watching() bool { return ss.watching }
+
+// Pinned reports whether the session holds a connection (it is watching and the connection
+// is not lost).
+func (ss *Session) Pinned() bool { return ss.pin != nil && !ss.pin.Lost() }
+
+// Drop closes the pinned connection of a watching session that stays idle too long: the
+// session stays watching, and its next EXEC fails as if a watched key changed.
+func (ss *Session) Drop() {
+	if ss.pin != nil {
+		ss.pin.Release(false)
+		ss.pin = nil
+	}
+}
+
+// Unpin ends watching (EXEC, DISCARD, UNWATCH, RESET, a client that leaves): the connection
+// is reset with UNWATCH and kept for another client, or closed when that fails, so that no
+// client's watched keys stay on a connection another client gets.
+func (ss *Session) Unpin() {
+	pin := ss.pin
+	ss.pin, ss.watching = nil, false
+	if pin == nil || pin.Lost() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ss.s.base, ss.s.opts.CommandTimeout)
+	defer cancel()
+	b := pool.NewBatch(1)
+	defer b.Release()
+	b.Add([]byte("UNWATCH"))
+	err := pin.Do(ctx, b)
+	pin.Release(err == nil && string(b.Reply(0)) == "+OK\r\n")
 }

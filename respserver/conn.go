@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,16 @@ type conn struct {
 	werr    error      // the write that failed: the connection is done
 	closing bool       // QUIT, or a fatal error reply written: close after the batch
 
+	pinned bool // holds one of the database's pins (Server.takePin): the session watches
+
+	// wmu guards bw (and the bufio error it keeps) against the goroutines that write
+	// subscription messages (stream.go), and chans and pats, which they read.
+	wmu     sync.Mutex
+	chans   map[string]*group // subscribed channels, as the client names them
+	pats    map[string]*group // subscribed patterns
+	monitor *group            // the MONITOR stream, nil but after MONITOR
+	pushers sync.WaitGroup    // the goroutines writing messages
+
 	draining atomic.Bool
 }
 
@@ -70,14 +81,21 @@ func (c *conn) drain() {
 // serve reads commands and answers them until the client leaves, breaks the protocol or a
 // limit, or the server drains.
 func (c *conn) serve() {
-	defer c.nc.Close()
+	defer c.endSession()
+	defer c.nc.Close() // first: a goroutine writing messages stops at once
 	defer func() { c.s.release(c.rd.reset()) }()
 	c.reply = replyOn
 	authBy := time.Now().Add(c.s.opts.AuthTimeout)
 	var batch [][][]byte
 	for !c.closing && c.werr == nil {
-		wait := authBy
-		if c.sess != nil {
+		wait, pinWait := authBy, false
+		switch {
+		case c.sess == nil:
+		case c.sess.Pinned() && (c.streaming() || c.s.opts.PinIdleTimeout < c.s.opts.IdleTimeout):
+			wait, pinWait = time.Now().Add(c.s.opts.PinIdleTimeout), true
+		case c.streaming():
+			wait = time.Time{} // a subscriber waits for messages, not commands
+		default:
 			wait = time.Now().Add(c.s.opts.IdleTimeout)
 		}
 		c.nc.SetReadDeadline(wait)
@@ -85,6 +103,14 @@ func (c *conn) serve() {
 			return
 		}
 		if _, err := c.rd.br.Peek(1); err != nil {
+			var ne net.Error
+			if pinWait && errors.As(err, &ne) && ne.Timeout() && !c.draining.Load() {
+				// A client idle while it holds a pinned connection gives it up; its next
+				// EXEC fails as if a watched key changed.
+				c.sess.Drop()
+				c.unpinned()
+				continue
+			}
 			c.readFailed(err)
 			return
 		}
@@ -115,16 +141,23 @@ func (c *conn) serve() {
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 		if c.revoked() {
 			c.write(resp.AppendError(nil, "ERR the token of this connection was revoked"))
+			c.wmu.Lock()
 			c.bw.Flush()
+			c.wmu.Unlock()
 			return
 		}
 		c.run(batch)
+		if c.pinned && !c.sess.Pinned() {
+			c.unpinned() // the pinned connection failed: its place goes back
+		}
 		if fail != nil && c.werr == nil && !c.closing {
 			c.readFailed(fail)
 			return
 		}
 		if c.werr == nil {
+			c.wmu.Lock()
 			c.werr = c.bw.Flush()
+			c.wmu.Unlock()
 		}
 		c.s.release(c.rd.reset())
 		clear(batch)
@@ -161,8 +194,10 @@ func (c *conn) readFailed(err error) {
 	}
 	// Otherwise the client left, was idle too long, or the server drains: the replies of
 	// the commands read before still go out.
+	c.wmu.Lock()
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.bw.Flush()
+	c.wmu.Unlock()
 }
 
 // run answers the commands of one batch in order.
@@ -188,7 +223,9 @@ func (c *conn) write(raw []byte) {
 	if c.werr != nil {
 		return
 	}
+	c.wmu.Lock()
 	_, c.werr = c.bw.Write(raw)
+	c.wmu.Unlock()
 }
 
 // emit is the callback of proxy.Session: it writes one reply from Redis.
@@ -249,6 +286,12 @@ func (c *conn) command(args [][]byte) {
 			return
 		}
 	}
+	if c.sess != nil {
+		if msg := c.subscriberOnly(name); msg != "" {
+			c.errorReply(msg)
+			return
+		}
+	}
 	if c.multi {
 		c.inMulti(name, args)
 		return
@@ -274,6 +317,15 @@ func (c *conn) command(args [][]byte) {
 func (c *conn) connCommand(name string, args [][]byte) {
 	switch name {
 	case "PING":
+		if c.proto == 2 && c.sess != nil && c.subCount() > 0 {
+			// Redis's answer in RESP2 subscriber mode: ["pong", argument or ""].
+			arg := []byte{}
+			if len(args) > 1 {
+				arg = args[1]
+			}
+			c.local(resp.AppendBulk(bulkStr([]byte("*2\r\n"), "pong"), arg))
+			return
+		}
 		switch len(args) {
 		case 1:
 			c.local([]byte("+PONG\r\n"))
@@ -333,11 +385,18 @@ func (c *conn) connCommand(name string, args [][]byte) {
 	case "DISCARD":
 		c.errorReply("ERR DISCARD without MULTI")
 	case "UNWATCH":
-		c.local([]byte("+OK\r\n")) // nothing is ever watched
+		c.unpin()
+		c.local([]byte("+OK\r\n"))
 	case "WATCH":
-		c.errorReply("ERR command 'WATCH' is not supported by redisgate's Redis-protocol listener: it would pin a shared Redis connection; use MULTI … EXEC without it, or a Lua script, for check-and-set")
-	default: // the subscriber commands and MONITOR
-		c.errorReply("ERR command '" + name + "' is not supported by redisgate's Redis-protocol listener: use the HTTP endpoints /subscribe, /psubscribe and /monitor")
+		c.watch(args)
+	case "SUBSCRIBE", "PSUBSCRIBE":
+		c.subscribe(name == "PSUBSCRIBE", args)
+	case "UNSUBSCRIBE", "PUNSUBSCRIBE":
+		c.unsubscribe(name == "PUNSUBSCRIBE", args)
+	case "MONITOR":
+		c.monitorCmd()
+	default: // the sharded subscriber commands
+		c.errorReply("ERR command '" + name + "' is not supported by redisgate's Redis-protocol listener: use SUBSCRIBE and UNSUBSCRIBE")
 	}
 }
 
@@ -351,18 +410,22 @@ func (c *conn) inMulti(name string, args [][]byte) {
 		switch {
 		case dirty:
 			c.errorReply("EXECABORT Transaction discarded because of previous errors.")
-		case len(queue) == 0:
+		case len(queue) == 0 && !c.sess.Watching():
 			c.local([]byte("*0\r\n"))
 		default:
+			// Watching, even an empty transaction runs on the pinned connection: it fails
+			// when a watched key changed.
 			start := time.Now()
 			if err := c.sess.Transaction(queue, c.emit); err != nil && c.werr == nil {
 				c.werr = err
 			}
 			c.s.obs.batch(time.Since(start))
 		}
+		c.unpin() // EXEC unwatches, whatever its outcome
 		return
 	case "DISCARD":
 		c.endMulti()
+		c.unpin()
 		c.local([]byte("+OK\r\n"))
 		return
 	case "MULTI":
@@ -412,6 +475,7 @@ func (c *conn) endMulti() {
 
 // reset returns the connection to its state at connect, unauthenticated (RESET).
 func (c *conn) reset() {
+	c.endSession()
 	c.endMulti()
 	c.sess, c.db, c.proto, c.name, c.lib, c.reply = nil, nil, 2, "", [2]string{}, replyOn
 	c.rd.lim = c.limits(false)
@@ -430,6 +494,7 @@ func (c *conn) authenticate(token []byte) bool {
 		}
 		return false
 	}
+	c.endSession() // the state of a former token's session goes with it
 	c.sess, c.db = sess, c.s.obs.database(sess.Database())
 	c.rd.lim = c.limits(true)
 	return true
@@ -476,7 +541,9 @@ func (c *conn) hello(args [][]byte) {
 		c.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
+	c.wmu.Lock() // the goroutines writing subscription messages read it
 	c.proto = proto
+	c.wmu.Unlock()
 	if setName {
 		c.name = name
 	}
@@ -602,4 +669,46 @@ func (c *conn) info() string {
 	return "id=" + strconv.FormatInt(c.id, 10) + " addr=" + c.nc.RemoteAddr().String() + " laddr=" + c.nc.LocalAddr().String() +
 		" name=" + c.name + " age=" + strconv.Itoa(int(time.Since(c.born).Seconds())) + " db=" + strconv.Itoa(db) +
 		" multi=" + strconv.Itoa(multi) + " resp=" + strconv.Itoa(c.proto) + " lib-name=" + c.lib[0] + " lib-ver=" + c.lib[1] + "\n"
+}
+
+// watch answers WATCH: the first one pins a connection (one of the database's bounded pins).
+func (c *conn) watch(args [][]byte) {
+	if !c.sess.Watching() {
+		if !c.s.takePin(c.sess.Database()) {
+			c.errorReply(proxy.ErrTooManyPins.Error())
+			return
+		}
+		c.pinned = true
+	}
+	if err := c.sess.Watch(args, c.emit); err != nil && c.werr == nil {
+		c.werr = err
+	}
+	if !c.sess.Pinned() {
+		c.unpinned() // the pin failed, or the connection is no longer held
+	}
+}
+
+// unpin ends watching and gives the pinned connection back.
+func (c *conn) unpin() {
+	if c.sess != nil && c.sess.Watching() {
+		c.sess.Unpin()
+	}
+	c.unpinned()
+}
+
+// unpinned gives back the connection's place among the database's pins.
+func (c *conn) unpinned() {
+	if c.pinned {
+		c.pinned = false
+		c.s.givePin(c.sess.Database())
+	}
+}
+
+// endSession ends what the session holds: its pinned connection, its subscriptions.
+func (c *conn) endSession() {
+	if c.sess == nil {
+		return
+	}
+	c.unpin()
+	c.endStreams()
 }

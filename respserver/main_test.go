@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/redisgate/redisgate/internal/redistest"
 	"github.com/redisgate/redisgate/pool"
 	"github.com/redisgate/redisgate/proxy"
+	"github.com/redisgate/redisgate/pubsub"
 	"github.com/redisgate/redisgate/replicaset"
 	"github.com/redisgate/redisgate/respserver"
 )
@@ -26,9 +28,22 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	rwToken = "test-read-write-token-0123456789"
-	roToken = "test-read-only-token-0123456789"
+	rwToken    = "test-read-write-token-0123456789"
+	roToken    = "test-read-only-token-0123456789"
+	otherToken = "test-other-database-token-0123456789"
 )
+
+// sharedDB opens the backend and hub of logical database n of the server o reaches, closed
+// when the test ends.
+func sharedDB(t testing.TB, o pool.Options, n, blocking int) (backend.Backend, *pubsub.Hub) {
+	o.DB = n
+	d, err := backend.Open(backend.Config{Tenant: o, Own: o, BlockingConns: blocking, PubSub: true, Logger: o.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d.Backend, d.PubSub
+}
 
 // listener is a respserver.Server on a loopback port in front of a gateway and a real redis-server.
 type listener struct {
@@ -38,15 +53,19 @@ type listener struct {
 	pool  *pool.Pool
 	gw    *proxy.Server
 	srv   *respserver.Server
+	hub   *pubsub.Hub
 }
 
 type setup struct {
-	proxy    proxy.Options
-	resp     respserver.Options
-	poolSize int
-	blocking int
-	redis    *redistest.Server
-	set      *replicaset.Set // when set, the database is served from it
+	proxy     proxy.Options
+	resp      respserver.Options
+	poolSize  int
+	blocking  int
+	redis     *redistest.Server
+	set       *replicaset.Set    // when set, the database is served from it
+	hubBuffer int                // messages queued per subscriber (0: the hub's default)
+	cluster   *redistest.Cluster // when set, the database is this Redis Cluster
+	shared    bool               // two databases share the Redis server: logical 1 (rwToken) and 2 (otherToken)
 }
 
 func start(t testing.TB, opts ...func(*setup)) *listener {
@@ -65,6 +84,9 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		f(&st)
 	}
 	rs := st.redis
+	if st.cluster != nil {
+		rs = st.cluster.Primaries[0]
+	}
 	if rs == nil {
 		rs = redistest.Start(t)
 	}
@@ -82,11 +104,29 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 		bp = pool.NewDedicated(bo)
 	}
 	node := backend.NewNode(p, bp)
-	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
+	hub := pubsub.NewHub(pubsub.Options{Redis: popts, Buffer: st.hubBuffer, Logger: slog.New(slog.DiscardHandler)})
+	db := proxy.Database{Name: "test", Backend: node, Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}, PubSub: hub}
 	if st.set != nil {
 		db.Backend = backend.NewReplicated(st.set)
 	}
-	gw, err := proxy.New(st.proxy, []proxy.Database{db})
+	if st.cluster != nil {
+		cdb, err := backend.Open(backend.Config{Cluster: strings.Split(st.cluster.Seeds(), ","), Tenant: popts, Own: popts,
+			BlockingConns: st.blocking, PubSub: true, Logger: popts.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cdb.Close)
+		db.Backend, db.PubSub = cdb.Backend, cdb.PubSub
+	}
+	dbs := []proxy.Database{db}
+	if st.shared {
+		dbs[0].LogicalDB, dbs[0].Shared = 1, true
+		dbs[0].Backend, dbs[0].PubSub = sharedDB(t, popts, 1, st.blocking)
+		other := proxy.Database{Name: "other", Tokens: []string{otherToken}, LogicalDB: 2, Shared: true}
+		other.Backend, other.PubSub = sharedDB(t, popts, 2, st.blocking)
+		dbs = append(dbs, other)
+	}
+	gw, err := proxy.New(st.proxy, dbs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +150,12 @@ func start(t testing.TB, opts ...func(*setup)) *listener {
 			t.Errorf("gateway shutdown: %v", err)
 		}
 		node.Close()
+		hub.Close()
 		if st.set != nil {
 			db.Backend.Close()
 		}
 	})
-	return &listener{t: t, addr: ln.Addr().String(), redis: rs, pool: p, gw: gw, srv: srv}
+	return &listener{t: t, addr: ln.Addr().String(), redis: rs, pool: p, gw: gw, srv: srv, hub: hub}
 }
 
 // client returns a go-redis client of the listener with token, closed when the test ends.

@@ -35,6 +35,16 @@ func newObserver(s *Server, r *metrics.Registry) *observer {
 	r.GaugeFunc("redisgate_resp_connections", "Open Redis-protocol client connections.", nil, func(emit func(float64, ...string)) {
 		emit(float64(s.Conns()))
 	})
+	r.GaugeFunc("redisgate_resp_pinned_connections", "Redis connections held by Redis-protocol clients between WATCH and EXEC, by database.", []string{"database"}, func(emit func(float64, ...string)) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for db, n := range s.pins {
+			emit(float64(n), db)
+		}
+	})
+	r.GaugeFunc("redisgate_resp_subscriptions", "Pub/sub and MONITOR subscriptions of Redis-protocol clients (one per SUBSCRIBE or PSUBSCRIBE of new names, one per MONITOR).", nil, func(emit func(float64, ...string)) {
+		emit(float64(s.streams.Load()))
+	})
 	return o
 }
 

@@ -10,7 +10,13 @@
 // the client that sent it, in order; commands a client pipelines travel to Redis as one
 // batch. State Redis would keep on a connection is kept here instead (SELECT, CLIENT
 // SETNAME/GETNAME/ID/INFO/REPLY, MULTI … EXEC, RESP version), never on a shared Redis
-// connection. WATCH and the subscriber commands are refused.
+// connection. WATCH pins the client to a Redis connection of its own until EXEC, DISCARD,
+// UNWATCH, RESET or its leaving (at most MaxPins clients per database; a pin is reset with
+// UNWATCH before another client gets it, and lost by a client idle past PinIdleTimeout, whose
+// EXEC then fails as if a watched key changed). SUBSCRIBE, PSUBSCRIBE, their UNSUBSCRIBE and
+// MONITOR are served from the database's pub/sub hub through proxy.Stream (stream.go), with
+// Redis's RESP2 subscriber-mode rules and RESP3 pushes; a subscriber too slow for its
+// bounded queue is disconnected.
 //
 // Every client is untrusted: a request that breaks the protocol or a limit (argument
 // count, command size, inline line length, bytes in flight server-wide) gets an error reply
@@ -64,6 +70,13 @@ type Options struct {
 	MaxQueued int
 	// MaxBatch bounds the pipelined commands sent to Redis as one batch (default 1,000).
 	MaxBatch int
+	// MaxPins bounds the clients of one database that hold a pinned Redis connection at once,
+	// from their first WATCH to EXEC, DISCARD or UNWATCH (default 8); a WATCH past it gets an
+	// error reply. The pinned connections come on top of the database's pool and blocking ones.
+	MaxPins int
+	// PinIdleTimeout is how long a client holding a pinned connection may stay silent before
+	// it loses it (default 10 s); its EXEC then fails as if a watched key changed.
+	PinIdleTimeout time.Duration
 	// Metrics, when set, receives connection, command and error counts.
 	Metrics *metrics.Registry
 	// Logger receives errors; it never sees tokens or values.
@@ -80,6 +93,7 @@ func (o *Options) setDefaults() {
 	def(&o.IdleTimeout, 2*time.Minute)
 	def(&o.ReadTimeout, 30*time.Second)
 	def(&o.WriteTimeout, 30*time.Second)
+	def(&o.PinIdleTimeout, 10*time.Second)
 	defInt := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -90,6 +104,7 @@ func (o *Options) setDefaults() {
 	defInt(&o.MaxInline, 64<<10)
 	defInt(&o.MaxQueued, 10000)
 	defInt(&o.MaxBatch, 1000)
+	defInt(&o.MaxPins, 8)
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = 256 << 20
 	}
@@ -106,11 +121,13 @@ type Server struct {
 
 	inflight atomic.Int64 // request bytes held by all connections
 	ids      atomic.Int64 // of CLIENT ID
+	streams  atomic.Int64 // subscriptions held by clients (stream.go)
 
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
 	conns    map[*conn]struct{}
 	perIP    map[netip.Addr]int
+	pins     map[string]int // pinned connections held, by database
 	shut     bool
 	draining bool
 	wg       sync.WaitGroup // connection goroutines
@@ -119,7 +136,7 @@ type Server struct {
 // New returns a Server running commands through gw.
 func New(gw *proxy.Server, opts Options) *Server {
 	opts.setDefaults()
-	s := &Server{gw: gw, opts: opts, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}}
+	s := &Server{gw: gw, opts: opts, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{}, pins: map[string]int{}}
 	if opts.Metrics != nil {
 		s.obs = newObserver(s, opts.Metrics)
 	}
@@ -290,4 +307,24 @@ func (c *conn) limits(authed bool) limits {
 		l.maxArgs, l.maxBytes, l.maxInline = 10, 16<<10, min(o.MaxInline, 16<<10)
 	}
 	return l
+}
+
+// takePin takes one of db's pinned connections; false when MaxPins are held.
+func (s *Server) takePin(db string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pins[db] >= s.opts.MaxPins {
+		return false
+	}
+	s.pins[db]++
+	return true
+}
+
+// givePin gives one of db's pinned connections back.
+func (s *Server) givePin(db string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pins[db]--; s.pins[db] <= 0 {
+		delete(s.pins, db)
+	}
 }

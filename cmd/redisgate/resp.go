@@ -43,6 +43,7 @@ func startRESP(cfg config.Config, srv *proxy.Server, reg *metrics.Registry, maxI
 		MaxConns: l.MaxConns, MaxConnsPerIP: l.MaxConnsPerIP,
 		AuthTimeout: l.HeaderTimeout, IdleTimeout: l.IdleTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
 		MaxArgs: l.MaxArgs, MaxCommandBytes: int(l.MaxBodyBytes), MaxQueued: l.MaxPipeline, MaxInflight: maxInflight,
+		MaxPins: cfg.RESPMaxPins,
 		Metrics: reg, Logger: log.With("component", "resp"),
 	})
 	served := make(chan error, 1)
