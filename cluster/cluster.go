@@ -77,6 +77,8 @@ type Cluster struct {
 
 	scripts scriptBodies // bodies of the scripts loaded or run through the gateway, by SHA1
 
+	watchers []func() // OnChange functions; guarded by mu
+
 	moved, asked, tryAgain, reloaded, replicaReads, replicaFallbacks atomic.Uint64
 }
 
@@ -209,6 +211,9 @@ func (c *Cluster) install(t *topology) {
 	old := c.topo.Swap(t)
 	if old != nil && !sameAddrs(old.addrs, t.addrs) {
 		c.opts.Logger.Info("cluster: primaries changed", "primaries", t.addrs)
+	}
+	if old != nil && !sameOwners(old, t) {
+		c.changed()
 	}
 	keep := map[string]bool{}
 	for _, a := range t.addrs {
@@ -731,6 +736,7 @@ func (c *Cluster) learn(slot int, addr string) {
 		}
 		n.owner[slot] = uint16(i + 1)
 		if c.topo.CompareAndSwap(t, n) {
+			c.changed()
 			break
 		}
 	}
