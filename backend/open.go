@@ -119,10 +119,15 @@ func Open(cfg Config) (*Database, error) {
 		d.PubSub = hub
 		d.follow(hub.Redial)
 	}
-	if cfg.Cache != nil && d.cluster == nil {
+	if cfg.Cache != nil {
 		co := *cfg.Cache
 		co.Redis = d.own
 		co.Redis.Size = max(cfg.Cache.Redis.Size, 2)
+		if d.cluster != nil {
+			// One invalidation connection and Size tracked ones per primary, following the
+			// slot map; any change of it flushes the cache.
+			co.Cluster = d.cluster
+		}
 		if co.Logger == nil {
 			co.Logger = cfg.Logger.With("component", "cache")
 		}
@@ -143,8 +148,6 @@ func (d *Database) openCluster(cfg Config) error {
 	switch {
 	case cfg.Replicated():
 		return errors.New("a Cluster database has no replicas or sentinels of its own: the cluster names them")
-	case cfg.Cache != nil:
-		return errors.New("the read cache does not run on a Cluster database yet")
 	case cfg.Tenant.DB != 0:
 		return fmt.Errorf("a Cluster has database 0 only, not %d", cfg.Tenant.DB)
 	}

@@ -753,9 +753,6 @@ func (c *Config) check(listGiven bool) error {
 			if d.Upstream != "" && dbNumber(d.Upstream) != 0 {
 				return fmt.Errorf("%s.upstream: a Redis Cluster has database 0 only, not %d", where, dbNumber(d.Upstream))
 			}
-			if d.Cache != nil && d.Cache.Enabled {
-				return fmt.Errorf("%s.cache: the read cache does not run on a Redis Cluster database yet", where)
-			}
 		case len(d.Sentinels) > 0:
 			if d.MasterName == "" {
 				return fmt.Errorf("%s.master_name: required with sentinels", where)

@@ -75,6 +75,8 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "upstream flag without a scheme", giveArgs: []string{"--upstream", "localhost:6379", "--token", tok}, want: `upstream (--upstream): "localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://localhost:6379?`},
 		{name: "upstream flag with a password and no scheme", giveArgs: []string{"--upstream", "default:secret@localhost:6379", "--token", tok}, want: `upstream (--upstream): "default:xxxxx@localhost:6379" is not a Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path): it does not start with redis://; did you mean redis://default:xxxxx@localhost:6379?`},
 		{name: "rate flag without a unit", giveArgs: []string{"--limit-ip", "10"}, want: `--limit-ip: rate "10": want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50`},
+		{name: "cluster on a logical database", giveArgs: []string{"--cluster", "h:7000", "--upstream", "redis://h:7000/2", "--token", tok}, want: `databases[0].upstream: a Redis Cluster has database 0 only, not 2`},
+		{name: "cluster with replicas", giveArgs: []string{"--cluster", "h:7000", "--replica", "redis://h:7001", "--token", tok}, want: `databases[0].cluster: a Redis Cluster names its replicas itself; give no replicas or sentinels`},
 		{name: "log format unknown", giveArgs: []string{"--log-format", "logfmt"}, want: `--log-format: "logfmt" is not text or json`},
 		// Environment variables.
 		{name: "isolation variable unknown", giveEnv: map[string]string{"REDISGATE_ISOLATION": "none"}, want: `REDISGATE_ISOLATION: "none" is not acl or off`},
