@@ -58,6 +58,13 @@ func TestClusterDatabase(t *testing.T) {
 	if st := d.Cache.Stats(); st.Hits < 30 || st.Entries < 30 {
 		t.Errorf("cache stats %+v: want 30 hits and entries", st)
 	}
+	// The limiter's state may not live on the database's own cluster, whatever seed names it.
+	if cl, err := backend.OpenCluster(seeds[2:], pool.Options{Size: 1}, d); err == nil || !strings.Contains(err.Error(), "serves a database") {
+		if cl != nil {
+			cl.Close()
+		}
+		t.Errorf("a limiter cluster that is the database's: %v", err)
+	}
 	if st := be.Stats(); len(st.Nodes) != 3 {
 		t.Errorf("stats of %d nodes, want the 3 primaries: %+v", len(st.Nodes), st)
 	}

@@ -239,3 +239,38 @@ func (d *Database) Close() {
 		closers[i]()
 	}
 }
+
+// OpenCluster opens a Redis Cluster of the gateway's own from seeds, with o's credentials,
+// TLS, size and timeouts (its Addr and DB are ignored): the rate limiter's store, say. It
+// fails when a primary of that cluster is a node of one of dbs, whose tenants could then
+// reach the keys kept there.
+func OpenCluster(seeds []string, o pool.Options, dbs ...*Database) (*cluster.Cluster, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(o.DialTimeout, 2*time.Second)+3*time.Second)
+	defer cancel()
+	o.DB = 0
+	cl, err := cluster.New(ctx, cluster.Options{Seeds: seeds, Node: o, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	theirs := map[string]bool{}
+	for _, d := range dbs {
+		if d == nil {
+			continue
+		}
+		for _, a := range d.Nodes() {
+			theirs[a] = true
+		}
+		if d.cluster != nil {
+			for _, n := range d.cluster.Nodes() {
+				theirs[n.Addr] = true
+			}
+		}
+	}
+	for _, a := range cl.Primaries() {
+		if theirs[a] {
+			cl.Close()
+			return nil, fmt.Errorf("cluster %v: its primary %s serves a database, whose tenants could reach the keys kept there", seeds, a)
+		}
+	}
+	return cl, nil
+}

@@ -77,6 +77,9 @@ func TestMalformedConfigErrors(t *testing.T) {
 		{name: "rate flag without a unit", giveArgs: []string{"--limit-ip", "10"}, want: `--limit-ip: rate "10": want COUNT/UNIT[:BURST], e.g. 10/s or 600/m:50`},
 		{name: "cluster on a logical database", giveArgs: []string{"--cluster", "h:7000", "--upstream", "redis://h:7000/2", "--token", tok}, want: `databases[0].upstream: a Redis Cluster has database 0 only, not 2`},
 		{name: "cluster with replicas", giveArgs: []string{"--cluster", "h:7000", "--replica", "redis://h:7001", "--token", tok}, want: `databases[0].cluster: a Redis Cluster names its replicas itself; give no replicas or sentinels`},
+		{name: "limiter on a tenant's cluster", giveArgs: []string{"--cluster", "h:7000,h:7001", "--token", tok, "--limit-ip", "10/s", "--limit-cluster", "h:7001"}, want: `rate_limits.cluster[0] (--limit-cluster): h:7001 serves database "default": tenants could read and reset the limiter's state there; give a cluster of its own`},
+		{name: "limiter cluster address", giveArgs: []string{"--limit-cluster", "h"}, want: `rate_limits.cluster[0] (--limit-cluster): "h" is not host:port`},
+		{name: "limits on a cluster without a store", giveArgs: []string{"--cluster", "h:7000", "--token", tok, "--limit-ip", "10/s"}, want: `rate_limits.redis or rate_limits.cluster (--limit-redis, --limit-cluster): required when the first database is a Redis Cluster: the limiter's state cannot live in a logical database of its own there, where tenants could reach it`},
 		{name: "log format unknown", giveArgs: []string{"--log-format", "logfmt"}, want: `--log-format: "logfmt" is not text or json`},
 		// Environment variables.
 		{name: "isolation variable unknown", giveEnv: map[string]string{"REDISGATE_ISOLATION": "none"}, want: `REDISGATE_ISOLATION: "none" is not acl or off`},
