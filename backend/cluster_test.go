@@ -58,6 +58,16 @@ func TestClusterDatabase(t *testing.T) {
 	if st := d.Cache.Stats(); st.Hits < 30 || st.Entries < 30 {
 		t.Errorf("cache stats %+v: want 30 hits and entries", st)
 	}
+	// With replica reads, a write answers its shard's position, and reads go by it.
+	rr := open(t, backend.Config{Cluster: seeds[:1], ReplicaReads: true})
+	if !rr.Backend.Routes() || be.Routes() {
+		t.Errorf("Routes: %v with replica reads, %v without", rr.Backend.Routes(), be.Routes())
+	}
+	if r, res := do(t, rr.Backend, backend.Route{Write: true}, "SET", "k1", "v"); r != "+OK\r\n" || len(res.Pos.ReplID) != 40 || res.Pos.Offset < 0 {
+		t.Errorf("SET with replica reads: %q, position %+v", r, res.Pos)
+	} else if r, res2 := do(t, rr.Backend, backend.Route{After: res.Pos}, "GET", "k1"); r != "$1\r\nv\r\n" || res2.Pos != res.Pos {
+		t.Errorf("GET with the SET's position: %q, position %+v", r, res2.Pos)
+	}
 	// The limiter's state may not live on the database's own cluster, whatever seed names it.
 	if cl, err := backend.OpenCluster(seeds[2:], pool.Options{Size: 1}, d); err == nil || !strings.Contains(err.Error(), "serves a database") {
 		if cl != nil {
@@ -68,7 +78,7 @@ func TestClusterDatabase(t *testing.T) {
 	if st := be.Stats(); len(st.Nodes) != 3 {
 		t.Errorf("stats of %d nodes, want the 3 primaries: %+v", len(st.Nodes), st)
 	}
-	if !be.Ready() || !be.CanBlock() || be.Routes() {
+	if !be.Ready() || !be.CanBlock() {
 		t.Errorf("Ready %v CanBlock %v Routes %v", be.Ready(), be.CanBlock(), be.Routes())
 	}
 

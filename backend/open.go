@@ -153,13 +153,14 @@ func (d *Database) openCluster(cfg Config) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(cfg.Tenant.DialTimeout, 2*time.Second)+3*time.Second)
 	defer cancel()
+	replicaReads := cfg.ReplicaReads && cfg.Mode != Strong
 	cl, err := cluster.New(ctx, cluster.Options{Seeds: cfg.Cluster, Node: cfg.Tenant, BlockingSize: cfg.BlockingConns,
-		ReplicaReads: cfg.ReplicaReads && cfg.Mode != Strong, Logger: cfg.Logger})
+		ReplicaReads: replicaReads, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
 	d.cluster = cl
-	d.Backend = NewCluster(cl)
+	d.Backend = NewCluster(cl, replicaReads)
 	d.closers = append(d.closers, d.Backend.Close)
 	live := func() string { return cl.Primaries()[0] }
 	d.own.Addr, d.own.Resolve, d.own.DB = live(), live, 0

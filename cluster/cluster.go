@@ -77,9 +77,11 @@ type Cluster struct {
 
 	scripts scriptBodies // bodies of the scripts loaded or run through the gateway, by SHA1
 
-	watchers []func() // OnChange functions; guarded by mu
+	watchers []func()               // OnChange functions; guarded by mu
+	replIDs  map[string]replIDEntry // primaries' replication IDs, by address; guarded by mu
 
 	moved, asked, tryAgain, reloaded, replicaReads, replicaFallbacks atomic.Uint64
+	lagged, tokenPrimary                                             atomic.Uint64
 }
 
 // Stats counts the redirections a Cluster followed.
@@ -90,12 +92,17 @@ type Stats struct {
 	// ReplicaReads counts batches a replica answered; ReplicaFallbacks those sent to the
 	// primary because the replica failed.
 	ReplicaReads, ReplicaFallbacks uint64
+	// Lagged counts reads whose sync token's write the replica asked had not reached (the
+	// primary answered them); TokenPrimary those whose token named no current primary of
+	// their shard (sent to the primary without asking a replica).
+	Lagged, TokenPrimary uint64
 }
 
 // Stats returns the redirections followed so far.
 func (c *Cluster) Stats() Stats {
 	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load(), ScriptsLoaded: c.reloaded.Load(),
-		ReplicaReads: c.replicaReads.Load(), ReplicaFallbacks: c.replicaFallbacks.Load()}
+		ReplicaReads: c.replicaReads.Load(), ReplicaFallbacks: c.replicaFallbacks.Load(),
+		Lagged: c.lagged.Load(), TokenPrimary: c.tokenPrimary.Load()}
 }
 
 // topology is one slot map.
@@ -128,7 +135,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Node.DB = 0
-	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, readers: map[string]*pool.Pool{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, readers: map[string]*pool.Pool{}, replIDs: map[string]replIDEntry{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
 	t, err := c.load(ctx, opts.Seeds)
 	if err != nil {
 		return nil, err
@@ -438,12 +445,18 @@ type part struct {
 // Do sends the commands of b to the primaries of their slots and answers b with their replies
 // in order, as pool.Pool.Do would for one node.
 func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
+	_, err := c.do(ctx, b, Request{})
+	return err
+}
+
+// do is Do as req asks (see DoAt).
+func (c *Cluster) do(ctx context.Context, b *pool.Batch, req Request) (Position, error) {
 	cmds, err := b.Commands()
 	if err != nil {
-		return err
+		return Position{}, err
 	}
 	if isTransaction(cmds) {
-		return c.doTransaction(ctx, b, cmds)
+		return c.wrote(req, cmds), c.doTransaction(ctx, b, cmds)
 	}
 	var units []unit
 	parts := make([]part, len(cmds))
@@ -453,21 +466,16 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		parts[i], units = c.plan(t, args, units)
 	}
 	if addr, ok := c.oneNode(t, parts, units); ok {
-		if c.opts.ReplicaReads && onlyReads(cmds) {
-			if r := c.replicaOf(t, addr); r != "" {
-				err := c.direct(ctx, b, r, parts, units, true)
-				var down *pool.UnavailableError
-				if !errors.As(err, &down) || ctx.Err() != nil {
-					if err == nil {
-						c.replicaReads.Add(1)
-					}
-					return err
-				}
-				// Not sent (no connection to the replica): the primary answers.
-				c.replicaFallbacks.Add(1)
+		reads := onlyReads(cmds)
+		if c.opts.ReplicaReads && reads && !req.Primary {
+			if done, err := c.replicaRead(ctx, b, t, addr, parts, units, req.After); done {
+				return req.After, err
 			}
 		}
-		return c.direct(ctx, b, addr, parts, units, false)
+		if c.opts.ReplicaReads && !reads {
+			return c.directWrite(ctx, b, addr, parts, units)
+		}
+		return req.After, c.direct(ctx, b, addr, parts, units, false)
 	}
 	c.run(ctx, units)
 	replies := make([][]byte, len(cmds))
@@ -478,13 +486,13 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		}
 		for _, u := range p.units {
 			if units[u].err != nil {
-				return units[u].err
+				return Position{}, units[u].err
 			}
 		}
 		replies[i] = p.answer(units)
 	}
 	b.Answer(replies)
-	return nil
+	return c.wrote(req, cmds), nil
 }
 
 // oneNode reports whether every command of a batch is one unit for the same primary (keyless
@@ -531,6 +539,13 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 		}
 		return err
 	}
+	_, err = c.redirects(ctx, b, addr, parts, units)
+	return err
+}
+
+// redirects follows the redirections among the replies the node at addr gave to b, if any,
+// command by command, and reports whether there were some.
+func (c *Cluster) redirects(ctx context.Context, b *pool.Batch, addr string, parts []part, units []unit) (bool, error) {
 	redirected := false
 	for i := range units {
 		if r := b.Reply(i); len(r) > 0 && r[0] == resp.Error && followed(r, units[i].args) {
@@ -539,7 +554,7 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 		}
 	}
 	if !redirected {
-		return nil
+		return false, nil
 	}
 	replies := make([][]byte, len(units))
 	for i := range units {
@@ -548,12 +563,12 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 	for i := range units {
 		c.follow(ctx, &units[i])
 		if units[i].err != nil {
-			return units[i].err
+			return true, units[i].err
 		}
 		replies[i] = parts[i].answer(units)
 	}
 	b.Answer(replies)
-	return nil
+	return true, nil
 }
 
 // onlyReads reports whether no command of cmds writes, so that a replica may run them all.

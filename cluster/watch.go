@@ -17,6 +17,7 @@ func (c *Cluster) OnChange(f func()) {
 
 // changed calls the OnChange functions.
 func (c *Cluster) changed() {
+	c.forgetReplIDs()
 	c.mu.Lock()
 	ws := c.watchers
 	c.mu.Unlock()
