@@ -1,7 +1,8 @@
 // Package cluster serves one logical database over a Redis Cluster.
 //
-// A [Cluster] keeps the map of the 16,384 hash slots to their primaries (from CLUSTER SLOTS,
-// refreshed periodically, on MOVED and on connection failures) and one multiplexed pool
+// A [Cluster] keeps the map of the 16,384 hash slots to their primaries (from CLUSTER SHARDS,
+// or CLUSTER SLOTS where it is unknown; refreshed periodically, on MOVED and on connection
+// failures) and one multiplexed pool
 // ([pool.Pool]) per primary. Its Do has the contract of [pool.Pool.Do] for a batch of
 // independent commands: one reply per command, in order. Each command goes to the primary of
 // its keys' slot (keyless ones to any primary); the commands of one primary travel in one
@@ -82,6 +83,7 @@ type Cluster struct {
 
 	moved, asked, tryAgain, reloaded, replicaReads, replicaFallbacks atomic.Uint64
 	lagged, tokenPrimary                                             atomic.Uint64
+	noShards                                                         atomic.Bool // a node refused CLUSTER SHARDS: CLUSTER SLOTS from then on
 }
 
 // Stats counts the redirections a Cluster followed.
@@ -352,14 +354,29 @@ func (c *Cluster) slotsOf(ctx context.Context, addr string) (*topology, error) {
 	} else {
 		nc.SetDeadline(time.Now().Add(o.DialTimeout))
 	}
+	host, _, _ := net.SplitHostPort(addr)
+	br := newReader(nc)
+	if !c.noShards.Load() {
+		// CLUSTER SHARDS (Redis 7) tells replicas' health; CLUSTER SLOTS where it is unknown.
+		if _, err := nc.Write(resp.AppendCommand(nil, [][]byte{[]byte("CLUSTER"), []byte("SHARDS")})); err != nil {
+			return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
+		}
+		raw, err := resp.ReadReply(br, nil, 16<<20)
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
+		}
+		if len(raw) == 0 || raw[0] != resp.Error {
+			return parseShards(raw, host, o.TLS != nil)
+		}
+		c.noShards.Store(true)
+	}
 	if _, err := nc.Write(resp.AppendCommand(nil, [][]byte{[]byte("CLUSTER"), []byte("SLOTS")})); err != nil {
 		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
 	}
-	raw, err := resp.ReadReply(newReader(nc), nil, 16<<20)
+	raw, err := resp.ReadReply(br, nil, 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
 	}
-	host, _, _ := net.SplitHostPort(addr)
 	return parseSlots(raw, host)
 }
 
