@@ -211,6 +211,9 @@ func (c *Cluster) refresher() {
 		if err := c.Refresh(ctx); err != nil {
 			c.opts.Logger.Warn("cluster: slot map not refreshed", "err", err)
 		}
+		if c.opts.ReplicaReads {
+			c.learnReplIDs(ctx)
+		}
 		cancel()
 	}
 }

@@ -197,33 +197,60 @@ func roleOffset(raw []byte) (offset int64, isPrimary bool) {
 	return off, ok && role == "master"
 }
 
-// replIDTTL bounds how long a primary's replication ID is remembered.
-const replIDTTL = 5 * time.Second
-
 type replIDEntry struct {
-	id string
-	at time.Time
+	id       string
+	fetching bool // a request is learning it: others go without
 }
 
-// replID returns the replication ID of the primary at addr, remembered for replIDTTL and
-// forgotten on every change of the slot map; "" when it cannot be learned now.
+// replID returns the replication ID of the primary at addr, as last learned (the refresher
+// learns every primary's again at each reload; a change of the slot map forgets them all), or
+// "" when it is not known: the first call learns it, while concurrent ones get "".
 func (c *Cluster) replID(ctx context.Context, addr string) string {
 	c.mu.Lock()
-	e, ok := c.replIDs[addr]
-	c.mu.Unlock()
-	if ok && time.Since(e.at) < replIDTTL {
+	if e, ok := c.replIDs[addr]; ok || c.replIDs == nil {
+		c.mu.Unlock()
 		return e.id
 	}
+	c.replIDs[addr] = replIDEntry{fetching: true}
+	c.mu.Unlock()
 	id, err := c.fetchReplID(ctx, addr)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.replIDs[addr]; ok && e.fetching {
+		delete(c.replIDs, addr)
+		if err == nil {
+			c.replIDs[addr] = replIDEntry{id: id}
+		}
+	}
 	if err != nil {
 		c.opts.Logger.Debug("cluster: replication ID not learned", "addr", addr, "err", err)
 	}
+	return id
+}
+
+// learnReplIDs learns again the replication IDs of the primaries already known (a primary
+// restarted at its address has another).
+func (c *Cluster) learnReplIDs(ctx context.Context) {
 	c.mu.Lock()
-	if c.replIDs != nil {
-		c.replIDs[addr] = replIDEntry{id: id, at: time.Now()}
+	var addrs []string
+	for a, e := range c.replIDs {
+		if !e.fetching {
+			addrs = append(addrs, a)
+		}
 	}
 	c.mu.Unlock()
-	return id
+	for _, a := range addrs {
+		id, err := c.fetchReplID(ctx, a)
+		c.mu.Lock()
+		if e, ok := c.replIDs[a]; ok && !e.fetching {
+			if err != nil {
+				delete(c.replIDs, a)
+			} else {
+				c.replIDs[a] = replIDEntry{id: id}
+			}
+		}
+		c.mu.Unlock()
+	}
 }
 
 // fetchReplID asks the node at addr for its master_replid, with the operator's credentials.
