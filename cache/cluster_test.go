@@ -257,3 +257,36 @@ func TestClusterCacheFailover(t *testing.T) {
 	p0.MustDo("SET", k, "v3")
 	stale("v3")
 }
+
+// TestClusterCacheDemotedPrimary fails a shard over gracefully while the cluster client does
+// not reload its slot map: the cache notices by itself (ROLE, every PingInterval) that the
+// primary it filled from is now a replica, drops every entry, and stops filling from it.
+func TestClusterCacheDemotedPrimary(t *testing.T) {
+	rc := redistest.StartCluster(t, 3, 1)
+	cl, c := openCluster(t, rc, time.Hour, 0)
+	p0, r0 := rc.Primaries[0], rc.Replicas[0][0]
+	k, other := keyOn(rc, 0, "k"), keyOn(rc, 1, "o")
+	p0.MustDo("SET", k, "v1")
+	for range 2 {
+		get(t, c, "GET", k)
+		get(t, c, "GET", other)
+	}
+	before := c.Stats()
+	if before.Entries != 2 {
+		t.Fatalf("stats before the failover %+v", before)
+	}
+	r0.MustDo("CLUSTER", "FAILOVER")
+	redistest.WaitFor(t, 5*time.Second, func() bool { return c.Stats().Flushes > before.Flushes }, "the cache flushed after its primary's demotion")
+	if st := c.Stats(); st.Entries != 0 || st.On {
+		t.Errorf("stats after the demotion %+v: want no entry, and off for the demoted primary's keys", st)
+	}
+	if cl.Owner([]byte(k)) != p0.Addr {
+		t.Fatal("the cluster client reloaded its slot map: the test no longer shows what it claims")
+	}
+	if _, _, err := tryGet(c, "GET", k); !errors.Is(err, cache.ErrOff) {
+		t.Errorf("GET %s of the demoted primary's slots: %v, want ErrOff", k, err)
+	}
+	if raw, _, err := tryGet(c, "GET", other); err != nil || raw != "$-1\r\n" {
+		t.Errorf("GET %s of another shard: %q %v", other, raw, err)
+	}
+}
