@@ -17,6 +17,10 @@
 // to the primary of its keys, which must share one slot; otherwise it is answered as Redis
 // Cluster answers it, CROSSSLOT for the offending commands and EXECABORT for EXEC, without
 // being sent.
+//
+// With replica reads, DoAt answers each write sent whole to one primary with that shard's
+// replication position, and sends a read carrying one to a replica only when the replica has
+// reached it (see [Position]); OnChange and Owner let a read cache follow the slot map.
 package cluster
 
 import (
@@ -47,7 +51,8 @@ type Options struct {
 	Refresh time.Duration
 	// ReplicaReads sends batches that only read to a replica of their shard (connections in
 	// READONLY mode), round robin, falling back to the primary when no replica answers: the
-	// eventual consistency of a replicated database. Off, every command goes to the primaries.
+	// eventual consistency of a replicated database; DoAt then gives read-your-writes with
+	// positions (see Position). Off, every command goes to the primaries.
 	ReplicaReads bool
 	// BlockingSize is the number of dedicated connections per primary for blocking commands (default 8).
 	BlockingSize int
