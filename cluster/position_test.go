@@ -139,8 +139,12 @@ func TestReadYourWritesAcrossShards(t *testing.T) {
 			t.Errorf("GET with position %+v: %q", p, got)
 		}
 	}
+	// A request asking for strong consistency reads from the primary, position or not.
+	if got, _ := doAt(t, c, cluster.Request{Primary: true}, "GET", "forged"); got != "$1\r\nw\r\n" {
+		t.Errorf("GET on the primary: %q", got)
+	}
 	if after := c.Stats(); after.ReplicaReads != before.ReplicaReads {
-		t.Errorf("a replica answered a read carrying a position it cannot show: %+v then %+v", before, after)
+		t.Errorf("a replica answered a read carrying a position it cannot show, or asking for the primary: %+v then %+v", before, after)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestClusterFeaturesThroughHTTP(t *testing.T) {
 	}
 
 	url, _ := startRun(t, "redisgate listening on", "--listen", "127.0.0.1:0", "--cluster", rc.Seeds(), "--token", token,
-		"--cache=true", "--quota-daily", "40", "--limit-cluster", lc.Seeds())
+		"--cache=true", "--quota-daily", "300", "--limit-cluster", lc.Seeds())
 	do := func(method, path, body, syncToken string) (int, string, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
@@ -79,15 +79,28 @@ func TestClusterFeaturesThroughHTTP(t *testing.T) {
 		}
 	}
 
-	// The quota: 40 commands a day, counted on the limiter cluster.
-	denied := 0
-	for range 40 {
-		if code, _, _ := do("GET", "/get/k", "", ""); code == 429 {
-			denied++
+	// Forged and foreign tokens are answered like any read, from the primary when they name no
+	// current shard position.
+	for _, tok := range []string{"x", strings.Repeat("f", 40) + "-9223372036854775807-1", strings.Repeat("0", 40) + "-0-0",
+		strings.Repeat("a", 40) + "--1"} {
+		if code, body, _ := do("GET", "/get/n", "", tok); code != 200 || body != `{"result":"10"}` {
+			t.Errorf("GET n with the token %q: %d %s", tok, code, body)
 		}
 	}
-	if denied == 0 {
-		t.Error("the daily quota of 40 never answered 429")
+	if code, _, _ := do("GET", "/get/n", "", strings.Repeat("9", 8000)); code != 431 {
+		t.Errorf("GET n with a token of 8,000 bytes: %d, want 431", code)
+	}
+
+	// The quota: 300 commands a day, counted on the limiter cluster.
+	served := 0
+	for range 400 {
+		if code, _, _ := do("GET", "/get/k", "", ""); code == 429 {
+			break
+		}
+		served++
+	}
+	if served >= 300 {
+		t.Errorf("the daily quota of 300 let %d more requests through", served)
 	}
 	keys := 0
 	for _, p := range lc.Primaries {
