@@ -8,26 +8,33 @@ import (
 )
 
 // Cluster is a Redis Cluster served as one database (see package cluster): each command goes
-// to the primary of its keys' slot, or, for reads in Eventual mode with ReplicaReads, to a
-// replica of it. It has no replication positions: a sync token does not route its reads.
+// to the primary of its keys' slot, or, for reads with replica reads on, to a replica of it.
+// With replica reads, sync tokens carry the position of the shard written last (see
+// cluster.Position): a read of that shard goes to a replica only once it has the write, and
+// reads of other shards go to their primaries.
 type Cluster struct {
-	c     *cluster.Cluster
-	block *cluster.Blocking
+	c        *cluster.Cluster
+	block    *cluster.Blocking
+	replicas bool
 }
 
-// NewCluster returns the Backend of c; it owns c: Close closes it.
-func NewCluster(c *cluster.Cluster) *Cluster { return &Cluster{c: c, block: c.Blocking()} }
+// NewCluster returns the Backend of c; it owns c: Close closes it. replicaReads says whether
+// c reads from replicas (cluster.Options.ReplicaReads): sync tokens then route reads.
+func NewCluster(c *cluster.Cluster, replicaReads bool) *Cluster {
+	return &Cluster{c: c, block: c.Blocking(), replicas: replicaReads}
+}
 
-// Do runs b on the primaries of its slots, or, when r.Blocking, whole on a dedicated
-// connection to the primary of its keys.
+// Do runs b on the primaries of its slots (reads on replicas where r allows), or, when
+// r.Blocking, whole on a dedicated connection to the primary of its keys.
 func (c *Cluster) Do(ctx context.Context, b *pool.Batch, r Route) (Result, error) {
 	if r.Blocking {
 		return Result{}, c.block.Do(ctx, b)
 	}
-	return Result{}, c.c.Do(ctx, b)
+	pos, err := c.c.DoAt(ctx, b, cluster.Request{Primary: r.Mode == Strong, After: cluster.Position(r.After)})
+	return Result{Pos: Position(pos)}, err
 }
 
-// Mode is Eventual: sync tokens carry no positions on a Cluster.
+// Mode is Eventual: reads may go to replicas (when replica reads are on).
 func (c *Cluster) Mode() Mode { return Eventual }
 
 // Position is zero: a Cluster's shards have positions of their own, not one stream.
@@ -36,8 +43,9 @@ func (c *Cluster) Position() Position { return Position{} }
 // CanBlock is true: every primary gets dedicated connections on first use.
 func (c *Cluster) CanBlock() bool { return true }
 
-// Routes is false: the slot of the keys alone chooses the node.
-func (c *Cluster) Routes() bool { return false }
+// Routes reports whether reads go to replicas: a request's consistency header and sync
+// token then decide whether its reads may.
+func (c *Cluster) Routes() bool { return c.replicas }
 
 // Stats reports every primary (as leaders) and the replicas read from.
 func (c *Cluster) Stats() Stats {

@@ -125,10 +125,15 @@ func Open(cfg Config) (*Database, error) {
 		d.PubSub = hub
 		d.follow(hub.Redial)
 	}
-	if cfg.Cache != nil && d.cluster == nil {
+	if cfg.Cache != nil {
 		co := *cfg.Cache
 		co.Redis = d.own
 		co.Redis.Size = max(cfg.Cache.Redis.Size, 2)
+		if d.cluster != nil {
+			// One invalidation connection and Size tracked ones per primary, following the
+			// slot map; any change of it flushes the cache.
+			co.Cluster = d.cluster
+		}
 		if co.Logger == nil {
 			co.Logger = cfg.Logger.With("component", "cache")
 		}
@@ -149,20 +154,19 @@ func (d *Database) openCluster(cfg Config) error {
 	switch {
 	case cfg.Replicated():
 		return errors.New("a Cluster database has no replicas or sentinels of its own: the cluster names them")
-	case cfg.Cache != nil:
-		return errors.New("the read cache does not run on a Cluster database yet")
 	case cfg.Tenant.DB != 0:
 		return fmt.Errorf("a Cluster has database 0 only, not %d", cfg.Tenant.DB)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(cfg.Tenant.DialTimeout, 2*time.Second)+3*time.Second)
 	defer cancel()
+	replicaReads := cfg.ReplicaReads && cfg.Mode != Strong
 	cl, err := cluster.New(ctx, cluster.Options{Seeds: cfg.Cluster, Node: cfg.Tenant, BlockingSize: cfg.BlockingConns,
-		ReplicaReads: cfg.ReplicaReads && cfg.Mode != Strong, Logger: cfg.Logger})
+		ReplicaReads: replicaReads, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
 	d.cluster = cl
-	d.Backend = NewCluster(cl)
+	d.Backend = NewCluster(cl, replicaReads)
 	d.closers = append(d.closers, d.Backend.Close)
 	live := func() string { return cl.Primaries()[0] }
 	d.own.Addr, d.own.Resolve, d.own.DB = live(), live, 0
@@ -241,4 +245,39 @@ func (d *Database) Close() {
 	for i := len(closers) - 1; i >= 0; i-- {
 		closers[i]()
 	}
+}
+
+// OpenCluster opens a Redis Cluster of the gateway's own from seeds, with o's credentials,
+// TLS, size and timeouts (its Addr and DB are ignored): the rate limiter's store, say. It
+// fails when a primary of that cluster is a node of one of dbs, whose tenants could then
+// reach the keys kept there.
+func OpenCluster(seeds []string, o pool.Options, dbs ...*Database) (*cluster.Cluster, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(o.DialTimeout, 2*time.Second)+3*time.Second)
+	defer cancel()
+	o.DB = 0
+	cl, err := cluster.New(ctx, cluster.Options{Seeds: seeds, Node: o, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	theirs := map[string]bool{}
+	for _, d := range dbs {
+		if d == nil {
+			continue
+		}
+		for _, a := range d.Nodes() {
+			theirs[a] = true
+		}
+		if d.cluster != nil {
+			for _, n := range d.cluster.Nodes() {
+				theirs[n.Addr] = true
+			}
+		}
+	}
+	for _, a := range cl.Primaries() {
+		if theirs[a] {
+			cl.Close()
+			return nil, fmt.Errorf("cluster %v: its primary %s serves a database, whose tenants could reach the keys kept there", seeds, a)
+		}
+	}
+	return cl, nil
 }

@@ -22,6 +22,15 @@
 // value before the write. Sync closes that window for writes made through the gateway
 // itself: they are answered only once their invalidations have arrived; Options.Strict
 // closes it for every write, at the cost of a round trip per hit.
+//
+// On a Redis Cluster (Options.Cluster) the Cache keeps one invalidation connection and its
+// tracked connections per primary: a fill goes to the tracked connections of the primary of
+// its key's slot, each primary's invalidations drop the entries it reported, and every entry
+// remembers the primary it was read from. Any change of the slot map (a slot moved, a
+// failover, a primary added or removed), like the loss of any invalidation or tracked
+// connection, flushes the whole cache; a hit is served only while its key's slot is still
+// served by the primary the entry was read from, and a fill answered with a redirection
+// (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is not kept: the caller runs the read elsewhere.
 package cache
 
 import (
@@ -76,6 +85,10 @@ type Options struct {
 	// Position, when set, returns the server's replication offset, as recently learned
 	// (a replica set's leader's, probed); Covers then tells which writes the cache has seen.
 	Position func() int64
+	// Cluster, when set, makes the cache serve a Redis Cluster: Redis.Addr and Resolve are
+	// then ignored, and each primary Cluster names gets its own connections (see the package
+	// doc). Size is then the number of tracked connections per primary.
+	Cluster Topology
 	// Logger receives state changes (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -128,17 +141,38 @@ type Stats struct {
 	On bool
 }
 
+// Topology is what a Cache on a Redis Cluster needs of its slot map (a *cluster.Cluster has it).
+type Topology interface {
+	// Owner returns the address of the primary serving key's slot, "" when none does.
+	Owner(key []byte) string
+	// Primaries returns the addresses of the primaries.
+	Primaries() []string
+	// OnChange has f called, synchronously, each time a slot changes primary or the set of
+	// primaries changes.
+	OnChange(f func())
+}
+
 // generation is one subscribed invalidation connection and the tracked connections that redirect to it.
 type generation struct {
+	addr string // the primary both reach, on a Cluster; "" otherwise
 	pool *pool.Pool
 	inv  *inval
 }
 
+// ErrRedirected reports a fill on a Cluster that a node answered with a redirection: the
+// slot map has changed, and the read is to be run the usual way, which follows it.
+var ErrRedirected = errors.New("cache: fill redirected by the cluster")
+
 // Cache keeps read replies of one database until Redis reports their keys written.
 type Cache struct {
 	opts  Options
-	gen   atomic.Pointer[generation] // nil while the cache is off
+	gen   atomic.Pointer[generation] // nil while the cache is off; unused on a Cluster
 	epoch atomic.Uint64              // advanced by Redial
+
+	// On a Cluster: the live generation of each primary, replaced whole under gmu.
+	gens   atomic.Pointer[map[string]*generation]
+	gmu    sync.Mutex
+	change chan struct{} // wakes the supervisor: the slot map changed
 
 	mu      sync.Mutex
 	st      *store
@@ -155,10 +189,16 @@ type Cache struct {
 // invalidation connection is subscribed.
 func New(opts Options) *Cache {
 	opts.setDefaults()
-	c := &Cache{opts: opts, st: newStore(opts.MaxBytes), fills: map[string]*fill{}}
+	c := &Cache{opts: opts, st: newStore(opts.MaxBytes), fills: map[string]*fill{}, change: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.run()
+	if opts.Cluster != nil {
+		c.gens.Store(&map[string]*generation{})
+		opts.Cluster.OnChange(c.topologyChanged)
+		go c.supervise()
+		return c
+	}
+	go c.run(c.ctx, "")
 	return c
 }
 
@@ -169,8 +209,21 @@ func (c *Cache) Close() error {
 	return nil
 }
 
-// On reports whether the cache serves and fills entries now.
-func (c *Cache) On() bool { return c.gen.Load() != nil }
+// On reports whether the cache serves and fills entries now (on a Cluster: for the keys of
+// every primary).
+func (c *Cache) On() bool {
+	if c.opts.Cluster == nil {
+		return c.gen.Load() != nil
+	}
+	gens := *c.gens.Load()
+	ps := c.opts.Cluster.Primaries()
+	for _, a := range ps {
+		if gens[a] == nil {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
 
 // Covers reports whether the invalidations of every write up to offset in the server's
 // replication stream have been applied (see Options.Position): entries then reflect them.
@@ -187,6 +240,52 @@ func (c *Cache) Redial() {
 	if g := c.gen.Load(); g != nil {
 		g.inv.close()
 	}
+	if c.opts.Cluster != nil {
+		for _, g := range *c.gens.Load() {
+			g.inv.close()
+		}
+	}
+}
+
+// genFor returns the generation that fills and invalidates key, nil when it is off.
+func (c *Cache) genFor(key []byte) *generation {
+	if c.opts.Cluster == nil {
+		return c.gen.Load()
+	}
+	a := c.opts.Cluster.Owner(key)
+	if a == "" {
+		return nil
+	}
+	return (*c.gens.Load())[a]
+}
+
+// live reports whether g is still the generation of its server.
+func (c *Cache) live(g *generation) bool {
+	if c.opts.Cluster == nil {
+		return c.gen.Load() == g
+	}
+	return (*c.gens.Load())[g.addr] == g
+}
+
+// setGen makes g (nil: none) the generation of the server at addr.
+func (c *Cache) setGen(addr string, g *generation) {
+	if c.opts.Cluster == nil {
+		c.gen.Store(g)
+		return
+	}
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	old := *c.gens.Load()
+	n := make(map[string]*generation, len(old)+1)
+	for a, x := range old {
+		if a != addr {
+			n[a] = x
+		}
+	}
+	if g != nil {
+		n[addr] = g
+	}
+	c.gens.Store(&n)
 }
 
 // Stats returns the cache's counters.
@@ -238,7 +337,7 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, v
 	if !Cacheable(args) {
 		return nil, nil, false, ErrNotCacheable
 	}
-	g := c.gen.Load()
+	g := c.genFor(args[1])
 	if g == nil {
 		return nil, nil, false, ErrOff
 	}
@@ -251,7 +350,7 @@ func (c *Cache) get(ctx context.Context, args [][]byte, form int) (raw []byte, v
 	cmd := appendKey(buf[:0], args)
 	now := time.Now()
 	c.mu.Lock()
-	if e := c.st.get(cmd, now); e != nil {
+	if e := c.st.get(cmd, now); e != nil && e.node == g.addr {
 		c.st.hits++
 		if form >= 0 && form < Forms {
 			v = e.forms[form]
@@ -309,12 +408,15 @@ func (c *Cache) fill(ctx context.Context, g *generation, cmd []byte, args [][]by
 	raw := bytes.Clone(b.Reply(0))
 	ttl := c.ttl(b.Reply(1))
 	b.Release()
+	if raw[0] == resp.Error && c.opts.Cluster != nil && redirection(raw) {
+		return nil, fmt.Errorf("%w: %s", ErrRedirected, truncate(raw[1:]))
+	}
 	if raw[0] == resp.Error || ttl <= 0 {
 		return raw, nil
 	}
-	e := &entry{cmd: string(cmd), key: string(args[1]), raw: raw, expires: now.Add(ttl)}
+	e := &entry{cmd: string(cmd), key: string(args[1]), node: g.addr, raw: raw, expires: now.Add(ttl)}
 	c.mu.Lock()
-	if c.gen.Load() == g {
+	if c.live(g) {
 		c.st.put(e, t)
 	} else {
 		c.st.dropped++ // filled through connections whose invalidations are gone
@@ -343,6 +445,10 @@ func (c *Cache) ttl(raw []byte) time.Duration {
 // a write the caller saw acknowledged is never answered from an older entry afterwards.
 // When that cannot be known within Options.Timeout or ctx, it flushes the cache instead.
 func (c *Cache) Sync(ctx context.Context) {
+	if c.opts.Cluster != nil {
+		c.syncAll(ctx)
+		return
+	}
 	g := c.gen.Load()
 	if g == nil {
 		return // off: nothing is served, and the next generation starts empty
@@ -375,14 +481,15 @@ func (c *Cache) invalidate(keys [][]byte, all bool) {
 	}
 }
 
-// run keeps an invalidation connection and its tracked connections up until Close.
-func (c *Cache) run() {
+// run keeps an invalidation connection and its tracked connections up until ctx ends: to
+// the primary at addr on a Cluster, else where Options.Redis says.
+func (c *Cache) run(ctx context.Context, addr string) {
 	defer c.wg.Done()
 	backoff := minBackoff
 	quiet := false // a failure was logged and the cache was not on since
 	for {
-		on, err := c.session()
-		if c.ctx.Err() != nil {
+		on, err := c.session(ctx, addr)
+		if ctx.Err() != nil {
 			return
 		}
 		if on {
@@ -395,7 +502,7 @@ func (c *Cache) run() {
 		}
 		quiet = true
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
@@ -406,14 +513,17 @@ func (c *Cache) run() {
 // session subscribes an invalidation connection, opens tracked connections redirecting to
 // it, and serves until the invalidation connection fails; it leaves the cache off and empty
 // and reports whether it was on.
-func (c *Cache) session() (on bool, err error) {
+func (c *Cache) session(ctx context.Context, addr string) (on bool, err error) {
 	epoch := c.epoch.Load()
 	// The invalidation connection and the tracked ones must reach the same server.
 	vo := c.opts.Redis
 	vo.Addr, vo.Resolve = vo.Address(), nil
+	if c.opts.Cluster != nil {
+		vo.Addr, vo.DB = addr, 0
+	}
 	vo.ClientName += "-invalidate"
 	vo.DialTimeout = c.opts.Timeout
-	dctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+	dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	v, err := dialInval(dctx, vo, c.opts.Timeout)
 	cancel()
 	if err != nil {
@@ -432,10 +542,24 @@ func (c *Cache) session() (on bool, err error) {
 	tracked := pool.New(po)
 	// New returns once every connection was tried; one that succeeded is published just after.
 	for deadline := time.Now().Add(c.opts.Timeout); tracked.Connected() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) || c.ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			tracked.Close()
 			v.close()
 			return false, errors.New("no tracked connection: CLIENT TRACKING unavailable or refused")
+		}
+	}
+	var check func(context.Context) error
+	if c.opts.Cluster != nil {
+		// A primary demoted by a failover keeps its connections, and tracks the keys read on
+		// them, but no longer takes its slots' writes: never fill from one.
+		check = func(ctx context.Context) error { return primary(ctx, tracked) }
+		rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		err := check(rctx)
+		cancel()
+		if err != nil {
+			tracked.Close()
+			v.close()
+			return false, err
 		}
 	}
 	stop := make(chan struct{})
@@ -443,16 +567,16 @@ func (c *Cache) session() (on bool, err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.keepAlive(v, stop)
+		c.keepAlive(ctx, v, check, stop)
 	}()
-	g := &generation{pool: tracked, inv: v}
-	c.gen.Store(g)
+	g := &generation{addr: addr, pool: tracked, inv: v}
+	c.setGen(addr, g)
 	if c.epoch.Load() != epoch {
 		v.close() // connected where Redial has since left
 	}
 	c.opts.Logger.Info("read cache on", "addr", vo.Addr, "redirect", v.id)
 	err = v.read(0, c.invalidate)
-	c.gen.Store(nil)
+	c.setGen(addr, nil)
 	c.flush()
 	close(stop)
 	wg.Wait()
@@ -460,22 +584,28 @@ func (c *Cache) session() (on bool, err error) {
 	return true, err
 }
 
-// keepAlive pings v every PingInterval and closes it when an answer is late or the cache closes.
-func (c *Cache) keepAlive(v *inval, stop <-chan struct{}) {
+// keepAlive pings v every PingInterval and closes it when an answer is late, check (when
+// set) fails, or ctx ends.
+func (c *Cache) keepAlive(ctx context.Context, v *inval, check func(context.Context) error, stop <-chan struct{}) {
 	t := time.NewTicker(c.opts.PingInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			v.close()
 			return
 		case <-v.down:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
-			err := v.sync(ctx)
+			pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+			err := v.sync(pctx)
+			if err == nil && check != nil {
+				if err = check(pctx); err != nil {
+					c.opts.Logger.Warn("read cache flushed: a primary's role changed", "addr", v.nc.RemoteAddr().String(), "err", err)
+				}
+			}
 			cancel()
 			if err != nil {
 				v.close()

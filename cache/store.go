@@ -16,6 +16,7 @@ const stripes = 4096
 type entry struct {
 	cmd     string     // the command, as encoded by appendKey: the entry's identity
 	key     string     // the Redis key the command reads
+	node    string     // the Cluster primary it was read from; "" off a Cluster
 	raw     []byte     // the raw RESP reply; never changed once stored
 	forms   [Forms]any // what callers made of raw (their encodings of it), kept by Cache.Keep
 	size    int

@@ -1,7 +1,8 @@
 // Package cluster serves one logical database over a Redis Cluster.
 //
-// A [Cluster] keeps the map of the 16,384 hash slots to their primaries (from CLUSTER SLOTS,
-// refreshed periodically, on MOVED and on connection failures) and one multiplexed pool
+// A [Cluster] keeps the map of the 16,384 hash slots to their primaries (from CLUSTER SHARDS,
+// or CLUSTER SLOTS where it is unknown; refreshed periodically, on MOVED and on connection
+// failures) and one multiplexed pool
 // ([pool.Pool]) per primary. Its Do has the contract of [pool.Pool.Do] for a batch of
 // independent commands: one reply per command, in order. Each command goes to the primary of
 // its keys' slot (keyless ones to any primary); the commands of one primary travel in one
@@ -16,6 +17,10 @@
 // to the primary of its keys, which must share one slot; otherwise it is answered as Redis
 // Cluster answers it, CROSSSLOT for the offending commands and EXECABORT for EXEC, without
 // being sent.
+//
+// With replica reads, DoAt answers each write sent whole to one primary with that shard's
+// replication position, and sends a read carrying one to a replica only when the replica has
+// reached it (see [Position]); OnChange and Owner let a read cache follow the slot map.
 package cluster
 
 import (
@@ -46,7 +51,8 @@ type Options struct {
 	Refresh time.Duration
 	// ReplicaReads sends batches that only read to a replica of their shard (connections in
 	// READONLY mode), round robin, falling back to the primary when no replica answers: the
-	// eventual consistency of a replicated database. Off, every command goes to the primaries.
+	// eventual consistency of a replicated database; DoAt then gives read-your-writes with
+	// positions (see Position). Off, every command goes to the primaries.
 	ReplicaReads bool
 	// BlockingSize is the number of dedicated connections per primary for blocking commands (default 8).
 	BlockingSize int
@@ -77,7 +83,12 @@ type Cluster struct {
 
 	scripts scriptBodies // bodies of the scripts loaded or run through the gateway, by SHA1
 
+	watchers []func()               // OnChange functions; guarded by mu
+	replIDs  map[string]replIDEntry // primaries' replication IDs, by address; guarded by mu
+
 	moved, asked, tryAgain, reloaded, replicaReads, replicaFallbacks atomic.Uint64
+	lagged, tokenPrimary                                             atomic.Uint64
+	noShards                                                         atomic.Bool // a node refused CLUSTER SHARDS: CLUSTER SLOTS from then on
 }
 
 // Stats counts the redirections a Cluster followed.
@@ -88,12 +99,17 @@ type Stats struct {
 	// ReplicaReads counts batches a replica answered; ReplicaFallbacks those sent to the
 	// primary because the replica failed.
 	ReplicaReads, ReplicaFallbacks uint64
+	// Lagged counts reads whose sync token's write the replica asked had not reached (the
+	// primary answered them); TokenPrimary those whose token named no current primary of
+	// their shard (sent to the primary without asking a replica).
+	Lagged, TokenPrimary uint64
 }
 
 // Stats returns the redirections followed so far.
 func (c *Cluster) Stats() Stats {
 	return Stats{Moved: c.moved.Load(), Asked: c.asked.Load(), TryAgain: c.tryAgain.Load(), ScriptsLoaded: c.reloaded.Load(),
-		ReplicaReads: c.replicaReads.Load(), ReplicaFallbacks: c.replicaFallbacks.Load()}
+		ReplicaReads: c.replicaReads.Load(), ReplicaFallbacks: c.replicaFallbacks.Load(),
+		Lagged: c.lagged.Load(), TokenPrimary: c.tokenPrimary.Load()}
 }
 
 // topology is one slot map.
@@ -126,7 +142,7 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Node.DB = 0
-	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, readers: map[string]*pool.Pool{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &Cluster{opts: opts, pools: map[string]*pool.Pool{}, blocking: map[string]*pool.Dedicated{}, readers: map[string]*pool.Pool{}, replIDs: map[string]replIDEntry{}, prompt: make(chan struct{}, 1), stop: make(chan struct{})}
 	t, err := c.load(ctx, opts.Seeds)
 	if err != nil {
 		return nil, err
@@ -200,6 +216,9 @@ func (c *Cluster) refresher() {
 		if err := c.Refresh(ctx); err != nil {
 			c.opts.Logger.Warn("cluster: slot map not refreshed", "err", err)
 		}
+		if c.opts.ReplicaReads {
+			c.learnReplIDs(ctx)
+		}
 		cancel()
 	}
 }
@@ -209,6 +228,9 @@ func (c *Cluster) install(t *topology) {
 	old := c.topo.Swap(t)
 	if old != nil && !sameAddrs(old.addrs, t.addrs) {
 		c.opts.Logger.Info("cluster: primaries changed", "primaries", t.addrs)
+	}
+	if old != nil && !sameOwners(old, t) {
+		c.changed()
 	}
 	keep := map[string]bool{}
 	for _, a := range t.addrs {
@@ -340,14 +362,29 @@ func (c *Cluster) slotsOf(ctx context.Context, addr string) (*topology, error) {
 	} else {
 		nc.SetDeadline(time.Now().Add(o.DialTimeout))
 	}
+	host, _, _ := net.SplitHostPort(addr)
+	br := newReader(nc)
+	if !c.noShards.Load() {
+		// CLUSTER SHARDS (Redis 7) tells replicas' health; CLUSTER SLOTS where it is unknown.
+		if _, err := nc.Write(resp.AppendCommand(nil, [][]byte{[]byte("CLUSTER"), []byte("SHARDS")})); err != nil {
+			return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
+		}
+		raw, err := resp.ReadReply(br, nil, 16<<20)
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
+		}
+		if len(raw) == 0 || raw[0] != resp.Error {
+			return parseShards(raw, host, o.TLS != nil)
+		}
+		c.noShards.Store(true)
+	}
 	if _, err := nc.Write(resp.AppendCommand(nil, [][]byte{[]byte("CLUSTER"), []byte("SLOTS")})); err != nil {
 		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
 	}
-	raw, err := resp.ReadReply(newReader(nc), nil, 16<<20)
+	raw, err := resp.ReadReply(br, nil, 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
 	}
-	host, _, _ := net.SplitHostPort(addr)
 	return parseSlots(raw, host)
 }
 
@@ -433,12 +470,18 @@ type part struct {
 // Do sends the commands of b to the primaries of their slots and answers b with their replies
 // in order, as pool.Pool.Do would for one node.
 func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
+	_, err := c.do(ctx, b, Request{})
+	return err
+}
+
+// do is Do as req asks (see DoAt).
+func (c *Cluster) do(ctx context.Context, b *pool.Batch, req Request) (Position, error) {
 	cmds, err := b.Commands()
 	if err != nil {
-		return err
+		return Position{}, err
 	}
 	if isTransaction(cmds) {
-		return c.doTransaction(ctx, b, cmds)
+		return c.wrote(req, cmds), c.doTransaction(ctx, b, cmds)
 	}
 	var units []unit
 	parts := make([]part, len(cmds))
@@ -448,21 +491,16 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		parts[i], units = c.plan(t, args, units)
 	}
 	if addr, ok := c.oneNode(t, parts, units); ok {
-		if c.opts.ReplicaReads && onlyReads(cmds) {
-			if r := c.replicaOf(t, addr); r != "" {
-				err := c.direct(ctx, b, r, parts, units, true)
-				var down *pool.UnavailableError
-				if !errors.As(err, &down) || ctx.Err() != nil {
-					if err == nil {
-						c.replicaReads.Add(1)
-					}
-					return err
-				}
-				// Not sent (no connection to the replica): the primary answers.
-				c.replicaFallbacks.Add(1)
+		reads := onlyReads(cmds)
+		if c.opts.ReplicaReads && reads && !req.Primary {
+			if done, err := c.replicaRead(ctx, b, t, addr, parts, units, req.After); done {
+				return req.After, err
 			}
 		}
-		return c.direct(ctx, b, addr, parts, units, false)
+		if c.opts.ReplicaReads && !reads {
+			return c.directWrite(ctx, b, addr, parts, units)
+		}
+		return req.After, c.direct(ctx, b, addr, parts, units, false)
 	}
 	c.run(ctx, units)
 	replies := make([][]byte, len(cmds))
@@ -473,13 +511,13 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		}
 		for _, u := range p.units {
 			if units[u].err != nil {
-				return units[u].err
+				return Position{}, units[u].err
 			}
 		}
 		replies[i] = p.answer(units)
 	}
 	b.Answer(replies)
-	return nil
+	return c.wrote(req, cmds), nil
 }
 
 // oneNode reports whether every command of a batch is one unit for the same primary (keyless
@@ -526,6 +564,13 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 		}
 		return err
 	}
+	_, err = c.redirects(ctx, b, addr, parts, units)
+	return err
+}
+
+// redirects follows the redirections among the replies the node at addr gave to b, if any,
+// command by command, and reports whether there were some.
+func (c *Cluster) redirects(ctx context.Context, b *pool.Batch, addr string, parts []part, units []unit) (bool, error) {
 	redirected := false
 	for i := range units {
 		if r := b.Reply(i); len(r) > 0 && r[0] == resp.Error && followed(r, units[i].args) {
@@ -534,7 +579,7 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 		}
 	}
 	if !redirected {
-		return nil
+		return false, nil
 	}
 	replies := make([][]byte, len(units))
 	for i := range units {
@@ -543,12 +588,12 @@ func (c *Cluster) direct(ctx context.Context, b *pool.Batch, addr string, parts 
 	for i := range units {
 		c.follow(ctx, &units[i])
 		if units[i].err != nil {
-			return units[i].err
+			return true, units[i].err
 		}
 		replies[i] = parts[i].answer(units)
 	}
 	b.Answer(replies)
-	return nil
+	return true, nil
 }
 
 // onlyReads reports whether no command of cmds writes, so that a replica may run them all.
@@ -731,6 +776,7 @@ func (c *Cluster) learn(slot int, addr string) {
 		}
 		n.owner[slot] = uint16(i + 1)
 		if c.topo.CompareAndSwap(t, n) {
+			c.changed()
 			break
 		}
 	}

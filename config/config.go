@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -107,8 +108,11 @@ type RateLimits struct {
 	// without it the user is the token.
 	UserHeader string `yaml:"user_header"`
 	// Redis is the URL of the Redis that keeps limiter state (default: the first database's
-	// server, logical database DB).
+	// server, logical database DB). With Cluster it only carries credentials and TLS.
 	Redis string `yaml:"redis" check:"redis-url"`
+	// Cluster lists host:port seed nodes of a Redis Cluster, no database's, that keeps limiter
+	// state. Written as comma-separated addresses, as in --limit-cluster.
+	Cluster []string `yaml:"cluster"`
 	// DB is the logical database of the first database's server that keeps limiter state
 	// when Redis is not given; no database may use it.
 	DB int `yaml:"db"`
@@ -410,6 +414,9 @@ func options() []option {
 	add("user-header", "header holding the user id for --limit-token, believed only from trusted proxies", s, g)
 	s, g = str(func(c *Config) *string { return &c.RateLimits.Redis })
 	add("limit-redis", "Redis URL keeping rate-limit state (default: the first database's server, logical database --limit-db)", s, g)
+	s, g = func(c *Config, v string) error { c.RateLimits.Cluster = splitList(v); return nil },
+		func(c *Config) string { return strings.Join(c.RateLimits.Cluster, ",") }
+	add("limit-cluster", "comma-separated host:port seed nodes of a Redis Cluster keeping rate-limit state (no database's cluster; --limit-redis then only carries credentials and TLS)", s, g)
 	s, g = num(func(c *Config) *int { return &c.RateLimits.DB }, parseInt)
 	add("limit-db", "logical database of the first database's server keeping rate-limit state when --limit-redis is not given; tenants cannot select it", s, g)
 	s, g = func(c *Config, v string) error {
@@ -785,9 +792,6 @@ func (c *Config) check(listGiven bool) error {
 			if d.Upstream != "" && dbNumber(d.Upstream) != 0 {
 				return fmt.Errorf("%s.upstream: a Redis Cluster has database 0 only, not %d", where, dbNumber(d.Upstream))
 			}
-			if d.Cache != nil && d.Cache.Enabled {
-				return fmt.Errorf("%s.cache: the read cache does not run on a Redis Cluster database yet", where)
-			}
 		case len(d.Sentinels) > 0:
 			if d.MasterName == "" {
 				return fmt.Errorf("%s.master_name: required with sentinels", where)
@@ -847,8 +851,11 @@ func (c *Config) check(listGiven bool) error {
 			return fmt.Errorf("token: %w", err)
 		}
 	}
-	if len(c.Databases) > 0 && len(c.Databases[0].Cluster) > 0 && c.Limited() && c.RateLimits.Redis == "" {
-		return errors.New("rate_limits.redis (--limit-redis): required when the first database is a Redis Cluster: the limiter's state cannot live in a logical database of its own there")
+	if len(c.Databases) > 0 && len(c.Databases[0].Cluster) > 0 && c.Limited() && c.RateLimits.Redis == "" && len(c.RateLimits.Cluster) == 0 {
+		return errors.New("rate_limits.redis or rate_limits.cluster (--limit-redis, --limit-cluster): required when the first database is a Redis Cluster: the limiter's state cannot live in a logical database of its own there, where tenants could reach it")
+	}
+	if err := c.limiterApart(); err != nil {
+		return err
 	}
 	return c.validateIsolation()
 }
@@ -861,6 +868,14 @@ func (r *RateLimits) validate() error {
 		if err := checkRedisURL("rate_limits.redis (--limit-redis)", r.Redis); err != nil {
 			return err
 		}
+	}
+	for i, a := range r.Cluster {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("rate_limits.cluster[%d] (--limit-cluster): %q is not host:port", i, a)
+		}
+	}
+	if len(r.Cluster) > 0 && r.Redis != "" && dbNumber(r.Redis) != 0 {
+		return fmt.Errorf("rate_limits.redis (--limit-redis): a Redis Cluster has database 0 only, not %d", dbNumber(r.Redis))
 	}
 	if r.Timeout <= 0 {
 		return fmt.Errorf("rate_limits.timeout: must be positive, got %s", r.Timeout)
@@ -960,6 +975,33 @@ func checkToken(t string) error {
 	for i := 0; i < len(t); i++ {
 		if t[i] <= ' ' || t[i] >= 0x7f {
 			return errors.New("token must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// limiterApart fails when rate_limits.cluster names a node that some database is served
+// from: limiter and quota state there would be within tenants' reach (a Cluster has one
+// logical database, which its tenants' ACL user can read and write). It compares the
+// addresses given; the gateway checks the nodes each cluster reports at start.
+func (c *Config) limiterApart() error {
+	if len(c.RateLimits.Cluster) == 0 {
+		return nil
+	}
+	own := map[string]string{}
+	for _, d := range c.databases() {
+		for _, a := range d.Cluster {
+			own[a] = d.Name
+		}
+		for _, u := range append([]string{d.Upstream}, d.ReplicaURLs()...) {
+			if o, err := pool.ParseURL(u); err == nil && u != "" {
+				own[o.Addr] = d.Name
+			}
+		}
+	}
+	for i, a := range c.RateLimits.Cluster {
+		if name, ok := own[a]; ok {
+			return fmt.Errorf("rate_limits.cluster[%d] (--limit-cluster): %s serves database %q: tenants could read and reset the limiter's state there; give a cluster of its own", i, a, name)
 		}
 	}
 	return nil

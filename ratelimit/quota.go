@@ -2,8 +2,11 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,8 +89,9 @@ func (l *Limiter) Charge(ctx context.Context, user string, q Quota, n int) Quota
 	dayEnd := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 	monthEnd := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 	// One script charges both keys: the braces put them in one Redis Cluster slot.
-	dayKey := l.opts.Prefix + "q:d:" + now.Format("20060102") + ":{" + user + "}"
-	monthKey := l.opts.Prefix + "q:m:" + now.Format("200601") + ":{" + user + "}"
+	tag := quotaTag(user)
+	dayKey := l.opts.Prefix + "q:d:" + now.Format("20060102") + ":" + tag
+	monthKey := l.opts.Prefix + "q:m:" + now.Format("200601") + ":" + tag
 	ttl := func(end time.Time) string { return strconv.FormatInt(int64(end.Sub(now)/time.Second)+3600, 10) }
 	rctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	vals, err := l.store.Eval(rctx, quotaScript, quotaHash, []string{dayKey, monthKey},
@@ -120,4 +124,19 @@ func (l *Limiter) Charge(ctx context.Context, user string, q Quota, n int) Quota
 		l.quotas.mu.Unlock()
 	}
 	return d
+}
+
+// quotaTag returns the end of user's quota keys: "{user}", whose braces make it the key's
+// Redis Cluster hash tag, so that a day's and a month's counters share a slot. A user that
+// is empty or holds a brace would end the tag early, or make an empty one, which Redis does
+// not count as a tag: the keys could then fall in two slots, and the script fail with
+// CROSSSLOT. Such a user gets "{half its SHA-256 in hex}:" + user instead, still one end per
+// user and never a plain user's: a plain end holds exactly one brace of each kind, this one
+// either ends with ":" (no user) or holds more braces.
+func quotaTag(user string) string {
+	if user != "" && !strings.ContainsAny(user, "{}") {
+		return "{" + user + "}"
+	}
+	sum := sha256.Sum256([]byte(user))
+	return "{" + hex.EncodeToString(sum[:16]) + "}:" + user
 }

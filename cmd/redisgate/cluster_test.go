@@ -20,7 +20,6 @@ func TestClusterDatabase(t *testing.T) {
 		want string
 	}{
 		{[]string{"--upstream", "redis://" + rc.Primaries[0].Addr + "/2"}, "database 0 only"},
-		{[]string{"--cache=true"}, "read cache does not run on a Redis Cluster"},
 		{[]string{"--limit-ip", "10/s"}, "--limit-redis"},
 	} {
 		var stderr strings.Builder

@@ -366,6 +366,11 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 	l.Quota = ratelimit.Quota{Daily: rl.Daily, Monthly: rl.Monthly}
 	var opts pool.Options
 	switch d := cfg.Databases[0]; {
+	case len(rl.Cluster) > 0:
+		// On a Redis Cluster of its own: --limit-redis, if given, carries credentials and TLS.
+		if rl.Redis != "" {
+			opts, err = pool.ParseURL(rl.Redis)
+		}
 	case rl.Redis != "":
 		opts, err = pool.ParseURL(rl.Redis)
 	case d.Replicated():
@@ -387,10 +392,18 @@ func newLimiter(cfg config.Config, first *backend.Database, log *slog.Logger) (l
 	opts.ClientName = "redisgate-limiter"
 	opts.DialTimeout = 500 * time.Millisecond
 	opts.Logger = log.With("component", "ratelimit")
-	var store *pool.Pool
-	if rl.Redis == "" {
+	var store interface {
+		poolstore.Backend
+		Close() error
+	}
+	switch {
+	case len(rl.Cluster) > 0:
+		if store, err = backend.OpenCluster(rl.Cluster, opts, first); err != nil {
+			return l, nil, fmt.Errorf("rate limiter cluster: %w", err)
+		}
+	case rl.Redis == "":
 		store = first.NewPool(opts)
-	} else {
+	default:
 		store = pool.New(opts)
 	}
 	l.Limiter = ratelimit.NewLimiter(poolstore.New(store), ratelimit.Options{Timeout: rl.Timeout, FailClosed: rl.FailClosed, Logger: opts.Logger})
