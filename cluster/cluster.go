@@ -428,6 +428,8 @@ type part struct {
 	keyAt []int  // for MGET: the unit holding each key of the command, in order
 
 	scanAt, scanOf int // for SCAN: the index of the node scanned, of how many
+
+	known []bool // for SCRIPT EXISTS: whether the Cluster keeps each script's body
 }
 
 // Do sends the commands of b to the primaries of their slots and answers b with their replies
@@ -761,10 +763,17 @@ func (c *Cluster) plan(t *topology, args [][]byte, units []unit) (part, []unit) 
 	}
 	if len(idx) == 0 {
 		if m, ok := fanOut(args); ok {
-			return everyPrimary(t, args, m, units)
+			p, units := everyPrimary(t, args, m, units)
+			if m == mergeAnd {
+				p.known = c.scripts.known(args[2:])
+			}
+			return p, units
 		}
 		if eq(args[0], "SCAN") {
-			return scan(t, args, units)
+			return scan(t, args, 1, units)
+		}
+		if at, ok := command.ScanTypesCursor(args); ok {
+			return scan(t, args, at, units)
 		}
 		return part{units: []int{len(units)}}, append(units, unit{args: args, slot: -1})
 	}
