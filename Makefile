@@ -54,16 +54,19 @@ fuzz:
 	$(call FUZZ,FuzzAppendEncode,internal/b64)
 	$(call FUZZ,FuzzSlot,cluster)
 
-# The SDK suite runs four times: as configured by default; with the read cache on (every read
+# The SDK suite runs five times: as configured by default; with the read cache on (every read
 # the SDK makes then goes through the cache; its answers must not change); with the suite's
 # database sharing its Redis server with another database (logical databases 1 and 2: the
-# isolation of a shared server, namespaced channels and the commands refused there); and with
-# the suite's database a leader and one replica in strong mode.
+# isolation of a shared server, namespaced channels and the commands refused there); with
+# the suite's database a leader and one replica in strong mode; and with the suite's database a
+# Redis Cluster (3 primaries with a replica each, one cluster for the run, strong mode), where
+# the cross-slot commands Redis Cluster refuses are checked to get its CROSSSLOT answer.
 conformance:
 	cd conformance && npm test
 	cd conformance && REDISGATE_EXTRA_ARGS=--cache=true npm test
 	cd conformance && REDISGATE_LAYOUT=shared npm test
 	cd conformance && REDISGATE_LAYOUT=replicated npm test
+	cd conformance && npm run test:cluster
 
 # The Next.js example (examples/nextjs): npm ci, next build, then its Node.js and Edge routes
 # and its rate-limited route driven against a real gateway and redis-server (test.mjs).
