@@ -467,6 +467,9 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		return c.direct(ctx, b, addr, parts, units, false)
 	}
 	c.run(ctx, units)
+	if err := c.tooLarge(units); err != nil {
+		return err
+	}
 	replies := make([][]byte, len(cmds))
 	for i, p := range parts {
 		if len(p.units) == 0 {
@@ -481,6 +484,25 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 		replies[i] = p.answer(units)
 	}
 	b.Answer(replies)
+	return nil
+}
+
+// tooLarge fails a batch split over several nodes whose replies together pass the Node
+// options' MaxResponse: each node's pool bounds only its own part, so a fan-out (KEYS on every
+// primary) or a split pipeline could otherwise answer as many times the bound as there are
+// primaries.
+func (c *Cluster) tooLarge(units []unit) error {
+	limit := c.opts.Node.MaxResponse
+	if limit <= 0 {
+		limit = 64 << 20 // pool.Options' default
+	}
+	total := 0
+	for i := range units {
+		total += len(units[i].reply)
+	}
+	if total > limit {
+		return fmt.Errorf("%w: the replies of the batch's nodes passed %d bytes", pool.ErrTooLarge, limit)
+	}
 	return nil
 }
 
