@@ -67,7 +67,7 @@ func TestClusterHostileTenant(t *testing.T) {
 	}
 	url, _ := startRun(t, "redisgate listening on", "--config", file, "--listen", "127.0.0.1:0", "--admin-listen", "",
 		"--max-conns-per-ip", "0", "--command-timeout", "3s", "--max-response", "1MiB")
-	c := httpClient(16)
+	c := httpClient(t, 16)
 
 	// State the attacks must not change.
 	for i := range 2000 {
