@@ -240,6 +240,11 @@ func TestClusterHostileTenant(t *testing.T) {
 				t.Errorf("%s: the victim's data in the answer", args[1])
 			}
 		}
+		// Declared keys in two slots: Redis Cluster's CROSSSLOT, nothing run.
+		code, body := postC(c, url, "/", `["EVAL","return redis.call('SET',KEYS[2],'v')","2","{a}x","{b}y"]`)
+		if code != 400 || !strings.HasPrefix(body, `{"error":"CROSSSLOT`) {
+			t.Errorf("EVAL over two slots: %d %s, want 400 CROSSSLOT", code, body)
+		}
 		// Whatever ran, the gateway answers where the key lives: a key written by a script on
 		// a node that does not own its slot would be unreadable.
 		for _, n := range rc.Primaries {
