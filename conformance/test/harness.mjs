@@ -10,6 +10,8 @@
 //   REDISGATE_URL + REDISGATE_TOKEN
 //                      do not start anything; run against this endpoint
 //   CONFORMANCE_VERBOSE=1  echo gateway / redis logs to stderr
+//   REDISGATE_LAYOUT   shared | replicated | cluster (see README); with cluster,
+//                      REDISGATE_CLUSTER_SEEDS names a running cluster (cluster-run.mjs)
 
 import { spawn, execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
