@@ -442,7 +442,7 @@ func (c *Cluster) Do(ctx context.Context, b *pool.Batch) error {
 	if isTransaction(cmds) {
 		return c.doTransaction(ctx, b, cmds)
 	}
-	var units []unit
+	units := make([]unit, 0, len(cmds)) // one per command, more only for splits and fan-outs
 	parts := make([]part, len(cmds))
 	t := c.topo.Load()
 	for i, args := range cmds {
