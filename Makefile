@@ -73,6 +73,13 @@ conformance:
 nextjs:
 	examples/nextjs/test.sh
 
+# The Redis Cluster benchmark (not in make test: it takes about 2 minutes and its figures need a
+# quiet machine): GET and a 100-key /pipeline on 3 primaries vs one node, Redis connections per
+# primary under 10,000 HTTP connections; see README, Redis Cluster.
+.PHONY: bench-cluster
+bench-cluster:
+	bench/cluster.sh
+
 build:
 	$(GO) build -o bin/redisgate ./cmd/redisgate
 
