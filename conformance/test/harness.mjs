@@ -405,7 +405,7 @@ export async function startGateway({ redisUrl, token, extraArgs = [], clusterSee
   // fan-out tests would be separate function instances: the per-IP connection cap is lifted.
   let args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, "--max-conns-per-ip", "0", ...envArgs, ...extraArgs];
   if (process.env.REDISGATE_LAYOUT === "shared") args = sharedLayout(redisUrl, token, args);
-  if (clusterSeeds) args = args.map((a) => (a === "--upstream" ? "--cluster" : a === redisUrl ? clusterSeeds : a));
+  if (clusterSeeds) args = args.map((a, i) => (a === "--upstream" ? "--cluster" : args[i - 1] === "--upstream" ? clusterSeeds : a));
   const bin = await buildGateway();
   const proc = spawnChild(bin, args, "redisgate", { cwd: REPO_ROOT });
   const url = `http://127.0.0.1:${port}`;
