@@ -779,7 +779,8 @@ var crossSlot = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r
 
 // plan appends the units of the command args to units and returns how it is answered.
 func (c *Cluster) plan(t *topology, args [][]byte, units []unit) (part, []unit) {
-	idx, err := command.KeyIndexes(args, nil)
+	var buf [8]int // the key positions of most commands, without an allocation
+	idx, err := command.KeyIndexes(args, buf[:0])
 	if err != nil {
 		return part{reply: resp.AppendError(nil, err.Error())}, units
 	}
