@@ -201,6 +201,25 @@ func TestClusterHostileTenant(t *testing.T) {
 			code, body = postC(c, url, "/multi-exec", `[["`+cmd+`"],["SET","t:1","y"]]`)
 			refusedJSON(cmd+" in a transaction", code, body)
 		}
+		// From Lua Redis lets them through, but they set the flag of the node's script client,
+		// not of the shared connection the EVAL came on: a write after it in the same batch
+		// (one slot: one connection) and on every other primary is answered as before, and
+		// the checkers go on.
+		for _, cmd := range []string{"READONLY", "READWRITE", "ASKING"} {
+			code, body := postC(c, url, "/pipeline", `[["EVAL","return redis.call('`+cmd+`')","1","{a}k"],["SET","{a}after","1"],["INCR","{a}n"]]`)
+			if code != 200 || !strings.HasPrefix(body, `[{"result":"OK"},{"result":"OK"},{"result":`) {
+				t.Errorf("%s from Lua, then a write on its connection: %d %s", cmd, code, body)
+			}
+			code, body = postC(c, url, "/pipeline", `[["SET","{a}after","1"],["SET","{b}after","1"],["SET","{c}after","1"]]`)
+			if code != 200 || body != `[{"result":"OK"},{"result":"OK"},{"result":"OK"}]` {
+				t.Errorf("%s from Lua, then writes to every primary: %d %s", cmd, code, body)
+			}
+		}
+		// Sharded pub/sub would bypass the gateway's channel handling: refused.
+		for _, args := range []string{`["SSUBSCRIBE","ch"]`, `["SUNSUBSCRIBE","ch"]`} {
+			code, body := postC(c, url, "/", args)
+			refusedJSON(args, code, body)
+		}
 		if code, body := postC(c, url, "/", `["GET","t:1"]`); body != `{"result":"x"}` {
 			t.Errorf("t:1 after the refused transactions: %d %s", code, body)
 		}
