@@ -465,6 +465,8 @@ type part struct {
 	keyAt []int  // for MGET: the unit holding each key of the command, in order
 
 	scanAt, scanOf int // for SCAN: the index of the node scanned, of how many
+
+	known []bool // for SCRIPT EXISTS: whether the Cluster keeps each script's body
 }
 
 // Do sends the commands of b to the primaries of their slots and answers b with their replies
@@ -483,7 +485,7 @@ func (c *Cluster) do(ctx context.Context, b *pool.Batch, req Request) (Position,
 	if isTransaction(cmds) {
 		return c.wrote(req, cmds), c.doTransaction(ctx, b, cmds)
 	}
-	var units []unit
+	units := make([]unit, 0, len(cmds)) // one per command, more only for splits and fan-outs
 	parts := make([]part, len(cmds))
 	t := c.topo.Load()
 	for i, args := range cmds {
@@ -503,6 +505,9 @@ func (c *Cluster) do(ctx context.Context, b *pool.Batch, req Request) (Position,
 		return req.After, c.direct(ctx, b, addr, parts, units, false)
 	}
 	c.run(ctx, units)
+	if err := c.tooLarge(units); err != nil {
+		return Position{}, err
+	}
 	replies := make([][]byte, len(cmds))
 	for i, p := range parts {
 		if len(p.units) == 0 {
@@ -518,6 +523,25 @@ func (c *Cluster) do(ctx context.Context, b *pool.Batch, req Request) (Position,
 	}
 	b.Answer(replies)
 	return c.wrote(req, cmds), nil
+}
+
+// tooLarge fails a batch split over several nodes whose replies together pass the Node
+// options' MaxResponse: each node's pool bounds only its own part, so a fan-out (KEYS on every
+// primary) or a split pipeline could otherwise answer as many times the bound as there are
+// primaries.
+func (c *Cluster) tooLarge(units []unit) error {
+	limit := c.opts.Node.MaxResponse
+	if limit <= 0 {
+		limit = 64 << 20 // pool.Options' default
+	}
+	total := 0
+	for i := range units {
+		total += len(units[i].reply)
+	}
+	if total > limit {
+		return fmt.Errorf("%w: the replies of the batch's nodes passed %d bytes", pool.ErrTooLarge, limit)
+	}
+	return nil
 }
 
 // oneNode reports whether every command of a batch is one unit for the same primary (keyless
@@ -801,16 +825,24 @@ var crossSlot = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r
 
 // plan appends the units of the command args to units and returns how it is answered.
 func (c *Cluster) plan(t *topology, args [][]byte, units []unit) (part, []unit) {
-	idx, err := command.KeyIndexes(args, nil)
+	var buf [8]int // the key positions of most commands, without an allocation
+	idx, err := command.KeyIndexes(args, buf[:0])
 	if err != nil {
 		return part{reply: resp.AppendError(nil, err.Error())}, units
 	}
 	if len(idx) == 0 {
 		if m, ok := fanOut(args); ok {
-			return everyPrimary(t, args, m, units)
+			p, units := everyPrimary(t, args, m, units)
+			if m == mergeAnd {
+				p.known = c.scripts.known(args[2:])
+			}
+			return p, units
 		}
 		if eq(args[0], "SCAN") {
-			return scan(t, args, units)
+			return scan(t, args, 1, units)
+		}
+		if at, ok := command.ScanTypesCursor(args); ok {
+			return scan(t, args, at, units)
 		}
 		return part{units: []int{len(units)}}, append(units, unit{args: args, slot: -1})
 	}

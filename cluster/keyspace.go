@@ -12,7 +12,7 @@ import (
 const (
 	mergeConcat merger = iota + 16 // KEYS: the arrays one after another
 	mergeFirst                     // SCRIPT LOAD, FUNCTION LOAD, FLUSHDB…: the first reply once all succeed
-	mergeAnd                       // SCRIPT EXISTS: 1 for a script only when every primary has it
+	mergeAnd                       // SCRIPT EXISTS: 1 for a script every primary has, or whose body the Cluster keeps
 	mergeScan                      // SCAN: the node's reply with the cursor made cluster-wide
 	mergeAny                       // RANDOMKEY: the first reply that is not null
 )
@@ -61,13 +61,14 @@ func everyPrimary(t *topology, args [][]byte, m merger, units []unit) (part, []u
 // the index of the node in address order.
 const scanNodes = 1024
 
-// scan plans SCAN cursor […]: the node the cursor names, from its own cursor. A cursor naming
-// no node (the cluster shrank) ends the scan.
-func scan(t *topology, args [][]byte, units []unit) (part, []unit) {
-	if len(args) < 2 {
+// scan plans SCAN cursor […], or the EVAL_RO a SCAN … WITHTYPE becomes, whose cursor is
+// args[at]: the node the cursor names, from its own cursor. A cursor naming no node (the
+// cluster shrank) ends the scan.
+func scan(t *topology, args [][]byte, at int, units []unit) (part, []unit) {
+	if len(args) <= at {
 		return part{units: []int{len(units)}}, append(units, unit{args: args, slot: -1})
 	}
-	cur, err := strconv.ParseUint(string(args[1]), 10, 64)
+	cur, err := strconv.ParseUint(string(args[at]), 10, 64)
 	if err != nil {
 		return part{reply: []byte("-ERR invalid cursor\r\n")}, units
 	}
@@ -77,7 +78,7 @@ func scan(t *topology, args [][]byte, units []unit) (part, []unit) {
 		return part{reply: []byte("*2\r\n$1\r\n0\r\n*0\r\n")}, units
 	}
 	nodeArgs := slices.Clone(args)
-	nodeArgs[1] = strconv.AppendUint(nil, cur/scanNodes, 10)
+	nodeArgs[at] = strconv.AppendUint(nil, cur/scanNodes, 10)
 	p := part{merge: mergeScan, units: []int{len(units)}, scanAt: i, scanOf: len(nodes)}
 	return p, append(units, unit{args: nodeArgs, slot: -1, node: nodes[i]})
 }
@@ -119,6 +120,11 @@ func (p part) answerFanOut(units []unit) []byte {
 				if !bytes.Equal(e[i], []byte(":1\r\n")) {
 					all[i] = []byte(":0\r\n")
 				}
+			}
+		}
+		for i, k := range p.known {
+			if k && i < len(all) {
+				all[i] = []byte(":1\r\n") // an EVALSHA of it loads it where it is missing
 			}
 		}
 		return appendArray(nil, all)

@@ -24,10 +24,16 @@ type scriptBodies struct {
 	bytes  int // the bodies' total size
 }
 
-// learn keeps the body of a script that SCRIPT LOAD or EVAL/EVAL_RO args carries.
+// learn keeps the body of a script that SCRIPT LOAD or EVAL/EVAL_RO args carries, and
+// forgets them all on SCRIPT FLUSH: after it, as on one Redis, an EVALSHA answers NOSCRIPT.
 func (s *scriptBodies) learn(args [][]byte) {
 	var body []byte
 	switch {
+	case len(args) >= 2 && eq(args[0], "SCRIPT") && eq(args[1], "FLUSH"):
+		s.mu.Lock()
+		s.bodies, s.bytes = nil, 0
+		s.mu.Unlock()
+		return
 	case len(args) >= 3 && eq(args[0], "SCRIPT") && eq(args[1], "LOAD"):
 		body = args[2]
 	case len(args) >= 2 && (eq(args[0], "EVAL") || eq(args[0], "EVAL_RO")):
@@ -55,6 +61,17 @@ func (s *scriptBodies) body(sha []byte) ([]byte, bool) {
 	defer s.mu.Unlock()
 	b, ok := s.bodies[string(bytes.ToLower(sha))]
 	return b, ok
+}
+
+// known reports, for each SHA1 in shas (any case), whether its body is kept.
+func (s *scriptBodies) known(shas [][]byte) []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]bool, len(shas))
+	for i, sha := range shas {
+		_, out[i] = s.bodies[string(bytes.ToLower(sha))]
+	}
+	return out
 }
 
 // isEvalSHA reports whether args is EVALSHA or EVALSHA_RO with a SHA argument.

@@ -52,7 +52,7 @@ const (
 	whyAdmin        = "server administration is not available through the gateway"
 	whyPersistence  = "persistence of the shared server is the operator's"
 	whyWholeServer  = "it reports on or acts on the whole server; only MEMORY USAGE is available"
-	whyCluster      = "the gateway does not run Redis Cluster"
+	whyCluster      = "the gateway presents one database and routes over a Redis Cluster itself"
 	whyDebugging    = "it is a Redis debugging aid that can stall the shared server"
 	whyKill         = "the gateway kills runaway scripts itself"
 	whyFunctions    = "functions are server-wide, shared with other databases on the server"

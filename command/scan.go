@@ -56,3 +56,13 @@ func scanTypesScript(args [][]byte) [][]byte {
 	}
 	return out
 }
+
+// ScanTypesCursor reports whether args is the EVAL_RO that a SCAN … WITHTYPE becomes (see
+// scanTypesScript) and, if so, the index of its SCAN cursor: a Redis Cluster routes it as the
+// SCAN it stands for, to the node its cursor names.
+func ScanTypesCursor(args [][]byte) (int, bool) {
+	if len(args) >= 4 && optionIs(args[0], "EVAL_RO") && string(args[1]) == scanTypesLua && string(args[2]) == "0" {
+		return 3, true
+	}
+	return 0, false
+}

@@ -155,3 +155,29 @@ func TestScanWithoutWithTypeUnchanged(t *testing.T) {
 		t.Error("a read-only token ran SCAN WITHTYPE")
 	}
 }
+
+// TestScanTypesCursor checks that the EVAL_RO a SCAN … WITHTYPE becomes is recognised, with
+// its cursor's index, and that a tenant's own EVAL_RO of other text, or with keys, is not.
+func TestScanTypesCursor(t *testing.T) {
+	b := func(s ...string) [][]byte {
+		var out [][]byte
+		for _, x := range s {
+			out = append(out, []byte(x))
+		}
+		return out
+	}
+	made := scanTypesScript(b("SCAN", "2051", "MATCH", "k*", "WITHTYPE", "COUNT", "5"))
+	if i, ok := ScanTypesCursor(made); !ok || string(made[i]) != "2051" {
+		t.Errorf("%q: %d %v, want the cursor 2051", made, i, ok)
+	}
+	for _, args := range [][][]byte{
+		b("EVAL_RO", "return 1", "0", "5"),
+		b("EVAL_RO", scanTypesLua, "1", "k"),
+		b("EVAL", scanTypesLua, "0", "5"),
+		b("EVAL_RO", scanTypesLua, "0"),
+	} {
+		if _, ok := ScanTypesCursor(args); ok {
+			t.Errorf("%q taken for a SCAN … WITHTYPE", args)
+		}
+	}
+}

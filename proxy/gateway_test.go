@@ -93,7 +93,7 @@ func startGateway(t testing.TB, opts ...gatewayOption) *gateway {
 	db := proxy.Database{Name: "test", Tokens: []string{rwToken}, ReadOnlyTokens: []string{roToken}}
 	// p is the tenant pool of a plain single node, else a client of the test's own.
 	p := pool.New(popts)
-	if m := cfg.mode; m.replicated || m.cache != cacheOff {
+	if m := cfg.mode; m.replicated || m.cache != cacheOff || m.cluster != nil {
 		db.Backend = openMode(t, m, rs, popts, cfg.blockingConns, &db)
 	} else {
 		var bp *pool.Dedicated

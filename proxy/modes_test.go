@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,10 +27,16 @@ type mode struct {
 	replicated  bool         // a leader and one replica instead of a single node
 	consistency backend.Mode // of a replicated database
 	cache       cacheMode
+	// cluster, when set, serves the database from this Redis Cluster (consistency says
+	// whether reads go to the shards' replicas) instead of a single node or a replicated one.
+	cluster *redistest.Cluster
 }
 
 func (m mode) String() string {
 	name := "single"
+	if m.cluster != nil {
+		name = "cluster-" + m.consistency.String()
+	}
 	if m.replicated {
 		name = "replicated-" + m.consistency.String()
 	}
@@ -77,6 +84,11 @@ func run(t *testing.T, f func(t *testing.T, g *gateway), modes []mode, opts ...g
 func openMode(t testing.TB, m mode, leader *redistest.Server, o pool.Options, blockingConns int, db *proxy.Database) backend.Backend {
 	t.Helper()
 	cfg := backend.Config{Tenant: o, Own: o, Leader: leader.URL(), BlockingConns: blockingConns, Logger: slog.New(slog.DiscardHandler)}
+	if m.cluster != nil {
+		cfg.Leader = ""
+		cfg.Cluster = strings.Split(m.cluster.Seeds(), ",")
+		cfg.Mode, cfg.ReplicaReads = m.consistency, m.consistency == backend.Eventual
+	}
 	if m.replicated {
 		replica := redistest.StartReplica(t, leader, "")
 		cfg.Replicas, cfg.Mode, cfg.AckTimeout = []string{replica.URL()}, m.consistency, time.Second

@@ -282,6 +282,11 @@ func openDatabase(cfg config.Config, d config.Database, at config.Placement, log
 		bc.Cluster = d.Cluster
 		bc.Mode, _ = replicaset.ParseMode(d.Consistency)
 		bc.ReplicaReads = bc.Mode != backend.Strong
+		if bc.Mode == backend.Strong {
+			// Strong writes are acknowledged by a replica of their shard, as a replicated
+			// database's are: WAIT 1 after each write on the primary's connection.
+			bc.Tenant.AckReplicas, bc.Tenant.AckTimeout = 1, cfg.AckTimeout
+		}
 	}
 	if d.Replicated() {
 		bc.Mode, _ = replicaset.ParseMode(d.Consistency)

@@ -1,7 +1,7 @@
 // Bitmaps, bitfield, HyperLogLog, geo.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, client } from "./harness.mjs";
+import { useStack, uniq, client, CLUSTER, slotUniq, crossKeys, assertCrossSlot } from "./harness.mjs";
 
 const ctx = useStack({ before, after });
 
@@ -38,9 +38,11 @@ describe("bitmaps", () => {
 
   test("bitop and / or / xor / not", async () => {
     const { redis } = ctx;
-    const a = uniq("ba");
-    const b = uniq("bb");
-    const d = uniq("bd");
+    // Cluster exception: BITOP over several slots.
+    if (CLUSTER) await assertCrossSlot(ctx.stack, ["BITOP", "AND", ...crossKeys("bx", 3)]);
+    const a = slotUniq("ba");
+    const b = slotUniq("bb");
+    const d = slotUniq("bd");
     await redis.setbit(a, 0, 1);
     await redis.setbit(a, 3, 1);
     await redis.setbit(b, 3, 1);
@@ -75,9 +77,12 @@ describe("bitmaps", () => {
 describe("hyperloglog", () => {
   test("pfadd / pfcount / pfmerge", async () => {
     const { redis } = ctx;
-    const a = uniq("hlla");
-    const b = uniq("hllb");
-    const d = uniq("hlld");
+    // Cluster exception: PFCOUNT and PFMERGE over several slots.
+    if (CLUSTER) await assertCrossSlot(ctx.stack, ["PFCOUNT", ...crossKeys("hllx", 2)]);
+    if (CLUSTER) await assertCrossSlot(ctx.stack, ["PFMERGE", ...crossKeys("hllx", 3)]);
+    const a = slotUniq("hlla");
+    const b = slotUniq("hllb");
+    const d = slotUniq("hlld");
     assert.equal(await redis.pfadd(a, "x", "y", "z"), 1);
     assert.equal(await redis.pfadd(a, "x"), 0);
     assert.equal(await redis.pfcount(a), 3);

@@ -1,7 +1,7 @@
 // Hashes, lists, sets and sorted sets.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, rejection } from "./harness.mjs";
+import { useStack, uniq, rejection, CLUSTER, slotUniq, crossKeys, assertCrossSlot } from "./harness.mjs";
 
 const ctx = useStack({ before, after });
 
@@ -163,14 +163,16 @@ describe("lists", () => {
 
   test("lmove", async () => {
     const { redis } = ctx;
-    const src = uniq("lmsrc");
-    const dst = uniq("lmdst");
+    // Cluster exception: LMOVE between slots.
+    if (CLUSTER) await assertCrossSlot(ctx.stack, ["LMOVE", ...crossKeys("lmx", 2), "LEFT", "RIGHT"]);
+    const src = slotUniq("lmsrc");
+    const dst = slotUniq("lmdst");
     await redis.rpush(src, "1a", "2b", "3c");
     assert.equal(await redis.lmove(src, dst, "left", "right"), "1a");
     assert.equal(await redis.lmove(src, dst, "right", "left"), "3c");
     assert.deepEqual(await redis.lrange(src, 0, -1), ["2b"]);
     assert.deepEqual(await redis.lrange(dst, 0, -1), ["3c", "1a"]);
-    assert.equal(await redis.lmove(uniq("none"), dst, "left", "left"), null);
+    assert.equal(await redis.lmove(slotUniq("none"), dst, "left", "left"), null);
   });
 });
 
@@ -199,15 +201,21 @@ describe("sets", () => {
 
   test("sinter / sunion / sdiff and the *store variants", async () => {
     const { redis } = ctx;
-    const a = uniq("sa");
-    const b = uniq("sb");
+    // Cluster exception: set operations and SMOVE over several slots.
+    if (CLUSTER) {
+      for (const cmd of ["SINTER", "SUNION", "SDIFF"]) await assertCrossSlot(ctx.stack, [cmd, ...crossKeys("sx", 2)]);
+      for (const cmd of ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]) await assertCrossSlot(ctx.stack, [cmd, ...crossKeys("sx", 3)]);
+      await assertCrossSlot(ctx.stack, ["SMOVE", ...crossKeys("sx", 2), "x"]);
+    }
+    const a = slotUniq("sa");
+    const b = slotUniq("sb");
     await redis.sadd(a, "x", "y", "z");
     await redis.sadd(b, "y", "z", "w");
     assert.deepEqual(sorted(await redis.sinter(a, b)), ["y", "z"]);
     assert.deepEqual(sorted(await redis.sunion(a, b)), ["w", "x", "y", "z"]);
     assert.deepEqual(sorted(await redis.sdiff(a, b)), ["x"]);
     assert.deepEqual(sorted(await redis.sdiff(b, a)), ["w"]);
-    const d = uniq("sd");
+    const d = slotUniq("sd");
     assert.equal(await redis.sinterstore(d, a, b), 2);
     assert.equal(await redis.sunionstore(d, a, b), 4);
     assert.equal(await redis.sdiffstore(d, a, b), 1);
@@ -334,12 +342,19 @@ describe("sorted sets", () => {
 
   test("zunion / zunionstore / zinterstore / zremrangebyscore", async () => {
     const { redis } = ctx;
-    const a = uniq("zua");
-    const b = uniq("zub");
+    // Cluster exception: ZUNION and the *STORE variants over several slots.
+    if (CLUSTER) {
+      const [x, y, z] = crossKeys("zx", 3);
+      await assertCrossSlot(ctx.stack, ["ZUNION", "2", x, y]);
+      await assertCrossSlot(ctx.stack, ["ZUNIONSTORE", z, "2", x, y]);
+      await assertCrossSlot(ctx.stack, ["ZINTERSTORE", z, "2", x, y]);
+    }
+    const a = slotUniq("zua");
+    const b = slotUniq("zub");
     await redis.zadd(a, { score: 1, member: "x" }, { score: 2, member: "y" });
     await redis.zadd(b, { score: 10, member: "y" }, { score: 20, member: "z" });
     assert.deepEqual(await redis.zunion(2, [a, b], { withScores: true }), ["x", 1, "y", 12, "z", 20]);
-    const d = uniq("zud");
+    const d = slotUniq("zud");
     assert.equal(await redis.zunionstore(d, 2, [a, b], { weights: [2, 1] }), 3);
     assert.deepEqual(await redis.zrange(d, 0, -1, { withScores: true }), ["x", 2, "y", 14, "z", 20]);
     assert.equal(await redis.zinterstore(d, 2, [a, b], { aggregate: "max" }), 1);

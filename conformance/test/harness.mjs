@@ -10,6 +10,8 @@
 //   REDISGATE_URL + REDISGATE_TOKEN
 //                      do not start anything; run against this endpoint
 //   CONFORMANCE_VERBOSE=1  echo gateway / redis logs to stderr
+//   REDISGATE_LAYOUT   shared | replicated | cluster (see README); with cluster,
+//                      REDISGATE_CLUSTER_SEEDS names a running cluster (cluster-run.mjs)
 
 import { spawn, execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -18,6 +20,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,6 +37,11 @@ const watchdog = setTimeout(() => {
   process.exit(70);
 }, FILE_WATCHDOG_MS);
 watchdog.unref();
+
+/** Turns off the per-file watchdog: for cluster-run.mjs, which runs the whole suite. */
+export function stopWatchdog() {
+  clearTimeout(watchdog);
+}
 
 const children = new Set();
 
@@ -263,6 +271,115 @@ async function startReplica(leaderPort) {
   return replica;
 }
 
+/** Send one command (RESP) to the redis-server on port; resolves with its raw reply text. */
+function redisCmd(port, ...args) {
+  const wire = `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join("");
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: "127.0.0.1" });
+    let text = "";
+    const finish = () => {
+      sock.destroy();
+      resolve(text);
+    };
+    sock.setTimeout(2000, finish);
+    sock.on("error", finish);
+    sock.on("connect", () => sock.write(wire));
+    sock.on("data", (d) => {
+      text += d.toString();
+      const bulk = /^\$(\d+)\r\n/.exec(text);
+      if (bulk ? text.length >= bulk[0].length + Number(bulk[1]) + 2 : text.endsWith("\r\n")) finish();
+    });
+  });
+}
+
+/** The payload of a bulk reply's text ("" for anything else). */
+const bulkText = (reply) => (/^\$\d+\r\n/.test(reply) ? reply.slice(reply.indexOf("\r\n") + 2, -2) : "");
+
+const CLUSTER_PRIMARIES = 3;
+
+/**
+ * REDISGATE_LAYOUT=cluster: a Redis Cluster of 3 primaries with a replica each
+ * (cluster-node-timeout 1 s, cluster-require-full-coverage no), slots split evenly. Returns
+ * { seeds, ports, stop, kill, restart, logs }: kill() kills every node, restart() starts them
+ * again on the same ports from their nodes.conf (empty: nothing is saved).
+ */
+export async function startCluster() {
+  const bin = findRedisServer();
+  const dir = path.join(os.tmpdir(), `redisgate-cluster-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dir, { recursive: true });
+  const ports = [];
+  for (let i = 0; i < CLUSTER_PRIMARIES * 2; i++) ports.push(await freePort());
+  const procs = new Map();
+  const startNode = async (port) => {
+    const proc = spawnChild(bin, [
+      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", "--dir", dir,
+      "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`,
+      "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no",
+    ], `redis-${port}`);
+    procs.set(port, proc);
+    const deadline = Date.now() + 10_000;
+    while (!(await redisPing(port))) {
+      if (proc.exited) throw new Error(`cluster node ${port} exited (${JSON.stringify(proc.exited)}):\n${proc.logs()}`);
+      if (Date.now() > deadline) throw new Error(`cluster node ${port} did not answer PING within 10 s:\n${proc.logs()}`);
+      await sleep(50);
+    }
+  };
+  const waitFor = async (what, cond, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`cluster: ${what} not within ${ms} ms`);
+      await sleep(100);
+    }
+  };
+  const allOK = async () => {
+    for (const p of ports) if (!bulkText(await redisCmd(p, "CLUSTER", "INFO")).includes("cluster_state:ok")) return false;
+    return true;
+  };
+  const stopAll = async () => {
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+  };
+  try {
+    await Promise.all(ports.map(startNode));
+    for (let i = 0; i < ports.length; i++) await redisCmd(ports[i], "CLUSTER", "SET-CONFIG-EPOCH", String(i + 1));
+    for (let i = 0; i < CLUSTER_PRIMARIES; i++) {
+      const lo = Math.floor((i * 16384) / CLUSTER_PRIMARIES), hi = Math.floor(((i + 1) * 16384) / CLUSTER_PRIMARIES) - 1;
+      await redisCmd(ports[i], "CLUSTER", "ADDSLOTSRANGE", String(lo), String(hi));
+    }
+    for (const p of ports.slice(1)) await redisCmd(ports[0], "CLUSTER", "MEET", "127.0.0.1", String(p));
+    await waitFor("nodes meeting", async () => {
+      for (const p of ports) if ((bulkText(await redisCmd(p, "CLUSTER", "NODES")).match(/connected/g) ?? []).length < ports.length) return false;
+      return true;
+    });
+    for (let i = 0; i < CLUSTER_PRIMARIES; i++) {
+      const id = bulkText(await redisCmd(ports[i], "CLUSTER", "MYID"));
+      await waitFor("replica attached", async () => (await redisCmd(ports[CLUSTER_PRIMARIES + i], "CLUSTER", "REPLICATE", id)).startsWith("+OK"));
+    }
+    await waitFor("cluster state ok", allOK);
+    await waitFor("replica links up", async () => {
+      for (const p of ports.slice(CLUSTER_PRIMARIES)) if (!bulkText(await redisCmd(p, "INFO", "replication")).includes("master_link_status:up")) return false;
+      return true;
+    });
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return {
+    seeds: ports.slice(0, CLUSTER_PRIMARIES).map((p) => `127.0.0.1:${p}`).join(","),
+    ports,
+    logs: () => [...procs.entries()].map(([p, proc]) => `--- redis ${p} ---\n${proc.logs()}`).join("\n"),
+    kill: stopAll,
+    restart: async () => {
+      await Promise.all(ports.map(startNode));
+      await waitFor("cluster state ok after restart", allOK);
+    },
+    stop: async () => {
+      await stopAll();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** POST / ["PING"] with the token; true on a 200. */
 async function gatewayReady(url, token) {
   try {
@@ -280,7 +397,7 @@ async function gatewayReady(url, token) {
 }
 
 /** Start a gateway in front of `redisUrl`. */
-export async function startGateway({ redisUrl, token, extraArgs = [] }) {
+export async function startGateway({ redisUrl, token, extraArgs = [], clusterSeeds = null }) {
   const port = await freePort();
   // REDISGATE_EXTRA_ARGS (space-separated) runs the whole suite with more flags, e.g. --cache=true.
   const envArgs = (process.env.REDISGATE_EXTRA_ARGS ?? "").split(/\s+/).filter(Boolean);
@@ -288,6 +405,7 @@ export async function startGateway({ redisUrl, token, extraArgs = [] }) {
   // fan-out tests would be separate function instances: the per-IP connection cap is lifted.
   let args = ["--listen", `127.0.0.1:${port}`, "--upstream", redisUrl, "--token", token, "--max-conns-per-ip", "0", ...envArgs, ...extraArgs];
   if (process.env.REDISGATE_LAYOUT === "shared") args = sharedLayout(redisUrl, token, args);
+  if (clusterSeeds) args = args.map((a, i) => (a === "--upstream" ? "--cluster" : args[i - 1] === "--upstream" ? clusterSeeds : a));
   const bin = await buildGateway();
   const proc = spawnChild(bin, args, "redisgate", { cwd: REPO_ROOT });
   const url = `http://127.0.0.1:${port}`;
@@ -352,6 +470,7 @@ export async function startStack(opts = {}) {
     };
   }
   const token = opts.token ?? randomBytes(18).toString("base64url");
+  if (process.env.REDISGATE_LAYOUT === "cluster") return startClusterStack(token, opts);
   const redis = await startRedis();
   let gw;
   let replica = null;
@@ -396,6 +515,49 @@ export async function startStack(opts = {}) {
   };
 }
 
+/**
+ * REDISGATE_LAYOUT=cluster: the suite's database is a Redis Cluster (3 primaries with a
+ * replica each) served with --cluster and --consistency strong (every write acknowledged by its
+ * shard's replica). The cluster is the one named by REDISGATE_CLUSTER_SEEDS (started once for
+ * the whole run by cluster-run.mjs; flushed by useStack) or, without it, one of the file's own.
+ * stopRedis/startRedis kill every node and start them again, empty, from their nodes.conf.
+ */
+async function startClusterStack(token, opts) {
+  const shared = opts.privateBackend ? undefined : process.env.REDISGATE_CLUSTER_SEEDS;
+  const cluster = shared ? null : await startCluster();
+  const seeds = shared ?? cluster.seeds;
+  let gw;
+  try {
+    const extraArgs = ["--consistency", "strong", ...(opts.extraArgs ?? [])];
+    gw = await startGateway({ redisUrl: "cluster", token, extraArgs, clusterSeeds: seeds });
+  } catch (err) {
+    await cluster?.stop();
+    throw err;
+  }
+  let stopped = false;
+  return {
+    url: gw.url,
+    token,
+    redisUrl: null,
+    clusterSeeds: seeds,
+    external: false,
+    logs: () => `--- gateway ---\n${gw.logs()}\n${cluster?.logs() ?? ""}`,
+    stopRedis: async () => {
+      if (!cluster) throw new Error("the shared cluster of REDISGATE_CLUSTER_SEEDS cannot be stopped by one file");
+      await cluster.kill();
+    },
+    startRedis: async () => {
+      await cluster.restart();
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await gw.stop();
+      await cluster?.stop();
+    },
+  };
+}
+
 /** new Redis({url, token, ...}) for a stack. */
 export function client(stack, opts = {}) {
   return new Redis({ url: stack.url, token: stack.token, ...opts });
@@ -427,6 +589,35 @@ export function useStack(hooks, opts = {}) {
 let keySeq = 0;
 export function uniq(name = "k") {
   return `${name}:${process.pid}:${Date.now().toString(36)}:${++keySeq}`;
+}
+
+/** The suite runs against a Redis Cluster (REDISGATE_LAYOUT=cluster). */
+export const CLUSTER = process.env.REDISGATE_LAYOUT === "cluster";
+
+/**
+ * uniq(name), in the cluster layout with a hashtag shared by the whole file: the keys of a
+ * test that runs multi-key commands Redis Cluster runs only within one slot (SINTER, RENAME,
+ * MULTI over several keys…) are then in one slot, so the test still checks every answer.
+ */
+export function slotUniq(name = "k") {
+  return CLUSTER ? `{slot:${process.pid}}${uniq(name)}` : uniq(name);
+}
+
+/** n fresh keys in n different slots (hashtags {a}, {b}, {c}, {d}: slots 15495, 3300, 7365, 11298). */
+export function crossKeys(name, n) {
+  return ["a", "b", "c", "d"].slice(0, n).map((tag) => `{${tag}}${uniq(name)}`);
+}
+
+/**
+ * The documented exception of the cluster layout: command (an array, or a list of commands for
+ * /multi-exec) over keys of several slots is answered as Redis Cluster answers it, 400 with
+ * its CROSSSLOT error (in an EXECABORT for a transaction), and runs nothing.
+ */
+export async function assertCrossSlot(stack, command, pathname = "/") {
+  const r = await rawRequest(stack, pathname, command);
+  assert.equal(r.status, 400, `${pathname} ${JSON.stringify(command)}: ${r.status} ${r.text}`);
+  const want = /CROSSSLOT Keys in request don't hash to the same slot/;
+  assert.match(r.json?.error ?? "", pathname === "/" ? new RegExp("^" + want.source) : want);
 }
 
 /** Raw POST helper for wire-level checks. */

@@ -5,7 +5,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { Ratelimit } from "@upstash/ratelimit";
-import { useStack, uniq, client, sleep, startRecorder } from "./harness.mjs";
+import { useStack, uniq, client, sleep, startRecorder, CLUSTER, slotUniq, rejection } from "./harness.mjs";
 
 const ctx = useStack({ before, after });
 
@@ -32,7 +32,9 @@ function limiter(algo, n, extra = {}) {
   return new Ratelimit({
     redis: extra.redis ?? ctx.redis,
     limiter: ALGOS[algo](n),
-    prefix: uniq(`rl:${algo}`),
+    // On a cluster slidingWindow's two keys (this window, the one before) must share a slot:
+    // a {hashtag} in the prefix, as a Redis Cluster user of the SDK does (see the exception below).
+    prefix: algo === "slidingWindow" ? slotUniq(`rl:${algo}`) : uniq(`rl:${algo}`),
     ephemeralCache: false,
     timeout: 0, // no "timeout => success" fallback: a slow gateway must not fake successes
     analytics: false,
@@ -53,6 +55,14 @@ const EXTRA = 5;
 
 for (const algo of Object.keys(ALGOS)) {
   describe(`Ratelimit.${algo}(${N})`, () => {
+    if (CLUSTER && algo === "slidingWindow") {
+      test("cluster exception: without a {hashtag} in the prefix, the two windows' keys are in two slots: CROSSSLOT", async () => {
+        await avoidWindowEdge();
+        const rl = limiter(algo, N, { prefix: uniq(`rl:${algo}:nohashtag`) });
+        const err = await rejection(rl.limit(uniq("user")));
+        assert.match(String(err?.message ?? err), /CROSSSLOT Keys in request don't hash to the same slot/);
+      });
+    }
     test(`sequential: exactly ${N} of ${N + EXTRA} calls succeed, in order`, async () => {
       await avoidWindowEdge();
       const rl = limiter(algo, N);
@@ -107,7 +117,10 @@ for (const algo of Object.keys(ALGOS)) {
 
     test("getRemaining and resetUsedTokens", async () => {
       await avoidWindowEdge();
-      const rl = limiter(algo, N);
+      // Cluster exception: resetUsedTokens is an EVAL whose one key is a MATCH pattern
+      // (prefix:id*): it runs on the node of the pattern's slot and SCANs and deletes the keys of
+      // that node only. On a cluster the keys are reached when the prefix has a {hashtag}.
+      const rl = limiter(algo, N, CLUSTER ? { prefix: slotUniq(`rl:${algo}:rem`) } : {});
       const id = uniq("rem");
       const fresh = await rl.getRemaining(id);
       assert.equal(fresh.remaining, N);

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { errors } from "@upstash/redis";
 import { useStack, uniq, client, rejection, startRecorder, sleep } from "./harness.mjs";
 
-const ctx = useStack({ before, after }, { extraArgs: ["--command-timeout", "2s"] });
+// privateBackend: with REDISGATE_LAYOUT=cluster, a cluster of this file's own (it is killed).
+const ctx = useStack({ before, after }, { extraArgs: ["--command-timeout", "2s"], privateBackend: true });
 
 test("Redis down: JSON 502/503 the SDK can read; back up: requests succeed again", async (t) => {
   if (ctx.stack.external) return t.skip("external gateway: cannot stop its Redis");

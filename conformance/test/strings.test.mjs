@@ -1,7 +1,7 @@
 // Strings, JSON values and the SDK's number/JSON deserialisation.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, client, uniq, sleep, rejection } from "./harness.mjs";
+import { useStack, client, uniq, sleep, rejection, CLUSTER, slotUniq, crossKeys, assertCrossSlot } from "./harness.mjs";
 
 const ctx = useStack({ before, after });
 
@@ -133,7 +133,13 @@ test("mset / mget (varargs and array form, missing keys are null)", async () => 
   assert.equal(await redis.mset({ [a]: "one", [b]: 2, [c]: { x: [1, 2] } }), "OK");
   assert.deepEqual(await redis.mget(a, b, c, uniq("none")), ["one", 2, { x: [1, 2] }, null]);
   assert.deepEqual(await redis.mget([a, b]), ["one", 2]);
-  assert.equal(await redis.msetnx({ [a]: "x", [uniq("n")]: "y" }), 0);
+  if (CLUSTER) {
+    // Cluster exception: MSETNX over several slots (it is all-or-nothing, so it cannot be split).
+    await assertCrossSlot(ctx.stack, ["MSETNX", ...crossKeys("mnx", 2).flatMap((k) => [k, "y"])]);
+    const t = slotUniq("mt");
+    assert.equal(await redis.set(t, "one"), "OK");
+    assert.equal(await redis.msetnx({ [t]: "x", [slotUniq("n")]: "y" }), 0);
+  } else assert.equal(await redis.msetnx({ [a]: "x", [uniq("n")]: "y" }), 0);
   assert.equal(await redis.get(a), "one");
 });
 
