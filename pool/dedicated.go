@@ -88,15 +88,19 @@ func (d *Dedicated) Do(ctx context.Context, b *Batch) error {
 }
 
 // get returns an idle live connection or dials a new one.
-func (d *Dedicated) get() (*conn, error) {
+func (d *Dedicated) get() (*conn, error) { return d.take(&d.idle, "-blocking") }
+
+// take returns a live connection from idle (a list d.mu guards) or dials a new one, named with
+// suffix after the client name.
+func (d *Dedicated) take(idle *[]*conn, suffix string) (*conn, error) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return nil, ErrClosed
 	}
-	for len(d.idle) > 0 {
-		c := d.idle[len(d.idle)-1]
-		d.idle = d.idle[:len(d.idle)-1]
+	for len(*idle) > 0 {
+		c := (*idle)[len(*idle)-1]
+		*idle = (*idle)[:len(*idle)-1]
 		if !c.isClosed() {
 			d.mu.Unlock()
 			return c, nil
@@ -107,7 +111,7 @@ func (d *Dedicated) get() (*conn, error) {
 		d.mu.Lock()
 	}
 	d.mu.Unlock()
-	c, err := dial(&d.opts, d.opts.ClientName+"-blocking", nil, nil)
+	c, err := dial(&d.opts, d.opts.ClientName+suffix, nil, nil)
 	if err != nil {
 		return nil, &UnavailableError{Addr: d.opts.Address(), Err: err}
 	}

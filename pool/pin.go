@@ -24,36 +24,10 @@ type Pin struct {
 
 // Pin returns a connection held until Release: an idle one released earlier, or a new one.
 func (d *Dedicated) Pin() (*Pin, error) {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, ErrClosed
-	}
-	for len(d.pins) > 0 {
-		c := d.pins[len(d.pins)-1]
-		d.pins = d.pins[:len(d.pins)-1]
-		if !c.isClosed() {
-			d.mu.Unlock()
-			return &Pin{d: d, c: c}, nil
-		}
-		delete(d.all, c)
-		d.mu.Unlock()
-		c.wait()
-		d.mu.Lock()
-	}
-	d.mu.Unlock()
-	c, err := dial(&d.opts, d.opts.ClientName+"-pinned", nil, nil)
+	c, err := d.take(&d.pins, "-pinned")
 	if err != nil {
-		return nil, &UnavailableError{Addr: d.opts.Address(), Err: err}
+		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		c.fail(ErrClosed)
-		c.wait()
-		return nil, ErrClosed
-	}
-	d.all[c] = struct{}{}
 	return &Pin{d: d, c: c}, nil
 }
 
