@@ -43,6 +43,9 @@ type Config struct {
 	TokenSource string `yaml:"-"`
 	// PoolSize is the number of Redis connections per database unless the database sets its own.
 	PoolSize int `yaml:"pool_size"`
+	// Procs is how many CPUs may run the gateway's Go code at once (GOMAXPROCS, which wins
+	// when set); 0: Go's default, the CPUs the process may use.
+	Procs int `yaml:"procs"`
 	// BlockingConns is the number of dedicated connections per database for blocking
 	// commands unless the database sets its own; 0 refuses blocking commands.
 	BlockingConns int `yaml:"blocking_conns"`
@@ -364,6 +367,8 @@ func options() []option {
 	add("hedge-after", "send an eventual single-key read the nearest replica has not answered after this long to the next nearest node too, and take the first answer; 0: off", s, g)
 	s, g = num(func(c *Config) *int { return &c.PoolSize }, parseInt)
 	add("pool-size", "Redis connections per database", s, g)
+	s, g = num(func(c *Config) *int { return &c.Procs }, parseInt)
+	add("procs", "CPUs that may run the gateway's code at once (GOMAXPROCS, which wins when set); 0: Go's default, the CPUs available", s, g)
 	s, g = num(func(c *Config) *int { return &c.BlockingConns }, parseInt)
 	add("blocking-conns", "dedicated Redis connections per database for blocking commands (BLPOP, XREAD BLOCK, WAIT…); 0 refuses them", s, g)
 	s, g = size(func(c *Config) *Size { return &c.Limits.MaxBodyBytes })
@@ -678,6 +683,9 @@ func (c *Config) check(listGiven bool) error {
 	}
 	if c.PoolSize < 1 || c.PoolSize > 1024 {
 		return fmt.Errorf("pool_size: %d not in 1..1024", c.PoolSize)
+	}
+	if c.Procs < 0 || c.Procs > 4096 {
+		return fmt.Errorf("procs: %d not in 0..4096", c.Procs)
 	}
 	if c.BlockingConns < 0 || c.BlockingConns > 1024 {
 		return fmt.Errorf("blocking_conns: %d not in 0..1024", c.BlockingConns)

@@ -111,6 +111,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"zero header timeout", []string{"--header-timeout", "0s"}, "", "limits.header_timeout: must be positive"},
 		{"budget below max body", []string{"--max-inflight-body", "1MiB"}, "", "limits.max_inflight_body: 1048576 is less than limits.max_body_bytes"},
 		{"tiny memory limit", []string{"--memory-limit", "1MiB"}, "", "limits.memory_limit: at least 64MiB"},
+		{"negative procs", []string{"--procs", "-1"}, "", "procs: -1 not in 0..4096"},
+		{"procs in file", nil, "procs: 5000\n", "procs: 5000 not in 0..4096"},
 		{"token limit for a stranger", nil, "databases:\n  - name: a\n    upstream: redis://x:1\n    tokens: [aaaaaaaaaaaaaaaaaaaa]\n    token_limits:\n      bbbbbbbbbbbbbbbbbbbb: {rate: 1/s}\n", "databases[0].token_limits: a token that is not one of this database's tokens"},
 	}
 	for _, tt := range tests {

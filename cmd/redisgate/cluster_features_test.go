@@ -23,7 +23,7 @@ func TestClusterFeaturesThroughHTTP(t *testing.T) {
 
 	var stderr strings.Builder
 	args := []string{"--listen", "127.0.0.1:0", "--cluster", rc.Seeds(), "--token", token, "--quota-daily", "5", "--limit-cluster", rc.Primaries[2].Addr}
-	if code := run(t.Context(), args, func(string) string { return "" }, &stderr, &stderr); code == 0 || !strings.Contains(stderr.String(), "serves database") {
+	if code := run(t.Context(), args, testEnv(nil), &stderr, &stderr); code == 0 || !strings.Contains(stderr.String(), "serves database") {
 		t.Errorf("limiter state on the database's cluster: exit %d, %q; want a refusal", code, stderr.String())
 	}
 

@@ -24,7 +24,7 @@ func TestClusterDatabase(t *testing.T) {
 	} {
 		var stderr strings.Builder
 		args := append([]string{"--listen", "127.0.0.1:0", "--cluster", rc.Seeds(), "--token", token}, tc.args...)
-		if code := run(t.Context(), args, func(string) string { return "" }, &stderr, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {
+		if code := run(t.Context(), args, testEnv(nil), &stderr, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, %q; want a refusal saying %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}

@@ -141,7 +141,7 @@ func userID(token string) string {
 
 // knownFlag reports whether the configuration accepts --name value.
 func knownFlag(name, value string) bool {
-	_, err := config.Load([]string{"--" + name, value}, func(string) string { return "" }, io.Discard)
+	_, err := config.Load([]string{"--" + name, value}, testEnv(nil), io.Discard)
 	return err == nil || !strings.Contains(err.Error(), "flag provided but not defined")
 }
 
@@ -282,7 +282,7 @@ func (e *env) startGateway() {
 	code := make(chan int, 1)
 	stderr := &lockedBuffer{}
 	go func() {
-		code <- run(ctx, e.args, func(string) string { return "" }, pw, stderr)
+		code <- run(ctx, e.args, testEnv(nil), pw, stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)

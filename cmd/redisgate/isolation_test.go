@@ -87,7 +87,7 @@ func TestConfinementRefusedStopsTheStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	code := run(ctx, []string{"--listen", "127.0.0.1:0", "--admin-listen", "", "--upstream", upstream, "--token", "confine-test-token-0123"},
-		func(string) string { return "" }, io.Discard, &stderr)
+		testEnv(nil), io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "--isolation acl: redisgate could not confine the connections of database default") ||
 		!strings.Contains(stderr.String(), "--isolation off") || strings.Contains(stderr.String(), "operator-password") {
 		t.Errorf("exit %d: %s", code, stderr.String())

@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := newLogger(cfg, stderr)
 	memoryLimit, restoreMemoryLimit := applyMemoryLimit(int64(cfg.Limits.MemoryLimit), getenv, log)
 	defer restoreMemoryLimit()
+	_, restoreProcs := applyProcs(cfg.Procs, getenv, log)
+	defer restoreProcs()
 
 	var embedded *miniredis.Miniredis
 	if cfg.Embedded() {

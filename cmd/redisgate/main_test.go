@@ -29,7 +29,7 @@ func startRunEnv(t *testing.T, env map[string]string, last string, args ...strin
 	pr, pw := io.Pipe()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard)
+		code <- run(ctx, args, testEnv(env), pw, io.Discard)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -114,14 +114,14 @@ func TestUpstream(t *testing.T) {
 
 func TestBadConfigAndHelp(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--upstream", "redis://127.0.0.1:1"}, func(string) string { return "" }, io.Discard, &stderr); code != 2 {
+	if code := run(context.Background(), []string{"--upstream", "redis://127.0.0.1:1"}, testEnv(nil), io.Discard, &stderr); code != 2 {
 		t.Errorf("missing token: exit %d", code)
 	}
 	if !strings.Contains(stderr.String(), "token: required with upstream") {
 		t.Errorf("stderr %q", stderr.String())
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"--help"}, testEnv(nil), io.Discard, &stderr); code != 0 {
 		t.Errorf("--help: exit %d", code)
 	}
 	if !strings.Contains(stderr.String(), "REDISGATE_UPSTREAM") {
