@@ -43,6 +43,11 @@ type Session struct {
 	// answers as if a watched key changed.
 	watching bool
 	pin      *pool.Pin
+
+	// What Do keeps per command, reused from call to call.
+	refusals []string
+	locals   [][]byte
+	loads    []string
 }
 
 // OpenSession returns a Session for the database token opens, for a client at ip; it fails
@@ -51,7 +56,7 @@ type Session struct {
 func (s *Server) OpenSession(token []byte, ip netip.Addr) (*Session, error) {
 	t := s.access.Load()
 	ss := &Session{s: s, ipKey: "ip:" + ip.String(), ipRate: t.ipRate}
-	if msg := ss.limit("ip", ss.ipKey, ss.ipRate); msg != "" {
+	if _, msg := ss.limit("ip", ss.ipKey, ss.ipRate, 1); msg != "" {
 		return nil, errors.New(msg)
 	}
 	g, ok := s.lookupToken(token)
@@ -83,20 +88,21 @@ func (ss *Session) CheckQueued(args [][]byte) error {
 	return err
 }
 
-// limit checks one event against rate for key and returns the error text of a denial, or "".
-func (ss *Session) limit(name, key string, rate ratelimit.Rate) string {
+// limit checks n events, in order, against rate for key: it returns how many of them may
+// happen (the first k) and the error text of the denial of the rest, or "".
+func (ss *Session) limit(name, key string, rate ratelimit.Rate, n int) (int, string) {
 	l := ss.s.opts.Limiter
 	if l == nil || rate.IsZero() {
-		return ""
+		return n, ""
 	}
-	d := l.Allow(ss.s.base, name, key, rate)
+	d, k := l.AllowN(ss.s.base, name, key, rate, n)
 	switch {
-	case d.Allowed:
-		return ""
+	case k == n:
+		return n, ""
 	case d.Err != nil:
-		return "ERR rate limiter unavailable"
+		return k, "ERR rate limiter unavailable"
 	}
-	return "ERR rate limit exceeded: " + name + " limit " + rate.String() + ", retry in " + seconds(d.RetryAfter)
+	return k, "ERR rate limit exceeded: " + name + " limit " + rate.String() + ", retry in " + seconds(d.RetryAfter)
 }
 
 // seconds formats d as seconds with one decimal, rounded up: "1.2s".
@@ -122,15 +128,20 @@ func (ss *Session) charge(n int) string {
 		strconv.Itoa(n) + " asked; retry in " + seconds(q.RetryAfter)
 }
 
-// admit checks the rate limits of one command and returns the error text of a denial, or "".
-func (ss *Session) admit() string {
-	if ss.s.opts.Limiter == nil {
-		return ""
+// admit checks the rate limits of n commands, in order: it returns how many of them pass
+// (the first k) and the error text the rest are refused with.
+func (ss *Session) admit(n int) (int, string) {
+	if ss.s.opts.Limiter == nil || n == 0 {
+		return n, ""
 	}
-	if msg := ss.limit("ip", ss.ipKey, ss.ipRate); msg != "" {
-		return msg
+	k, msg := ss.limit("ip", ss.ipKey, ss.ipRate, n)
+	if k == 0 {
+		return 0, msg
 	}
-	return ss.limit("token", ss.g.user, ss.g.rate)
+	if k2, msg2 := ss.limit("token", ss.g.user, ss.g.rate, k); k2 < k || msg == "" {
+		return k2, msg2
+	}
+	return k, msg
 }
 
 // Do runs cmds in order, not atomically, under the command timeout, and calls emit with the
@@ -139,14 +150,18 @@ func (ss *Session) admit() string {
 // stops at, and returns, the first error emit returns.
 func (ss *Session) Do(cmds [][][]byte, emit func(reply []byte) error) error {
 	s, db := ss.s, ss.g.db
-	refusals := make([]string, len(cmds))
-	locals := make([][]byte, len(cmds))
-	loads := make([]string, len(cmds))
-	admitted := 0
-	for i := range cmds {
-		if refusals[i] = ss.admit(); refusals[i] == "" {
-			admitted++
+	refusals, locals, loads := grow(ss.refusals, len(cmds)), grow(ss.locals, len(cmds)), grow(ss.loads, len(cmds))
+	defer func() {
+		clear(refusals)
+		clear(locals)
+		clear(loads)
+		if cap(refusals) <= maxKeptCommands { // a pipeline of thousands does not stay
+			ss.refusals, ss.locals, ss.loads = refusals[:0], locals[:0], loads[:0]
 		}
+	}()
+	admitted, refusal := ss.admit(len(cmds))
+	for i := admitted; i < len(cmds); i++ {
+		refusals[i] = refusal
 	}
 	if msg := ss.charge(admitted); msg != "" {
 		for i := range refusals {
@@ -214,6 +229,17 @@ func (ss *Session) Do(cmds [][][]byte, emit func(reply []byte) error) error {
 	return nil
 }
 
+// maxKeptCommands is the largest batch whose per-command scratch a Session keeps.
+const maxKeptCommands = 1024
+
+// grow returns s resized to n zero elements, reusing its array when it is large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 // Transaction runs cmds as one MULTI … EXEC written contiguously on one connection and calls
 // emit once with EXEC's raw RESP2 reply: the array of the commands' replies, or the error that
 // discarded the transaction (a refused command, a queue-time error Redis found, a backend
@@ -226,10 +252,8 @@ func (ss *Session) Transaction(cmds [][][]byte, emit func(reply []byte) error) e
 		// known, so the transaction fails as if a watched key changed, and the client retries.
 		return emit([]byte("*-1\r\n"))
 	}
-	for range cmds {
-		if msg := ss.admit(); msg != "" {
-			return fail(msg)
-		}
+	if k, msg := ss.admit(len(cmds)); k < len(cmds) {
+		return fail(msg)
 	}
 	if msg := ss.charge(len(cmds)); msg != "" {
 		return fail(msg)
@@ -362,7 +386,7 @@ func (ss *Session) Watch(args [][]byte, emit func(reply []byte) error) error {
 	if s := ss.s; s.opts.MaxArgs > 0 && len(args) > s.opts.MaxArgs {
 		return fail("ERR more than " + strconv.Itoa(s.opts.MaxArgs) + " arguments")
 	}
-	if msg := ss.admit(); msg != "" {
+	if _, msg := ss.admit(1); msg != "" {
 		return fail(msg)
 	}
 	if msg := ss.charge(1); msg != "" {

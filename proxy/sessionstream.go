@@ -68,7 +68,7 @@ func (ss *Session) stream(kind pubsub.Kind, rnames []string) (*Stream, error) {
 	if g.db.pubsub == nil {
 		return nil, errors.New("ERR pub/sub is not enabled for this database")
 	}
-	if msg := ss.admit(); msg != "" {
+	if _, msg := ss.admit(1); msg != "" {
 		return nil, errors.New(msg)
 	}
 	limit := ss.s.opts.MaxStreamsPerToken

@@ -40,7 +40,7 @@ type Limiter struct {
 	stats   Stats
 }
 
-// Stats counts a Limiter's decisions.
+// Stats counts a Limiter's decisions, one per event (AllowN counts n), and its trips to Redis.
 type Stats struct {
 	Allowed, Denied, DeniedLocally, Trips, Errors atomic.Int64
 }
@@ -102,10 +102,20 @@ type bucket struct {
 
 // Allow reports whether one more event for key may happen under rate.
 func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decision {
+	d, _ := l.AllowN(ctx, name, key, rate, 1)
+	return d
+}
+
+// AllowN is Allow for n events at once, taken in order (the commands of a pipeline): it
+// returns how many of them may happen, the first k. The Decision is the last allowed event's
+// when k == n, else the first denied one's (Allowed false, with RetryAfter, or Err). One call
+// costs what one Allow does, whatever n; n below 1 counts as 1.
+func (l *Limiter) AllowN(ctx context.Context, name, key string, rate Rate, n int) (Decision, int) {
 	d := Decision{Name: name, Rate: rate}
+	n = max(n, 1)
 	if rate.IsZero() {
 		d.Allowed = true
-		return d
+		return d, n
 	}
 	v, ok := l.buckets.Load(key)
 	if !ok {
@@ -114,6 +124,7 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	b := v.(*bucket)
 	now := time.Now()
 	b.lastUsed.Store(now.UnixNano())
+	k := 0 // events allowed so far
 	b.mu.Lock()
 	for waited := false; ; waited = true {
 		if waited {
@@ -123,46 +134,51 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 			d.RetryAfter = b.blocked.Sub(now)
 			d.ResetAfter = max(d.RetryAfter, micro(b.last.resetAfter)-now.Sub(b.lastAt))
 			b.mu.Unlock()
-			l.stats.Denied.Add(1)
-			l.stats.DeniedLocally.Add(1)
-			return d
+			l.stats.Denied.Add(int64(n - k))
+			l.stats.DeniedLocally.Add(int64(n - k))
+			return d, k
 		}
 		// Tokens a trip brought for requests that were waiting for it are theirs whatever the
 		// lease: Redis charged them, and on a loaded machine a waiter may run only after the
 		// lease has ended. Dropping them would admit fewer than the limit.
 		if b.tokens > 0 && (b.owed > 0 || now.Before(b.expires)) {
-			b.tokens--
-			b.owed = max(0, b.owed-1)
-			b.served++
-			d.Allowed = true
-			d.Remaining = max(0, b.last.remaining+b.tokens)
-			d.ResetAfter = max(0, micro(b.last.resetAfter)-now.Sub(b.lastAt))
-			b.mu.Unlock()
-			l.stats.Allowed.Add(1)
-			return d
+			t := min(n-k, b.tokens)
+			b.tokens -= t
+			b.owed = max(0, b.owed-t)
+			b.served += t
+			k += t
+			l.stats.Allowed.Add(int64(t))
+			if k == n {
+				d.Allowed = true
+				d.Remaining = max(0, b.last.remaining+b.tokens)
+				d.ResetAfter = max(0, micro(b.last.resetAfter)-now.Sub(b.lastAt))
+				b.mu.Unlock()
+				return d, k
+			}
 		}
 		if b.trip == nil {
 			break
 		}
 		trip := b.trip
-		b.waiting++
+		b.waiting += n - k
 		b.mu.Unlock()
 		select {
 		case <-trip:
 		case <-ctx.Done():
 			b.mu.Lock()
-			b.waiting--
+			b.waiting -= n - k
 			b.mu.Unlock()
-			return l.failed(d, ctx.Err())
+			return l.failedN(d, ctx.Err(), n, k)
 		}
 		b.mu.Lock()
-		b.waiting--
+		b.waiting -= n - k
 	}
 	// This request makes the trip for itself and everyone who queues behind it meanwhile.
 	trip := make(chan struct{})
 	b.trip = trip
 	b.tokens = 0 // none owed, and the lease has ended
-	need := 1 + b.waiting
+	m := n - k   // the events this trip is for
+	need := m + b.waiting
 	extra := l.prefetch(rate, b.served)
 	b.served = 0
 	b.mu.Unlock()
@@ -178,7 +194,7 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 	close(trip)
 	if err != nil {
 		b.mu.Unlock()
-		return l.failed(d, err)
+		return l.failedN(d, err, n, k)
 	}
 	now = time.Now()
 	b.last, b.lastAt = g, now
@@ -189,20 +205,38 @@ func (l *Limiter) Allow(ctx context.Context, name, key string, rate Rate) Decisi
 		b.blocked = sent.Add(micro(g.retryAfter))
 		b.tokens = 0
 		b.mu.Unlock()
-		l.stats.Denied.Add(1)
+		l.stats.Denied.Add(int64(m))
 		d.RetryAfter = micro(g.retryAfter)
 		d.ResetAfter = micro(g.resetAfter)
-		return d
+		return d, k
 	}
-	b.tokens = g.granted - 1
-	b.owed = min(g.granted, need) - 1
+	t := min(g.granted, m)
+	b.tokens = g.granted - t
+	b.owed = min(g.granted, need) - t
 	b.expires = now.Add(l.opts.Lease)
+	remaining := g.remaining + b.tokens
 	b.mu.Unlock()
-	l.stats.Allowed.Add(1)
-	d.Allowed = true
-	d.Remaining = g.remaining + g.granted - 1
+	k += t
+	l.stats.Allowed.Add(int64(t))
 	d.ResetAfter = micro(g.resetAfter)
-	return d
+	if t < m {
+		// Redis had fewer tokens than the events asked for: the rest wait for the next one.
+		l.stats.Denied.Add(int64(m - t))
+		d.RetryAfter = micro(rate.interval())
+		return d, k
+	}
+	d.Allowed = true
+	d.Remaining = remaining
+	return d, k
+}
+
+// failedN applies the failure policy to the events of an AllowN call from the k-th on.
+func (l *Limiter) failedN(d Decision, err error, n, k int) (Decision, int) {
+	d = l.failed(d, err)
+	if d.Allowed {
+		return d, n
+	}
+	return d, k
 }
 
 // prefetch returns how many tokens to take ahead of demand: twice what the last prefetch

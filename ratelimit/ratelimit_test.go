@@ -367,3 +367,60 @@ func TestAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowN checks AllowN's arithmetic on one limiter: the first k of n events pass, the
+// denial of the rest says when to retry, and a limiter's prefetched tokens serve a call in part.
+func TestAllowN(t *testing.T) {
+	rs := redistest.Start(t)
+	l := ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second})
+	ctx := context.Background()
+	rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: 10}
+	steps := []struct{ n, want int }{{4, 4}, {1, 1}, {10, 5}, {3, 0}}
+	for i, s := range steps {
+		d, k := l.AllowN(ctx, "t", "n", rate, s.n)
+		if k != s.want || d.Allowed != (k == s.n) {
+			t.Fatalf("step %d: AllowN(%d) = %d, allowed %v; want %d", i, s.n, k, d.Allowed, s.want)
+		}
+		if !d.Allowed && d.RetryAfter <= 0 {
+			t.Errorf("step %d: denied without RetryAfter: %+v", i, d)
+		}
+	}
+	if got := l.Stats().Allowed.Load(); got != 10 {
+		t.Errorf("Stats().Allowed = %d, want 10 (one per event)", got)
+	}
+	if got := l.Stats().Denied.Load(); got != 5+3 {
+		t.Errorf("Stats().Denied = %d, want 8", got)
+	}
+	// A rate of zero allows every event.
+	if d, k := l.AllowN(ctx, "t", "zero", ratelimit.Rate{}, 7); k != 7 || !d.Allowed {
+		t.Errorf("zero rate: %d allowed, %v", k, d.Allowed)
+	}
+}
+
+// TestAllowNAdmitsExactlyBurst sends batches of random sizes from many goroutines over three
+// limiters sharing one Redis: exactly the burst passes, never more, whatever the batch sizes.
+func TestAllowNAdmitsExactlyBurst(t *testing.T) {
+	rs := redistest.Start(t)
+	var ls []*ratelimit.Limiter
+	for range 3 {
+		ls = append(ls, ratelimit.NewLimiter(newStore(t, rs), ratelimit.Options{Logger: quiet, Timeout: 5 * time.Second}))
+	}
+	for _, b := range []int{1, 17, 200} {
+		rate := ratelimit.Rate{Count: 1, Period: time.Hour, Burst: b}
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 60 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 1 + (i*7)%16 // 1…16 events
+				_, k := ls[i%3].AllowN(context.Background(), "t", fmt.Sprint("burst-", b), rate, n)
+				allowed.Add(int64(k))
+			}()
+		}
+		wg.Wait()
+		if got := allowed.Load(); got != int64(b) {
+			t.Errorf("burst %d: %d events admitted", b, got)
+		}
+	}
+}

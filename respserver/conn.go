@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"slices"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,6 +70,48 @@ type conn struct {
 	pushers sync.WaitGroup    // the goroutines writing messages
 
 	draining atomic.Bool
+
+	// nextRead is the read deadline the next read from the socket gets (sockReader), and
+	// readDL the one set on it: a deadline is set only when it changes and a read needs it.
+	nextRead, readDL time.Time
+	writeDL          time.Time // the write deadline set on the socket; guarded by wmu
+}
+
+// sockReader is what the connection's reader reads from: the socket, under the connection's
+// next read deadline, or nothing once the server drains.
+type sockReader struct{ c *conn }
+
+func (r sockReader) Read(p []byte) (int, error) {
+	c := r.c
+	if !c.nextRead.Equal(c.readDL) {
+		c.nc.SetReadDeadline(c.nextRead)
+		c.readDL = c.nextRead
+	}
+	// After the deadline is set: drain sets the flag, then a past deadline, so one of the
+	// two is seen.
+	if c.draining.Load() {
+		return 0, os.ErrDeadlineExceeded // what is buffered is still read
+	}
+	return c.nc.Read(p)
+}
+
+// setWriteDeadline sets the socket's write deadline to t unless it is set there; c.wmu is held.
+func (c *conn) setWriteDeadline(t time.Time) {
+	if !t.Equal(c.writeDL) {
+		c.nc.SetWriteDeadline(t)
+		c.writeDL = t
+	}
+}
+
+// coarse returns now+d rounded up to a sixteenth of d (at most a second), so that the
+// deadlines of consecutive commands are mostly equal and the socket's timer is left alone:
+// a limit d is applied as between d and d+d/16.
+func coarse(now time.Time, d time.Duration) time.Time {
+	t := now.Add(d)
+	if g := min(d/16, time.Second); g > 0 {
+		t = t.Truncate(g).Add(g)
+	}
+	return t
 }
 
 // drain makes the connection stop reading once the commands it has are answered.
@@ -87,18 +129,20 @@ func (c *conn) serve() {
 	c.reply = replyOn
 	authBy := time.Now().Add(c.s.opts.AuthTimeout)
 	var batch [][][]byte
+	var argv [][]byte
 	for !c.closing && c.werr == nil {
+		now := time.Now()
 		wait, pinWait := authBy, false
 		switch {
 		case c.sess == nil:
 		case c.sess.Pinned() && (c.streaming() || c.s.opts.PinIdleTimeout < c.s.opts.IdleTimeout):
-			wait, pinWait = time.Now().Add(c.s.opts.PinIdleTimeout), true
+			wait, pinWait = coarse(now, c.s.opts.PinIdleTimeout), true
 		case c.streaming():
 			wait = time.Time{} // a subscriber waits for messages, not commands
 		default:
-			wait = time.Now().Add(c.s.opts.IdleTimeout)
+			wait = coarse(now, c.s.opts.IdleTimeout)
 		}
-		c.nc.SetReadDeadline(wait)
+		c.nextRead = wait
 		if c.draining.Load() {
 			return
 		}
@@ -114,14 +158,14 @@ func (c *conn) serve() {
 			c.readFailed(err)
 			return
 		}
-		readBy := time.Now().Add(c.s.opts.ReadTimeout)
+		// The rest of a command must arrive within ReadTimeout of its first byte: the
+		// deadline applies when the reader has to wait for more (see sockReader).
+		now = time.Now()
+		readBy := coarse(now, c.s.opts.ReadTimeout)
 		if c.sess == nil && authBy.Before(readBy) {
 			readBy = authBy
 		}
-		c.nc.SetReadDeadline(readBy)
-		if c.draining.Load() {
-			c.nc.SetReadDeadline(time.Now()) // what is buffered is still read
-		}
+		c.nextRead = readBy
 		batch = batch[:0]
 		var fail error
 		for {
@@ -131,14 +175,18 @@ func (c *conn) serve() {
 				break
 			}
 			if args != nil {
-				batch = append(batch, slices.Clone(args))
+				// The reader reuses args: the batch keeps the headers in argv, reused too.
+				argv = append(argv, args...)
+				batch = append(batch, argv[len(argv)-len(args):len(argv):len(argv)])
 			}
 			// Before authentication commands are read one at a time, under the tighter limits.
 			if c.sess == nil || !c.rd.buffered() || len(batch) >= c.s.opts.MaxBatch || c.rd.pending() >= batchBytes {
 				break
 			}
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+		c.wmu.Lock()
+		c.setWriteDeadline(coarse(now, c.s.opts.WriteTimeout))
+		c.wmu.Unlock()
 		if c.revoked() {
 			c.write(resp.AppendError(nil, "ERR the token of this connection was revoked"))
 			c.wmu.Lock()
@@ -161,6 +209,8 @@ func (c *conn) serve() {
 		}
 		c.s.release(c.rd.reset())
 		clear(batch)
+		clear(argv)
+		argv = argv[:0]
 	}
 }
 

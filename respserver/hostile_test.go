@@ -203,3 +203,43 @@ func TestSlowClientsAndCaps(t *testing.T) {
 	}
 	_ = respserver.ErrServerClosed
 }
+
+// TestSlowCommandAfterAuth: an authenticated client that starts a command and trickles the
+// rest is closed at ReadTimeout from the command's first byte, not at IdleTimeout; one that
+// sends whole commands slowly, each within ReadTimeout, keeps its connection.
+func TestSlowCommandAfterAuth(t *testing.T) {
+	l := start(t, func(s *setup) {
+		s.resp.ReadTimeout = 300 * time.Millisecond
+		s.resp.IdleTimeout = 10 * time.Second
+	})
+	r := l.raw(t)
+	r.send("AUTH " + rwToken + "\r\n")
+	if got := r.line(); got != "+OK" {
+		t.Fatalf("AUTH: %q", got)
+	}
+	// Whole commands, 200 ms apart, for longer than ReadTimeout: all answered.
+	for range 4 {
+		time.Sleep(200 * time.Millisecond)
+		r.send("PING\r\n")
+		if got := r.line(); got != "+PONG" {
+			t.Fatalf("PING: %q", got)
+		}
+	}
+	startAt := time.Now()
+	r.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n")
+	trickled := make(chan struct{})
+	go func(nc net.Conn) {
+		defer close(trickled)
+		for range 40 {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := nc.Write([]byte("v")); err != nil {
+				return
+			}
+		}
+	}(r.nc)
+	r.closed()
+	if d := time.Since(startAt); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("a command trickled after AUTH was cut after %v, want about 300ms", d)
+	}
+	<-trickled
+}

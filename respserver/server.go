@@ -292,7 +292,7 @@ const bufSize = 4 << 10
 // newConn returns the state of a new client connection.
 func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
 	c := &conn{s: s, nc: nc, ip: ip, id: s.ids.Add(1), proto: 2, born: time.Now()}
-	c.rd = newReader(nc, bufSize, c.limits(false))
+	c.rd = newReader(sockReader{c}, bufSize, c.limits(false))
 	c.bw = bufio.NewWriterSize(nc, bufSize)
 	return c
 }

@@ -314,7 +314,7 @@ func (c *conn) deliver(g *group, msgs []proxy.StreamMessage) bool {
 // pushOut writes and flushes out; c.wmu is held. A failed write stays in c.bw (bufio keeps
 // it), where the connection's goroutine finds it.
 func (c *conn) pushOut(out []byte) bool {
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	c.setWriteDeadline(coarse(time.Now(), c.s.opts.WriteTimeout))
 	_, err := c.bw.Write(out)
 	if err == nil {
 		err = c.bw.Flush()
